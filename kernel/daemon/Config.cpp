@@ -1,0 +1,89 @@
+#include "daemon/Config.hpp"
+
+#include <Poco/Exception.h>
+#include <Poco/Util/IniFileConfiguration.h>
+#include <Poco/Util/MapConfiguration.h>
+
+#include <set>
+
+#include "common/Error.hpp"
+#include "shoal/BuildInfo.hpp"
+
+namespace shoal::daemon {
+namespace {
+
+const std::set<std::string> kRoles{"manager"};
+const std::set<std::string> kLogLevels{"error", "warning", "information", "debug"};
+const std::set<std::string> kDaemonKeys{"role", "data_dir", "plugin_dir", "store", "log_level"};
+
+[[noreturn]] void invalid(const std::string& where, const std::string& what) {
+  throw Error(ErrorCode::InvalidArgument, where + ": " + what);
+}
+
+std::string join(const std::set<std::string>& values) {
+  std::string out;
+  for (const auto& v : values) out += (out.empty() ? "" : ", ") + v;
+  return out;
+}
+
+}  // namespace
+
+LoadedConfig loadConfig(const std::filesystem::path& file, bool fileRequired,
+                        const std::map<std::string, std::string>& overrides) {
+  LoadedConfig loaded;
+  loaded.layers = new Poco::Util::LayeredConfiguration;
+
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(file, ec);
+  std::string source = "command line";
+  if (exists) {
+    try {
+      loaded.layers->add(new Poco::Util::IniFileConfiguration(file.string()), 0);
+    } catch (const Poco::Exception& e) {
+      invalid(file.string(), "cannot read configuration: " + e.displayText());
+    }
+    loaded.settings.configFile = std::filesystem::absolute(file);
+    source = file.string();
+  } else if (fileRequired) {
+    invalid(file.string(), "configuration file does not exist");
+  }
+
+  auto overrideLayer = Poco::AutoPtr<Poco::Util::MapConfiguration>(new Poco::Util::MapConfiguration);
+  for (const auto& [key, value] : overrides) {
+    auto dot = key.find('.');
+    if (dot == std::string::npos || dot == 0 || dot + 1 == key.size())
+      invalid("--set " + key, "expected SECTION.KEY=VALUE, e.g. shoald.log_level=debug");
+    overrideLayer->setString(key, value);
+  }
+  loaded.layers->add(overrideLayer, -1);  // overrides win over the file
+
+  // A misspelt key in [shoald] would otherwise be silently ignored.
+  Poco::Util::AbstractConfiguration::Keys keys;
+  loaded.layers->keys("shoald", keys);
+  for (const auto& key : keys) {
+    if (!kDaemonKeys.count(key))
+      invalid(source, "unknown setting shoald." + key + " (known: " + join(kDaemonKeys) + ")");
+  }
+
+  auto& c = *loaded.layers;
+  DaemonSettings& s = loaded.settings;
+  s.role = c.getString("shoald.role", "manager");
+  if (!kRoles.count(s.role))
+    invalid(source, "shoald.role '" + s.role + "' is not one of: " + join(kRoles));
+  s.logLevel = c.getString("shoald.log_level", "information");
+  if (!kLogLevels.count(s.logLevel))
+    invalid(source, "shoald.log_level '" + s.logLevel + "' is not one of: " + join(kLogLevels));
+  s.store = c.getString("shoald.store", "sqlite");
+  if (s.store.empty()) invalid(source, "shoald.store must not be empty");
+
+  auto path = [&](const char* key, const char* fallback) {
+    std::string value = c.getString(std::string("shoald.") + key, fallback);
+    if (value.empty()) invalid(source, std::string("shoald.") + key + " must not be empty");
+    return std::filesystem::absolute(value).lexically_normal();
+  };
+  s.dataDir = path("data_dir", build::kDefaultDataDir);
+  s.pluginDir = path("plugin_dir", build::kDefaultPluginDir);
+  return loaded;
+}
+
+}  // namespace shoal::daemon

@@ -1,0 +1,34 @@
+#pragma once
+// shoald's configuration: an INI file (default /etc/shoal/shoald.conf) under command-line
+// overrides. Section [shoald] holds the daemon's settings; section [plugin.NAME] holds the
+// values plugin NAME reads through callback_config_get.
+#include <Poco/AutoPtr.h>
+#include <Poco/Util/LayeredConfiguration.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+namespace shoal::daemon {
+
+struct DaemonSettings {
+  std::string role;                  // "manager"
+  std::filesystem::path dataDir;     // absolute
+  std::filesystem::path pluginDir;   // absolute
+  std::string store;                 // connection setting, see store/Store.hpp
+  std::string logLevel;              // error | warning | information | debug
+  std::filesystem::path configFile;  // the file read; empty when none was
+};
+
+struct LoadedConfig {
+  Poco::AutoPtr<Poco::Util::LayeredConfiguration> layers;  // file + overrides
+  DaemonSettings settings;
+};
+
+// Reads `file` (which must exist when `fileRequired`; otherwise a missing file means
+// built-in defaults) and applies `overrides` ("section.key" -> value), then validates.
+// Throws Error(InvalidArgument) naming the file, the key and what is wrong.
+LoadedConfig loadConfig(const std::filesystem::path& file, bool fileRequired,
+                        const std::map<std::string, std::string>& overrides);
+
+}  // namespace shoal::daemon

@@ -1,0 +1,207 @@
+#include "daemon/Daemon.hpp"
+
+#include <Poco/DateTime.h>
+#include <Poco/DateTimeFormat.h>
+#include <Poco/DateTimeFormatter.h>
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Stringifier.h>
+#include <Poco/Logger.h>
+#include <Poco/UUIDGenerator.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <ostream>
+#include <sstream>
+
+#include "common/Error.hpp"
+#include "host/PluginHost.hpp"
+#include "shoal/BuildInfo.hpp"
+#include "store/DocumentStore.hpp"
+#include "store/Store.hpp"
+
+namespace shoal::daemon {
+namespace {
+
+// Holds an exclusive lock on <data_dir>/shoald.lock for the life of the daemon, so two
+// daemons never share one data directory (and one SQLite file).
+class DataDirLock {
+ public:
+  explicit DataDirLock(const std::filesystem::path& dataDir) {
+    std::error_code ec;
+    std::filesystem::create_directories(dataDir, ec);
+    if (ec)
+      throw Error(ErrorCode::Failed, "cannot create data directory " + dataDir.string() + ": " +
+                                         ec.message());
+    path_ = dataDir / "shoald.lock";
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0)
+      throw Error(ErrorCode::Failed, "cannot open " + path_.string() + ": " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw Error(ErrorCode::Conflict, "another shoald is already running with data directory " +
+                                           dataDir.string() + " (it holds " + path_.string() + ")");
+    }
+    std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd_, 0) == 0 && ::write(fd_, pid.data(), pid.size()) < 0) {
+      // The pid is informative only; the lock is what matters.
+    }
+  }
+  ~DataDirLock() { ::close(fd_); }
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+};
+
+std::unique_ptr<store::Store> openAndMigrate(const DaemonSettings& s, Poco::Logger& log) {
+  auto store = store::Store::open(store::StoreSettings{s.store, s.dataDir});
+  auto report = store->migrate();
+  if (report.applied.empty()) {
+    log.information("store " + store->describe() + " is at schema version " +
+                    std::to_string(report.toVersion) + "; nothing to migrate");
+  } else {
+    std::string names;
+    for (const auto& name : report.applied) names += (names.empty() ? "" : ", ") + name;
+    log.information("store " + store->describe() + " migrated from schema version " +
+                    std::to_string(report.fromVersion) + " to " +
+                    std::to_string(report.toVersion) + " (" + names + ")");
+  }
+  return store;
+}
+
+// The cluster's identity is made once, at the first start, and kept in the store.
+void ensureClusterIdentity(store::Store& store, Poco::Logger& log) {
+  auto id = store.meta("cluster_id");
+  if (id) {
+    log.information("cluster " + *id + ", created " + store.meta("created_at").value_or("?"));
+    return;
+  }
+  std::string newId = Poco::UUIDGenerator::defaultGenerator().createRandom().toString();
+  std::string now =
+      Poco::DateTimeFormatter::format(Poco::DateTime(), Poco::DateTimeFormat::ISO8601_FORMAT);
+  store.setMeta("created_at", now);
+  store.setMeta("cluster_id", newId);
+  log.information("created cluster " + newId);
+}
+
+const char* stateName(host::PluginState state) {
+  return state == host::PluginState::Loaded ? "loaded" : "refused";
+}
+
+Poco::JSON::Object::Ptr toJson(const host::PluginRecord& r) {
+  Poco::JSON::Object::Ptr o = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+  auto array = [](const auto& entries, auto name) {
+    Poco::JSON::Array::Ptr a = new Poco::JSON::Array;
+    for (const auto& e : entries) a->add(name(e));
+    return a;
+  };
+  o->set("file", r.file.string());
+  o->set("name", r.name);
+  o->set("version", r.version);
+  o->set("abi_version", r.abiMajor == 0 && r.abiMinor == 0
+                            ? std::string()
+                            : std::to_string(r.abiMajor) + "." + std::to_string(r.abiMinor));
+  o->set("state", std::string(stateName(r.state)));
+  o->set("reason", r.reason);
+  const auto& c = r.contributions;
+  o->set("queue_handlers", array(c.queueHandlers, [](const auto& e) { return e.kind; }));
+  o->set("probes", array(c.probes, [](const auto& e) { return e.service; }));
+  o->set("panels", array(c.panels, [](const auto& e) { return e.id; }));
+  o->set("hooks", array(c.hooks, [](const auto& e) { return e.event; }));
+  return o;
+}
+
+}  // namespace
+
+int listPlugins(const LoadedConfig& config, bool json, std::ostream& out) {
+  host::PluginHost plugins(host::HostServices{config.layers.get(), nullptr});
+  auto records = plugins.loadDirectory(config.settings.pluginDir);
+  bool anyRefused = false;
+  for (const auto& record : records) {
+    anyRefused = anyRefused || record.state == host::PluginState::Refused;
+    if (json) {
+      Poco::JSON::Stringifier::condense(toJson(record), out);
+      out << '\n';
+    } else {
+      out << record.file.filename().string() << ": " << stateName(record.state);
+      if (record.state == host::PluginState::Loaded) {
+        out << " " << record.name << " " << record.version << " (ABI " << record.abiMajor << "."
+            << record.abiMinor << ")";
+        const auto& c = record.contributions;
+        out << " — " << c.queueHandlers.size() << " queue handler(s), " << c.probes.size()
+            << " probe(s), " << c.panels.size() << " panel(s), " << c.hooks.size() << " hook(s)";
+      } else {
+        out << ": " << record.reason;
+      }
+      out << '\n';
+    }
+  }
+  out.flush();
+  plugins.shutdown();
+  return anyRefused ? kExitPluginsRefused : kExitOk;
+}
+
+int migrateStore(const LoadedConfig& config, std::ostream& out) {
+  auto& log = Poco::Logger::get("shoald");
+  DataDirLock lock(config.settings.dataDir);
+  auto store = openAndMigrate(config.settings, log);
+  out << "store " << store->describe() << " is at schema version " << store->schemaVersion()
+      << '\n';
+  return kExitOk;
+}
+
+int runDaemon(const LoadedConfig& config) {
+  const DaemonSettings& s = config.settings;
+  auto& log = Poco::Logger::get("shoald");
+  log.information(std::string("shoald ") + build::kVersion + " starting as " + s.role +
+                  (s.configFile.empty() ? std::string(" with built-in defaults (no configuration file)")
+                                        : " with configuration " + s.configFile.string()));
+
+  DataDirLock lock(s.dataDir);
+  auto store = openAndMigrate(s, log);
+  ensureClusterIdentity(*store, log);
+  store::DocumentStore documents(*store);
+
+  std::size_t loaded = 0, refused = 0;
+  {
+    host::PluginHost plugins(host::HostServices{config.layers.get(), &documents});
+    std::error_code ec;
+    if (std::filesystem::is_directory(s.pluginDir, ec)) {
+      for (const auto& record : plugins.loadDirectory(s.pluginDir))
+        ++(record.state == host::PluginState::Loaded ? loaded : refused);
+    } else {
+      log.warning("plugin directory " + s.pluginDir.string() + " does not exist; no plugins loaded");
+    }
+    log.information("shoald ready: role " + s.role + ", store " + store->describe() + ", " +
+                    std::to_string(loaded) + " plugin(s) loaded, " + std::to_string(refused) +
+                    " refused; pid " + std::to_string(::getpid()));
+
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    for (;;) {
+      int signal = 0;
+      if (sigwait(&signals, &signal) != 0) continue;
+      if (signal == SIGHUP) {
+        log.information("SIGHUP: configuration is read at start; restart shoald to apply changes");
+        continue;
+      }
+      log.information(std::string("received ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT") +
+                      "; shutting down");
+      break;
+    }
+    plugins.shutdown();
+  }
+  log.information("shoald stopped cleanly");
+  return kExitOk;
+}
+
+}  // namespace shoal::daemon

@@ -1,0 +1,43 @@
+#pragma once
+// The host-side definitions of the ABI's opaque handles. Kernel-private.
+#include <shoal/abi.h>
+
+#include <memory>
+#include <string>
+
+#include "host/Registries.hpp"
+
+namespace Poco {
+class Logger;
+namespace Util {
+class AbstractConfiguration;
+}
+}  // namespace Poco
+
+namespace shoal::store {
+class DocumentStore;
+class DocumentTransaction;
+}  // namespace shoal::store
+
+// One per loaded plugin; lives until the plugin host shuts down.
+struct shoal_plugin_ctx {
+  std::string pluginName;
+  Poco::Logger* logger = nullptr;
+  const Poco::Util::AbstractConfiguration* config = nullptr;  // may be null
+  shoal::store::DocumentStore* documents = nullptr;           // may be null (no store open)
+  shoal::host::Registries* registries = nullptr;
+  // Registration is open only while on_init runs; contributions are staged here.
+  bool initializing = false;
+  shoal::host::Contributions staged;
+  std::string firstRegistrationError;  // a refused registration refuses the plugin
+};
+
+// The answer a plugin callback writes; owned by the kernel code that made the call.
+struct shoal_reply {
+  std::string output;
+  std::string error;
+};
+
+struct shoal_txn {
+  std::unique_ptr<shoal::store::DocumentTransaction> transaction;
+};

@@ -1,0 +1,94 @@
+#include "host/Registries.hpp"
+
+#include <algorithm>
+#include <mutex>
+
+#include "common/Error.hpp"
+
+namespace shoal::host {
+
+const std::vector<std::string>& knownHookEvents() {
+  static const std::vector<std::string> events{"account.created", "account.changed",
+                                               "account.removed", "node.joined",
+                                               "node.left",       "health.changed"};
+  return events;
+}
+
+void Registries::checkQueueHandlerFreeLocked(const std::string& kind) const {
+  for (const auto& entry : all_.queueHandlers) {
+    if (entry.kind == kind) {
+      throw Error(ErrorCode::Conflict, "queue handler kind '" + kind +
+                                           "' is already registered by plugin '" +
+                                           entry.plugin + "'");
+    }
+  }
+}
+
+void Registries::checkProbeFreeLocked(const std::string& service) const {
+  for (const auto& entry : all_.probes) {
+    if (entry.service == service) {
+      throw Error(ErrorCode::Conflict, "a probe for service '" + service +
+                                           "' is already registered by plugin '" +
+                                           entry.plugin + "'");
+    }
+  }
+}
+
+void Registries::checkQueueHandlerFree(const std::string& kind) const {
+  std::shared_lock lock(mutex_);
+  checkQueueHandlerFreeLocked(kind);
+}
+
+void Registries::checkProbeFree(const std::string& service) const {
+  std::shared_lock lock(mutex_);
+  checkProbeFreeLocked(service);
+}
+
+void Registries::commit(const Contributions& staged) {
+  std::unique_lock lock(mutex_);
+  for (const auto& entry : staged.queueHandlers) checkQueueHandlerFreeLocked(entry.kind);
+  for (const auto& entry : staged.probes) checkProbeFreeLocked(entry.service);
+  auto append = [](auto& to, const auto& from) { to.insert(to.end(), from.begin(), from.end()); };
+  append(all_.queueHandlers, staged.queueHandlers);
+  append(all_.probes, staged.probes);
+  append(all_.panels, staged.panels);
+  append(all_.hooks, staged.hooks);
+}
+
+std::optional<QueueHandlerEntry> Registries::queueHandler(const std::string& kind) const {
+  std::shared_lock lock(mutex_);
+  auto it = std::find_if(all_.queueHandlers.begin(), all_.queueHandlers.end(),
+                         [&](const QueueHandlerEntry& e) { return e.kind == kind; });
+  if (it == all_.queueHandlers.end()) return std::nullopt;
+  return *it;
+}
+
+std::vector<QueueHandlerEntry> Registries::queueHandlers() const {
+  std::shared_lock lock(mutex_);
+  return all_.queueHandlers;
+}
+
+std::vector<ProbeEntry> Registries::probes() const {
+  std::shared_lock lock(mutex_);
+  return all_.probes;
+}
+
+std::vector<PanelEntry> Registries::panels() const {
+  std::shared_lock lock(mutex_);
+  return all_.panels;
+}
+
+std::vector<HookEntry> Registries::hooks(const std::string& event) const {
+  std::shared_lock lock(mutex_);
+  std::vector<HookEntry> out;
+  for (const auto& entry : all_.hooks)
+    if (entry.event == event) out.push_back(entry);
+  return out;
+}
+
+void Registries::clear() {
+  std::unique_lock lock(mutex_);
+  all_ = Contributions{};
+}
+
+}  // namespace shoal::host

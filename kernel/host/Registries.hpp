@@ -1,0 +1,95 @@
+#pragma once
+// The kernel's registries: what plugins contribute (queue handlers, probes, panels, hooks).
+//
+// A plugin's contributions are staged in a Contributions while its on_init runs and enter
+// the registries together, or not at all, through Registries::commit. Entries keep the
+// plugin's callback pointers; the plugin host keeps every library loaded until shutdown,
+// so those pointers stay valid as long as the registries are used.
+#include <shoal/abi.h>
+
+#include <cstdint>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace shoal::host {
+
+struct QueueHandlerEntry {
+  std::string plugin;
+  std::string kind;
+  std::string description;
+  void* user = nullptr;
+  shoal_status (*onValidate)(void*, shoal_str, shoal_reply*) = nullptr;
+  shoal_status (*onApply)(void*, shoal_str, shoal_reply*) = nullptr;
+};
+
+struct ProbeEntry {
+  std::string plugin;
+  std::string service;
+  shoal_probe_kind kind = SHOAL_PROBE_TCP;
+  std::uint16_t port = 0;
+  bool tls = false;
+  std::uint32_t intervalMs = 0, timeoutMs = 0, rise = 0, fall = 0;
+  std::vector<std::pair<std::string, std::string>> steps;  // {send, expect}
+  std::string httpMethod, httpPath, httpHost;
+  std::uint32_t httpExpectStatus = 0;
+};
+
+struct PanelEntry {
+  std::string plugin;
+  std::string id;
+  std::string definitionJson;
+  void* user = nullptr;
+  shoal_status (*onData)(void*, shoal_str, shoal_str, shoal_reply*) = nullptr;
+  shoal_status (*onAction)(void*, shoal_str, shoal_str, shoal_reply*) = nullptr;
+};
+
+struct HookEntry {
+  std::string plugin;
+  std::string event;
+  void* user = nullptr;
+  shoal_status (*onEvent)(void*, shoal_str, shoal_str, shoal_reply*) = nullptr;
+};
+
+// What one plugin registered during its init.
+struct Contributions {
+  std::vector<QueueHandlerEntry> queueHandlers;
+  std::vector<ProbeEntry> probes;
+  std::vector<PanelEntry> panels;
+  std::vector<HookEntry> hooks;
+};
+
+// The events a hook may subscribe to in this ABI version.
+const std::vector<std::string>& knownHookEvents();
+
+class Registries {
+ public:
+  // Adds all of `staged` or, when any entry clashes with a registered one (a queue-handler
+  // kind or a probe service already taken), nothing; then throws Error(Conflict) naming the
+  // clash and its owner.
+  void commit(const Contributions& staged);
+
+  // Throws Error(Conflict) if `kind` / `service` is already registered.
+  void checkQueueHandlerFree(const std::string& kind) const;
+  void checkProbeFree(const std::string& service) const;
+
+  std::optional<QueueHandlerEntry> queueHandler(const std::string& kind) const;
+  std::vector<QueueHandlerEntry> queueHandlers() const;
+  std::vector<ProbeEntry> probes() const;
+  std::vector<PanelEntry> panels() const;
+  std::vector<HookEntry> hooks(const std::string& event) const;
+
+  // Forget everything (at shutdown, before libraries are unloaded).
+  void clear();
+
+ private:
+  void checkQueueHandlerFreeLocked(const std::string& kind) const;
+  void checkProbeFreeLocked(const std::string& service) const;
+
+  mutable std::shared_mutex mutex_;
+  Contributions all_;
+};
+
+}  // namespace shoal::host

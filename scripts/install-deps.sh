@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what shoal needs on Debian 12, skipping what is already there.
+#   install-deps.sh build   compilers and libraries
+#   install-deps.sh test    the above plus what the test suite runs (MariaDB, rpm, python3)
+set -euo pipefail
+what=${1:-build}
+
+build_packages=(g++ make cmake pkg-config git ca-certificates
+  libpoco-dev libboost-dev libboost-filesystem-dev libboost-program-options-dev
+  libnl-3-dev libnl-genl-3-dev librrd-dev libssl-dev libmariadb-dev libgtest-dev libgmock-dev)
+test_packages=(mariadb-server mariadb-client rpm python3 binutils)
+
+packages=("${build_packages[@]}")
+[ "$what" = test ] && packages+=("${test_packages[@]}")
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: everything is installed"
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps: missing ${missing[*]}; run as root to install them" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt_opts=(-y --no-install-recommends -o DPkg::Lock::Timeout=600)
+apt-get install "${apt_opts[@]}" "${missing[@]}" || {
+  apt-get update -o DPkg::Lock::Timeout=600
+  apt-get install "${apt_opts[@]}" "${missing[@]}"
+}

@@ -1,0 +1,536 @@
+// shoal C++ SDK — a header-only veneer over the C ABI in <shoal/abi.h>.
+//
+// A plugin author writes one class and one export line:
+//
+//   class Hello final : public shoal::Plugin {
+//    public:
+//     void init(shoal::Registrar& reg) override {
+//       reg.queueHandler("hello.greet", "Writes a greeting",
+//                        [this](std::string_view payload, shoal::Reply& reply) { ... });
+//     }
+//   };
+//   SHOAL_PLUGIN(Hello, "hello", "1.0.0", "Says hello")
+//
+// What the veneer promises:
+//   - No exception ever crosses into the host. Every callback runs inside a guard: a
+//     shoal::PluginError becomes its own status and message, any other exception becomes
+//     SHOAL_ERR_EXCEPTION with its what() text.
+//   - The plugin object is constructed in on_init (so a throwing constructor is reported,
+//     not fatal) and destroyed in on_shutdown, together with every callback it registered.
+//   - Host calls that fail throw shoal::HostError carrying the host's status and message.
+//   - Callbacks of this ABI version missing from an older host are reported as
+//     SHOAL_ERR_UNSUPPORTED rather than called.
+#pragma once
+
+#include <shoal/abi.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace shoal {
+
+inline shoal_str toStr(std::string_view s) noexcept { return shoal_str{s.data(), s.size()}; }
+inline std::string_view toView(shoal_str s) noexcept {
+  return s.data == nullptr ? std::string_view{} : std::string_view{s.data, s.len};
+}
+
+// Throw from plugin code to fail with a specific status (default: SHOAL_ERR_FAILED).
+class PluginError : public std::runtime_error {
+ public:
+  explicit PluginError(const std::string& message, shoal_status status = SHOAL_ERR_FAILED)
+      : std::runtime_error(message), status_(status) {}
+  shoal_status status() const noexcept { return status_; }
+
+ private:
+  shoal_status status_;
+};
+
+// Thrown by the veneer when a host call fails.
+class HostError : public std::runtime_error {
+ public:
+  HostError(shoal_status status, const std::string& message)
+      : std::runtime_error(message), status_(status) {}
+  shoal_status status() const noexcept { return status_; }
+
+ private:
+  shoal_status status_;
+};
+
+class Host;
+
+namespace detail {
+
+// Owns a shoal_buffer filled by the host and frees it with the host's allocator.
+class HostBuffer {
+ public:
+  explicit HostBuffer(const shoal_host_api* api) : api_(api) {}
+  HostBuffer(const HostBuffer&) = delete;
+  HostBuffer& operator=(const HostBuffer&) = delete;
+  ~HostBuffer() {
+    if (buffer_.data != nullptr) api_->callback_buffer_free(&buffer_);
+  }
+  shoal_buffer* get() noexcept { return &buffer_; }
+  std::string str() const { return buffer_.data ? std::string(buffer_.data, buffer_.len) : ""; }
+
+ private:
+  const shoal_host_api* api_;
+  shoal_buffer buffer_{nullptr, 0};
+};
+
+// True when the host's table is large enough to contain `member`.
+template <typename Member>
+bool hostOffers(const shoal_host_api* api, Member shoal_host_api::*member) {
+  const auto* base = reinterpret_cast<const char*>(api);
+  const auto* field = reinterpret_cast<const char*>(&(api->*member));
+  return static_cast<std::size_t>(field - base) + sizeof(Member) <= api->struct_size &&
+         api->*member != nullptr;
+}
+
+inline void check(const shoal_host_api* api, shoal_status status, HostBuffer& error,
+                  const char* what) {
+  if (status == SHOAL_OK) return;
+  std::string message = error.str();
+  if (message.empty()) message = std::string(what) + " failed with status " +
+                                 std::to_string(static_cast<int>(status));
+  (void)api;
+  throw HostError(status, message);
+}
+
+}  // namespace detail
+
+// The answer of a callback: output text (command output, JSON data) and an error message.
+class Reply {
+ public:
+  Reply(const shoal_host_api* api, shoal_reply* reply) : api_(api), reply_(reply) {}
+  void append(std::string_view text) { api_->callback_reply_append(reply_, toStr(text)); }
+  void setError(std::string_view message) {
+    api_->callback_reply_set_error(reply_, toStr(message));
+  }
+
+ private:
+  const shoal_host_api* api_;
+  shoal_reply* reply_;
+};
+
+struct Document {
+  std::string key;
+  std::string json;
+  std::int64_t revision = 0;
+};
+
+// A document-store transaction in the plugin's namespace. Not committed = rolled back.
+class Transaction {
+ public:
+  Transaction(const shoal_host_api* api, shoal_txn* txn) : api_(api), txn_(txn) {}
+  Transaction(Transaction&& other) noexcept
+      : api_(other.api_), txn_(std::exchange(other.txn_, nullptr)) {}
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  Transaction& operator=(Transaction&&) = delete;
+  ~Transaction() {
+    if (txn_ != nullptr) api_->callback_txn_end(txn_);
+  }
+
+  std::optional<Document> get(std::string_view collection, std::string_view key) {
+    detail::HostBuffer json(api_), error(api_);
+    std::int64_t revision = 0;
+    shoal_status s = api_->callback_doc_get(live(), toStr(collection), toStr(key), json.get(),
+                                            &revision, error.get());
+    if (s == SHOAL_ERR_NOT_FOUND) return std::nullopt;
+    detail::check(api_, s, error, "doc_get");
+    return Document{std::string(key), json.str(), revision};
+  }
+
+  // expectedRevision: -1 unconditional, 0 must not exist, n must match. Returns the new one.
+  std::int64_t put(std::string_view collection, std::string_view key, std::string_view json,
+                   std::int64_t expectedRevision = -1) {
+    detail::HostBuffer error(api_);
+    std::int64_t revision = 0;
+    detail::check(api_,
+                  api_->callback_doc_put(live(), toStr(collection), toStr(key), toStr(json),
+                                         expectedRevision, &revision, error.get()),
+                  error, "doc_put");
+    return revision;
+  }
+
+  // False when the document did not exist.
+  bool remove(std::string_view collection, std::string_view key) {
+    detail::HostBuffer error(api_);
+    shoal_status s = api_->callback_doc_delete(live(), toStr(collection), toStr(key),
+                                               error.get());
+    if (s == SHOAL_ERR_NOT_FOUND) return false;
+    detail::check(api_, s, error, "doc_delete");
+    return true;
+  }
+
+  std::vector<Document> list(std::string_view collection, std::string_view keyPrefix = {}) {
+    std::vector<Document> out;
+    detail::HostBuffer error(api_);
+    auto visit = [](void* user, shoal_str key, shoal_str json, std::int64_t revision) -> int {
+      static_cast<std::vector<Document>*>(user)->push_back(
+          Document{std::string(toView(key)), std::string(toView(json)), revision});
+      return 0;
+    };
+    detail::check(api_,
+                  api_->callback_doc_list(live(), toStr(collection), toStr(keyPrefix), visit,
+                                          &out, error.get()),
+                  error, "doc_list");
+    return out;
+  }
+
+  void commit() {
+    detail::HostBuffer error(api_);
+    shoal_txn* txn = std::exchange(txn_, nullptr);
+    if (txn == nullptr) throw HostError(SHOAL_ERR_INVALID_ARGUMENT, "transaction already ended");
+    detail::check(api_, api_->callback_txn_commit(txn, error.get()), error, "txn_commit");
+  }
+
+ private:
+  shoal_txn* live() const {
+    if (txn_ == nullptr) throw HostError(SHOAL_ERR_INVALID_ARGUMENT, "transaction already ended");
+    return txn_;
+  }
+  const shoal_host_api* api_;
+  shoal_txn* txn_;
+};
+
+// What the host offers a plugin at any time after init began.
+class Host {
+ public:
+  Host(const shoal_host_api* api, shoal_plugin_ctx* ctx) : api_(api), ctx_(ctx) {}
+
+  void log(shoal_log_level level, std::string_view message) const {
+    api_->callback_log(ctx_, level, toStr(message));
+  }
+  void info(std::string_view message) const { log(SHOAL_LOG_INFO, message); }
+  void warning(std::string_view message) const { log(SHOAL_LOG_WARNING, message); }
+  void error(std::string_view message) const { log(SHOAL_LOG_ERROR, message); }
+  void debug(std::string_view message) const { log(SHOAL_LOG_DEBUG, message); }
+
+  // The value of `key` in [plugin.NAME] of shoald's configuration, if set.
+  std::optional<std::string> config(std::string_view key) const {
+    detail::HostBuffer value(api_), error(api_);
+    shoal_status s = api_->callback_config_get(ctx_, toStr(key), value.get(), error.get());
+    if (s == SHOAL_ERR_NOT_FOUND) return std::nullopt;
+    detail::check(api_, s, error, "config_get");
+    return value.str();
+  }
+  std::string config(std::string_view key, std::string fallback) const {
+    auto value = config(key);
+    return value ? *value : std::move(fallback);
+  }
+
+  Transaction transaction() const {
+    detail::HostBuffer error(api_);
+    shoal_txn* txn = nullptr;
+    detail::check(api_, api_->callback_txn_begin(ctx_, &txn, error.get()), error, "txn_begin");
+    return Transaction(api_, txn);
+  }
+
+  std::string_view hostVersion() const { return toView(api_->host_version); }
+  const shoal_host_api* api() const noexcept { return api_; }
+  shoal_plugin_ctx* context() const noexcept { return ctx_; }
+
+ private:
+  const shoal_host_api* api_;
+  shoal_plugin_ctx* ctx_;
+};
+
+// A probe description for the kernel's health engine.
+struct ProbeSpec {
+  std::string service;
+  shoal_probe_kind kind = SHOAL_PROBE_TCP;
+  std::uint16_t port = 0;
+  bool tls = false;
+  std::uint32_t intervalMs = 0, timeoutMs = 0, rise = 0, fall = 0;  // 0 = engine default
+  std::vector<std::pair<std::string, std::string>> steps;            // {send, expect}
+  std::string httpMethod = "GET", httpPath = "/", httpHost;
+  std::uint32_t httpExpectStatus = 200;
+
+  static ProbeSpec tcp(std::string service, std::uint16_t port) {
+    ProbeSpec p;
+    p.service = std::move(service);
+    p.port = port;
+    return p;
+  }
+  static ProbeSpec http(std::string service, std::uint16_t port, std::string path = "/",
+                        std::uint32_t expectStatus = 200) {
+    ProbeSpec p = tcp(std::move(service), port);
+    p.kind = SHOAL_PROBE_HTTP;
+    p.httpPath = std::move(path);
+    p.httpExpectStatus = expectStatus;
+    return p;
+  }
+  ProbeSpec& step(std::string send, std::string expect) {
+    steps.emplace_back(std::move(send), std::move(expect));
+    return *this;
+  }
+  ProbeSpec& withTls(bool on = true) { tls = on; return *this; }
+  ProbeSpec& timing(std::uint32_t interval, std::uint32_t timeout, std::uint32_t riseCount,
+                    std::uint32_t fallCount) {
+    intervalMs = interval; timeoutMs = timeout; rise = riseCount; fall = fallCount;
+    return *this;
+  }
+};
+
+// Callback signatures. Throw (PluginError or anything else) to fail.
+using ApplyFn = std::function<void(std::string_view payloadJson, Reply& reply)>;
+using ValidateFn = std::function<void(std::string_view payloadJson)>;
+using PanelDataFn = std::function<std::string(std::string_view sectionId, std::string_view queryJson)>;
+using PanelActionFn = std::function<std::string(std::string_view actionId, std::string_view inputJson)>;
+using EventFn = std::function<void(std::string_view event, std::string_view payloadJson)>;
+
+namespace detail {
+
+// Runs `body`, turning every exception into a status and a message in `reply`.
+template <typename Body>
+shoal_status guard(const shoal_host_api* api, shoal_reply* reply, Body&& body) noexcept {
+  try {
+    body();
+    return SHOAL_OK;
+  } catch (const PluginError& e) {
+    if (reply) api->callback_reply_set_error(reply, toStr(e.what()));
+    return e.status() == SHOAL_OK ? SHOAL_ERR_FAILED : e.status();
+  } catch (const HostError& e) {
+    if (reply) api->callback_reply_set_error(reply, toStr(e.what()));
+    return e.status() == SHOAL_OK ? SHOAL_ERR_FAILED : e.status();
+  } catch (const std::exception& e) {
+    if (reply) api->callback_reply_set_error(reply, toStr(std::string("exception: ") + e.what()));
+    return SHOAL_ERR_EXCEPTION;
+  } catch (...) {
+    if (reply) api->callback_reply_set_error(reply, toStr("unknown exception"));
+    return SHOAL_ERR_EXCEPTION;
+  }
+}
+
+struct QueueHandlerBinding {
+  const shoal_host_api* api;
+  ApplyFn apply;
+  ValidateFn validate;
+};
+struct PanelBinding {
+  const shoal_host_api* api;
+  PanelDataFn data;
+  PanelActionFn action;
+};
+struct HookBinding {
+  const shoal_host_api* api;
+  EventFn handler;
+};
+
+}  // namespace detail
+
+// Registration of contributions; valid only inside Plugin::init.
+class Registrar {
+ public:
+  Registrar(const Host& host) : host_(host) {}
+
+  void queueHandler(std::string_view kind, std::string_view description, ApplyFn apply,
+                    ValidateFn validate = {}) {
+    auto* b = keep(bindings_, detail::QueueHandlerBinding{host_.api(), std::move(apply),
+                                                          std::move(validate)});
+    shoal_queue_handler_desc d{};
+    d.struct_size = sizeof d;
+    d.kind = toStr(kind);
+    d.description = toStr(description);
+    d.user = b;
+    d.on_apply = [](void* user, shoal_str payload, shoal_reply* reply) -> shoal_status {
+      auto* self = static_cast<detail::QueueHandlerBinding*>(user);
+      return detail::guard(self->api, reply, [&] {
+        Reply r(self->api, reply);
+        self->apply(toView(payload), r);
+      });
+    };
+    if (b->validate) {
+      d.on_validate = [](void* user, shoal_str payload, shoal_reply* reply) -> shoal_status {
+        auto* self = static_cast<detail::QueueHandlerBinding*>(user);
+        return detail::guard(self->api, reply, [&] { self->validate(toView(payload)); });
+      };
+    }
+    detail::HostBuffer error(host_.api());
+    detail::check(host_.api(),
+                  host_.api()->callback_register_queue_handler(host_.context(), &d, error.get()),
+                  error, "register_queue_handler");
+  }
+
+  void probe(const ProbeSpec& spec) {
+    std::vector<shoal_probe_step> steps;
+    for (const auto& [send, expect] : spec.steps) steps.push_back({toStr(send), toStr(expect)});
+    shoal_probe_desc d{};
+    d.struct_size = sizeof d;
+    d.service = toStr(spec.service);
+    d.kind = spec.kind;
+    d.port = spec.port;
+    d.use_tls = spec.tls ? 1 : 0;
+    d.interval_ms = spec.intervalMs;
+    d.timeout_ms = spec.timeoutMs;
+    d.rise = spec.rise;
+    d.fall = spec.fall;
+    d.steps = steps.data();
+    d.step_count = steps.size();
+    d.http_method = toStr(spec.httpMethod);
+    d.http_path = toStr(spec.httpPath);
+    d.http_host = toStr(spec.httpHost);
+    d.http_expect_status = spec.httpExpectStatus;
+    detail::HostBuffer error(host_.api());
+    detail::check(host_.api(),
+                  host_.api()->callback_register_probe(host_.context(), &d, error.get()), error,
+                  "register_probe");
+  }
+
+  void panel(std::string_view id, std::string_view definitionJson, PanelDataFn data = {},
+             PanelActionFn action = {}) {
+    auto* b = keep(panels_, detail::PanelBinding{host_.api(), std::move(data), std::move(action)});
+    shoal_panel_desc d{};
+    d.struct_size = sizeof d;
+    d.id = toStr(id);
+    d.definition_json = toStr(definitionJson);
+    d.user = b;
+    if (b->data) {
+      d.on_data = [](void* user, shoal_str section, shoal_str query,
+                     shoal_reply* reply) -> shoal_status {
+        auto* self = static_cast<detail::PanelBinding*>(user);
+        return detail::guard(self->api, reply, [&] {
+          std::string out = self->data(toView(section), toView(query));
+          self->api->callback_reply_append(reply, toStr(out));
+        });
+      };
+    }
+    if (b->action) {
+      d.on_action = [](void* user, shoal_str action, shoal_str input,
+                       shoal_reply* reply) -> shoal_status {
+        auto* self = static_cast<detail::PanelBinding*>(user);
+        return detail::guard(self->api, reply, [&] {
+          std::string out = self->action(toView(action), toView(input));
+          self->api->callback_reply_append(reply, toStr(out));
+        });
+      };
+    }
+    detail::HostBuffer error(host_.api());
+    detail::check(host_.api(),
+                  host_.api()->callback_register_panel(host_.context(), &d, error.get()), error,
+                  "register_panel");
+  }
+
+  void hook(std::string_view event, EventFn handler) {
+    auto* b = keep(hooks_, detail::HookBinding{host_.api(), std::move(handler)});
+    shoal_hook_desc d{};
+    d.struct_size = sizeof d;
+    d.event = toStr(event);
+    d.user = b;
+    d.on_event = [](void* user, shoal_str ev, shoal_str payload,
+                    shoal_reply* reply) -> shoal_status {
+      auto* self = static_cast<detail::HookBinding*>(user);
+      return detail::guard(self->api, reply,
+                           [&] { self->handler(toView(ev), toView(payload)); });
+    };
+    detail::HostBuffer error(host_.api());
+    detail::check(host_.api(),
+                  host_.api()->callback_register_hook(host_.context(), &d, error.get()), error,
+                  "register_hook");
+  }
+
+  const Host& host() const { return host_; }
+
+ private:
+  // Bindings live in lists (stable addresses) owned by the registrar, which the plugin
+  // adapter keeps until on_shutdown.
+  template <typename T>
+  T* keep(std::list<T>& list, T value) {
+    list.push_back(std::move(value));
+    return &list.back();
+  }
+
+  Host host_;
+  std::list<detail::QueueHandlerBinding> bindings_;
+  std::list<detail::PanelBinding> panels_;
+  std::list<detail::HookBinding> hooks_;
+};
+
+// Base class of a plugin. The host reaches it only through SHOAL_PLUGIN's adapter.
+class Plugin {
+ public:
+  virtual ~Plugin() = default;
+  // Register everything the plugin contributes. Throw to refuse loading.
+  virtual void init(Registrar& registrar) = 0;
+  // Stop any thread the plugin started; called once before the library may be unloaded.
+  virtual void shutdown() {}
+
+  // Valid from init() on.
+  const Host& host() const { return *host_; }
+
+ private:
+  template <typename T>
+  friend struct PluginAdapter;
+  std::optional<Host> host_;
+};
+
+// Glue between the C entry point and a Plugin subclass. One instance per library.
+template <typename T>
+struct PluginAdapter {
+  static PluginAdapter& instance() {
+    static PluginAdapter adapter;
+    return adapter;
+  }
+
+  const shoal_plugin_api* describe(const shoal_host_api* host, const char* name,
+                                   const char* version, const char* description) {
+    // A host of another ABI major cannot be talked to at all.
+    if (host == nullptr || host->abi_major != SHOAL_ABI_VERSION_MAJOR) return nullptr;
+    hostApi = host;
+    api.struct_size = sizeof api;
+    api.abi_major = SHOAL_ABI_VERSION_MAJOR;
+    api.abi_minor = SHOAL_ABI_VERSION_MINOR;
+    api.name = toStr(name);
+    api.version = toStr(version);
+    api.description = toStr(description);
+    api.instance = this;
+    api.on_init = &PluginAdapter::onInit;
+    api.on_shutdown = &PluginAdapter::onShutdown;
+    return &api;
+  }
+
+  static shoal_status onInit(void* self, shoal_plugin_ctx* ctx, shoal_reply* reply) {
+    auto* adapter = static_cast<PluginAdapter*>(self);
+    return detail::guard(adapter->hostApi, reply, [&] {
+      Host host(adapter->hostApi, ctx);
+      adapter->plugin = std::make_unique<T>();
+      adapter->plugin->host_.emplace(host);
+      adapter->registrar = std::make_unique<Registrar>(host);
+      adapter->plugin->init(*adapter->registrar);
+    });
+  }
+
+  static void onShutdown(void* self) {
+    auto* adapter = static_cast<PluginAdapter*>(self);
+    detail::guard(adapter->hostApi, nullptr, [&] {
+      if (adapter->plugin) adapter->plugin->shutdown();
+    });
+    adapter->plugin.reset();
+    adapter->registrar.reset();
+  }
+
+  const shoal_host_api* hostApi = nullptr;
+  shoal_plugin_api api{};
+  std::unique_ptr<T> plugin;
+  std::unique_ptr<Registrar> registrar;
+};
+
+}  // namespace shoal
+
+// Exports the plugin's entry point. Use once per plugin library, at namespace scope.
+#define SHOAL_PLUGIN(PluginClass, name, version, description)                             \
+  extern "C" SHOAL_EXPORT const shoal_plugin_api* shoal_plugin_entry(                      \
+      const shoal_host_api* host) {                                                        \
+    return ::shoal::PluginAdapter<PluginClass>::instance().describe(host, name, version,   \
+                                                                    description);          \
+  }

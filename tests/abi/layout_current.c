@@ -1,0 +1,2 @@
+#define LAYOUT_FUNCTION shoal_layout_current
+#include "layout.inc"
