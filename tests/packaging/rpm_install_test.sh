@@ -261,10 +261,12 @@ else
 fi
 ok "shoald --version prints $VERSION"
 
-echo "== shoald plugins --plugin-dir $plugin_dir --json"
+# With the packaged configuration: shoald rejects settings it does not know,
+# so this also checks that the default configuration is one it accepts.
+echo "== shoald plugins --config $conf --plugin-dir $plugin_dir --json"
 plugins_status=0
-"$shoald" plugins --plugin-dir "$plugin_dir" --json >"$LOGS/plugins.out" 2>"$LOGS/plugins.err" ||
-  plugins_status=$?
+"$shoald" plugins --config "$conf" --plugin-dir "$plugin_dir" --json \
+  >"$LOGS/plugins.out" 2>"$LOGS/plugins.err" || plugins_status=$?
 if [[ $plugins_status -ne 0 ]]; then
   fail "shoald plugins exited with status $plugins_status; stdout:"$'\n'"$(cat "$LOGS/plugins.out")"$'\n'"stderr:"$'\n'"$(cat "$LOGS/plugins.err")"
 else
