@@ -15,6 +15,7 @@
 #include "daemon/Daemon.hpp"
 #include "daemon/Logging.hpp"
 #include "shoal/BuildInfo.hpp"
+#include <shoal/abi.h>
 
 namespace po = boost::program_options;
 using namespace shoal;

@@ -11,6 +11,11 @@ function(shoal_add_plugin target)
     C_VISIBILITY_PRESET hidden
     CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON)
-  # Unresolved symbols are an error at link time, not a surprise at load time.
-  target_link_options(${target} PRIVATE "LINKER:--no-undefined")
+  # Unresolved symbols are an error at link time, not a surprise at load time. The version
+  # script keeps the entry point the only export, also hiding the C++ standard library's
+  # template instantiations, which its headers mark with default visibility.
+  set(_script ${CMAKE_CURRENT_BINARY_DIR}/${target}.exports.map)
+  file(WRITE ${_script} "{ global: shoal_plugin_entry; local: *; };\n")
+  target_link_options(${target} PRIVATE "LINKER:--no-undefined" "LINKER:--version-script=${_script}")
+  set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${_script})
 endfunction()

@@ -99,8 +99,7 @@ TEST_F(PluginHostTest, QueueHandlerUsesConfigAndDocumentStoreThroughTheAbi) {
   EXPECT_EQ(second.output, "Howdy, ada (greeting #2)");
 
   // The count is in the store, in hello's namespace.
-  auto txn = documents_->begin("hello");
-  auto doc = txn->get("greetings", "ada");
+  auto doc = documents_->begin("hello")->get("greetings", "ada");
   ASSERT_TRUE(doc);
   EXPECT_EQ(doc->revision, 2);
   EXPECT_FALSE(documents_->begin("compat")->get("greetings", "ada"));
