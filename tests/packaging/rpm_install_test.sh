@@ -299,6 +299,34 @@ else
 fi
 ok "shoald plugins --json"
 
+# A plugin built out of tree against the installed shoal-devel only (the
+# example plugin), then loaded by the installed daemon.
+example=$SRC/examples/hello
+if [[ -f $example/CMakeLists.txt ]]; then
+  step sdk-configure "$CMAKE" -S "$example" -B "$WORK/sdk-plugin" \
+    -Dshoal_DIR="$ROOT/usr/lib64/cmake/shoal" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
+  step sdk-build "$CMAKE" --build "$WORK/sdk-plugin" -j2
+  if ! grep -q -- "-isystem $ROOT/usr/include\|-I$ROOT/usr/include" "$WORK/sdk-plugin/compile_commands.json"; then
+    fail "the example plugin was not compiled against $ROOT/usr/include:"$'\n'"$(cat "$WORK/sdk-plugin/compile_commands.json")"
+  fi
+  sdk_plugins=$(find "$WORK/sdk-plugin" -maxdepth 1 -type f -name '*.so' | wc -l)
+  echo "== shoald plugins --plugin-dir $WORK/sdk-plugin --json"
+  sdk_status=0
+  sdk_out=$("$shoald" plugins --config "$conf" --plugin-dir "$WORK/sdk-plugin" --json 2>&1) ||
+    sdk_status=$?
+  if [[ $sdk_plugins -lt 1 ]]; then
+    fail "building $example against shoal-devel produced no plugin"
+  elif [[ $sdk_status -ne 0 ]]; then
+    fail "shoald refused the plugin built against shoal-devel (status $sdk_status):"$'\n'"$sdk_out"
+  elif [[ $(grep -c '^{' <<<"$sdk_out") -ne $sdk_plugins ]]; then
+    fail "shoald reported on the plugin built against shoal-devel:"$'\n'"$sdk_out"
+  fi
+  ok "a plugin built against shoal-devel loads"
+else
+  echo "note: no $example; plugin build against shoal-devel not checked"
+fi
+
 # ---------------------------------------------------------------------------
 # 5. Verify, then reinstall over a locally modified configuration.
 echo "== verify"
