@@ -11,7 +11,9 @@ namespace shoal::store {
 //   (64 + 128 + 255 = 447 bytes for the plugin_documents primary key).
 // - Text bodies are utf8mb4 on MySQL (4-byte characters such as emoji round-trip).
 // - Timestamps are UTC ISO-8601 text written by shoald ("2024-05-01T12:00:00.123Z"), so both
-//   backends hold the same value and no server time zone is involved.
+//   backends hold the same value and no server time zone is involved. The cluster tables
+//   (migrations 3 and 4) hold integer milliseconds since the Unix epoch instead, because the
+//   queue compares and adds to times in SQL.
 // - DDL uses IF NOT EXISTS: MySQL commits DDL implicitly, and a process that dies between a
 //   migration's DDL and its schema_migrations row can then simply run it again.
 
@@ -65,6 +67,141 @@ const std::vector<Migration>& migrations() {
        {"CREATE TABLE IF NOT EXISTS cluster_meta ("
         " meta_key VARBINARY(64) NOT NULL PRIMARY KEY,"
         " meta_value TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}},
+      // Cluster membership (cluster/NodeRegistry.hpp). Times are integer milliseconds since the
+      // Unix epoch (UTC): the queue compares and adds to them in SQL, identically on both
+      // backends. Secrets are stored only as "sha256:<hex>" hashes. Nodes are never deleted; a
+      // removed node keeps its row (state 'removed', credential revoked) for the history of
+      // its deliveries.
+      {3,
+       "cluster_nodes",
+       {"CREATE TABLE IF NOT EXISTS nodes ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " hostname VARCHAR(253) NOT NULL,"
+        " address VARCHAR(255) NOT NULL,"
+        " os_id VARCHAR(32) NOT NULL,"
+        " os_version VARCHAR(32) NOT NULL,"
+        " arch VARCHAR(32) NOT NULL,"
+        " shoal_version VARCHAR(64) NOT NULL,"
+        " state VARCHAR(16) NOT NULL,"
+        " credential_hash VARCHAR(80),"
+        " last_seen_ms BIGINT,"
+        " joined_at_ms BIGINT NOT NULL)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS nodes_credential ON nodes (credential_hash)",
+        "CREATE INDEX IF NOT EXISTS nodes_state ON nodes (state, last_seen_ms)",
+        "CREATE TABLE IF NOT EXISTS node_roles ("
+        " node_id BIGINT NOT NULL REFERENCES nodes (id),"
+        " role VARCHAR(32) NOT NULL,"
+        " PRIMARY KEY (node_id, role)"
+        ") WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS node_roles_role ON node_roles (role, node_id)",
+        "CREATE TABLE IF NOT EXISTS join_tokens ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " token_hash VARCHAR(80) NOT NULL UNIQUE,"
+        " created_at_ms BIGINT NOT NULL,"
+        " expires_at_ms BIGINT NOT NULL,"
+        " used_at_ms BIGINT,"
+        " used_by_node BIGINT)"},
+       {"CREATE TABLE IF NOT EXISTS nodes ("
+        " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " hostname VARCHAR(253) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " address VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " os_id VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " os_version VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " arch VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " shoal_version VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " state VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " credential_hash VARBINARY(80) NULL,"
+        " last_seen_ms BIGINT NULL,"
+        " joined_at_ms BIGINT NOT NULL,"
+        " UNIQUE KEY nodes_credential (credential_hash),"
+        " KEY nodes_state (state, last_seen_ms)"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        "CREATE TABLE IF NOT EXISTS node_roles ("
+        " node_id BIGINT NOT NULL,"
+        " role VARBINARY(32) NOT NULL,"
+        " PRIMARY KEY (node_id, role),"
+        " KEY node_roles_role (role, node_id),"
+        " CONSTRAINT node_roles_node FOREIGN KEY (node_id) REFERENCES nodes (id)"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        "CREATE TABLE IF NOT EXISTS join_tokens ("
+        " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " token_hash VARBINARY(80) NOT NULL,"
+        " created_at_ms BIGINT NOT NULL,"
+        " expires_at_ms BIGINT NOT NULL,"
+        " used_at_ms BIGINT NULL,"
+        " used_by_node BIGINT NULL,"
+        " UNIQUE KEY join_tokens_hash (token_hash)"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}},
+      // The command queue (cluster/CommandQueue.hpp, docs/adr/0005-command-queue.md).
+      // command_deliveries repeats its command's ordering_key so that the head of every
+      // (node, key) comes from one index: deliveries_node_state covers the head query
+      // (node_id, state = const, GROUP BY ordering_key, MIN(command_id)) and touches only the
+      // node's unfinished rows, however long the history. command_ordering_keys has one row per
+      // key ever used; enqueue locks it, so commands of one key get their ids in commit order.
+      {4,
+       "command_queue",
+       {"CREATE TABLE IF NOT EXISTS commands ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " kind VARCHAR(128) NOT NULL,"
+        " payload TEXT NOT NULL,"
+        " ordering_key VARCHAR(128) NOT NULL,"
+        " target_kind VARCHAR(8) NOT NULL,"
+        " target_node_id BIGINT NOT NULL,"
+        " target_role VARCHAR(32) NOT NULL,"
+        " created_at_ms BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS command_ordering_keys ("
+        " ordering_key VARCHAR(128) NOT NULL PRIMARY KEY,"
+        " created_at_ms BIGINT NOT NULL"
+        ") WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS command_deliveries ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " command_id BIGINT NOT NULL REFERENCES commands (id),"
+        " node_id BIGINT NOT NULL REFERENCES nodes (id),"
+        " ordering_key VARCHAR(128) NOT NULL,"
+        " state VARCHAR(8) NOT NULL,"
+        " attempts INTEGER NOT NULL,"
+        " output TEXT NOT NULL,"
+        " next_attempt_at_ms BIGINT,"
+        " started_at_ms BIGINT,"
+        " finished_at_ms BIGINT,"
+        " created_at_ms BIGINT NOT NULL)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_command_node"
+        " ON command_deliveries (command_id, node_id)",
+        "CREATE INDEX IF NOT EXISTS deliveries_node_state"
+        " ON command_deliveries (node_id, state, ordering_key, command_id)",
+        "CREATE INDEX IF NOT EXISTS deliveries_state ON command_deliveries (state, command_id)"},
+       {"CREATE TABLE IF NOT EXISTS commands ("
+        " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " kind VARBINARY(128) NOT NULL,"
+        " payload MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+        " ordering_key VARBINARY(128) NOT NULL,"
+        " target_kind VARCHAR(8) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " target_node_id BIGINT NOT NULL,"
+        " target_role VARBINARY(32) NOT NULL,"
+        " created_at_ms BIGINT NOT NULL"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        "CREATE TABLE IF NOT EXISTS command_ordering_keys ("
+        " ordering_key VARBINARY(128) NOT NULL PRIMARY KEY,"
+        " created_at_ms BIGINT NOT NULL"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        "CREATE TABLE IF NOT EXISTS command_deliveries ("
+        " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " command_id BIGINT NOT NULL,"
+        " node_id BIGINT NOT NULL,"
+        " ordering_key VARBINARY(128) NOT NULL,"
+        " state VARCHAR(8) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " attempts INT NOT NULL,"
+        " output TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+        " next_attempt_at_ms BIGINT NULL,"
+        " started_at_ms BIGINT NULL,"
+        " finished_at_ms BIGINT NULL,"
+        " created_at_ms BIGINT NOT NULL,"
+        " UNIQUE KEY deliveries_command_node (command_id, node_id),"
+        " KEY deliveries_node_state (node_id, state, ordering_key, command_id),"
+        " KEY deliveries_state (state, command_id),"
+        " CONSTRAINT deliveries_command FOREIGN KEY (command_id) REFERENCES commands (id),"
+        " CONSTRAINT deliveries_node FOREIGN KEY (node_id) REFERENCES nodes (id)"
         ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}},
   };
   return list;

@@ -1,0 +1,694 @@
+#include "cluster/CommandQueue.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include <Poco/Data/Statement.h>
+
+#include "cluster/Database.hpp"
+#include "store/JsonValidator.hpp"
+#include "store/Utf8.hpp"
+
+using namespace Poco::Data::Keywords;
+
+namespace shoal::cluster {
+
+using detail::fromMillis;
+using detail::fromNullableMillis;
+using detail::inTransaction;
+using detail::shown;
+using detail::toMillis;
+using detail::withSession;
+
+namespace {
+
+constexpr std::size_t kMaxKindLength = 128;
+constexpr std::size_t kMaxKeyLength = 128;
+constexpr int kMaxAttemptsLimit = 1000;
+
+bool isLowerOrDigit(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+void validateKind(const std::string& kind) {
+  // [a-z0-9_-]+(\.[a-z0-9_-]+)+
+  bool ok = !kind.empty() && kind.size() <= kMaxKindLength;
+  std::size_t segment = 0, segments = 0;
+  for (std::size_t i = 0; ok && i <= kind.size(); ++i) {
+    if (i == kind.size() || kind[i] == '.') {
+      ok = segment > 0;
+      ++segments;
+      segment = 0;
+    } else {
+      const char c = kind[i];
+      ok = isLowerOrDigit(c) || c == '_' || c == '-';
+      ++segment;
+    }
+  }
+  if (!ok || segments < 2)
+    throw Error(ErrorCode::InvalidArgument,
+                "kind \"" + shown(kind) +
+                    "\" is invalid: use at least two dot-separated names of a-z 0-9 _ - (like "
+                    "\"nginx.site.apply\"), up to 128 characters");
+}
+
+void validateOrderingKey(const std::string& key) {
+  bool ok = !key.empty() && key.size() <= kMaxKeyLength;
+  for (char c : key) {
+    if (!ok) break;
+    ok = isLowerOrDigit(c) || (c >= 'A' && c <= 'Z') || c == '_' || c == '.' || c == ':' ||
+         c == '/' || c == '-';
+  }
+  if (!ok)
+    throw Error(ErrorCode::InvalidArgument,
+                "orderingKey \"" + shown(key) +
+                    "\" is invalid: use 1 to 128 of A-Z a-z 0-9 _ . : / -");
+}
+
+void validatePayload(const std::string& payload) {
+  if (payload.size() > CommandQueue::kMaxPayloadBytes)
+    throw Error(ErrorCode::InvalidArgument,
+                "payload is " + std::to_string(payload.size()) + " bytes; the limit is " +
+                    std::to_string(CommandQueue::kMaxPayloadBytes));
+  if (!store::isValidUtf8(payload))
+    throw Error(ErrorCode::InvalidArgument, "payload is not valid UTF-8");
+  try {
+    store::JsonValidator::check(payload);
+  } catch (const Error& e) {
+    // The validator speaks of a "document"; here it is the payload.
+    std::string reason = e.what();
+    const std::string prefix = "document is not valid JSON: ";
+    if (reason.rfind(prefix, 0) == 0) reason = reason.substr(prefix.size());
+    throw Error(ErrorCode::InvalidArgument, "payload is not valid JSON: " + reason);
+  }
+}
+
+void validateRoleName(const std::string& role) {
+  bool ok = !role.empty() && role.size() <= 32 && role[0] >= 'a' && role[0] <= 'z';
+  for (std::size_t i = 1; ok && i < role.size(); ++i)
+    ok = isLowerOrDigit(role[i]) || role[i] == '_' || role[i] == '-';
+  if (!ok)
+    throw Error(ErrorCode::InvalidArgument,
+                "target.role \"" + shown(role) + "\" is invalid: use [a-z][a-z0-9_-]{0,31}");
+}
+
+void validateTarget(const Target& target) {
+  switch (target.kind) {
+    case Target::Kind::Node:
+      detail::requirePositiveId(target.nodeId, "target.nodeId");
+      if (!target.role.empty())
+        throw Error(ErrorCode::InvalidArgument, "target.role must be empty for a node target");
+      return;
+    case Target::Kind::Role:
+      validateRoleName(target.role);
+      if (target.nodeId != 0)
+        throw Error(ErrorCode::InvalidArgument, "target.nodeId must be 0 for a role target");
+      return;
+    case Target::Kind::All:
+      if (target.nodeId != 0 || !target.role.empty())
+        throw Error(ErrorCode::InvalidArgument,
+                    "target.nodeId and target.role must be empty for an all-nodes target");
+      return;
+  }
+  throw Error(ErrorCode::InvalidArgument, "target.kind is not node, role or all");
+}
+
+std::string targetKindText(Target::Kind kind) {
+  switch (kind) {
+    case Target::Kind::Node:
+      return "node";
+    case Target::Kind::Role:
+      return "role";
+    case Target::Kind::All:
+      return "all";
+  }
+  return "all";
+}
+
+Target::Kind targetKindFrom(const std::string& text) {
+  if (text == "node") return Target::Kind::Node;
+  if (text == "role") return Target::Kind::Role;
+  if (text == "all") return Target::Kind::All;
+  throw Error(ErrorCode::Internal, "the store holds an unknown target kind \"" + shown(text) + "\"");
+}
+
+DeliveryState parseState(const std::string& text) {
+  if (auto s = deliveryStateFromString(text)) return *s;
+  throw Error(ErrorCode::Internal,
+              "the store holds an unknown delivery state \"" + shown(text) + "\"");
+}
+
+// Valid UTF-8 (anything else becomes U+FFFD), at most `limit` bytes, cut between characters.
+std::string cleanOutput(const std::string& in, std::size_t limit) {
+  static const std::string replacement = "\xEF\xBF\xBD";
+  std::string out;
+  out.reserve(std::min(in.size(), limit));
+  std::size_t i = 0;
+  while (i < in.size()) {
+    const auto c = static_cast<unsigned char>(in[i]);
+    std::size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (length == 0 || i + length > in.size() ||
+        !store::isValidUtf8(std::string_view(in).substr(i, length))) {
+      if (out.size() + replacement.size() > limit) break;
+      out += replacement;
+      ++i;
+      continue;
+    }
+    if (out.size() + length > limit) break;
+    out.append(in, i, length);
+    i += length;
+  }
+  return out;
+}
+
+std::string lockShared(store::Backend backend) {
+  return backend == store::Backend::MySql ? " LOCK IN SHARE MODE" : "";
+}
+
+std::string forUpdate(store::Backend backend) {
+  return backend == store::Backend::MySql ? " FOR UPDATE" : "";
+}
+
+// Poco 1.11 cannot fetch MEDIUMTEXT/LONGTEXT on MySQL directly (it sizes its buffer from the
+// declared column length): the payload is fetched as a byte substring as long as the limit.
+std::string payloadColumn(store::Backend backend) {
+  return backend == store::Backend::MySql
+             ? "SUBSTRING(CAST(c.payload AS BINARY), 1, " +
+                   std::to_string(CommandQueue::kMaxPayloadBytes) + ")"
+             : "c.payload";
+}
+
+std::int64_t lastInsertId(Poco::Data::Session& s, store::Backend backend) {
+  Poco::Int64 id = 0;
+  s << (backend == store::Backend::MySql ? "SELECT LAST_INSERT_ID()" : "SELECT last_insert_rowid()"),
+      into(id), now;
+  return id;
+}
+
+const std::string kDeliveryColumns =
+    "d.id, d.command_id, d.node_id, d.state, d.attempts, d.output,"
+    " COALESCE(d.next_attempt_at_ms, -1), COALESCE(d.started_at_ms, -1),"
+    " COALESCE(d.finished_at_ms, -1), d.created_at_ms";
+
+struct DeliveryRows {
+  std::vector<Poco::Int64> ids, commandIds, nodeIds, attempts, next, started, finished, created;
+  std::vector<std::string> states, outputs, kinds, payloads, keys;
+  bool withCommand = false;
+
+  // Columns: kDeliveryColumns, then (withCommand) c.kind, the payload, c.ordering_key.
+  void bind(Poco::Data::Statement& st, bool command) {
+    withCommand = command;
+    st, into(ids), into(commandIds), into(nodeIds), into(states), into(attempts), into(outputs),
+        into(next), into(started), into(finished), into(created);
+    if (command) st, into(kinds), into(payloads), into(keys);
+  }
+
+  static std::string select(store::Backend backend, bool command) {
+    return "SELECT " + kDeliveryColumns +
+           (command ? ", c.kind, " + payloadColumn(backend) +
+                          ", c.ordering_key FROM command_deliveries d JOIN commands c ON c.id = "
+                          "d.command_id"
+                    : std::string(" FROM command_deliveries d"));
+  }
+
+  std::vector<Delivery> deliveries() {
+    std::vector<Delivery> out;
+    out.reserve(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      Delivery d;
+      d.id = ids[i];
+      d.commandId = commandIds[i];
+      d.nodeId = nodeIds[i];
+      d.state = parseState(states[i]);
+      d.attempts = static_cast<int>(attempts[i]);
+      d.output = std::move(outputs[i]);
+      d.nextAttemptAt = fromNullableMillis(next[i]);
+      d.startedAt = fromNullableMillis(started[i]);
+      d.finishedAt = fromNullableMillis(finished[i]);
+      d.createdAt = fromMillis(created[i]);
+      if (withCommand) {
+        d.kind = std::move(kinds[i]);
+        d.payloadJson = std::move(payloads[i]);
+        d.orderingKey = std::move(keys[i]);
+      }
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
+};
+
+std::vector<Delivery> readDeliveries(Poco::Data::Session& s, store::Backend backend,
+                                     const std::string& where) {
+  DeliveryRows rows;
+  Poco::Data::Statement select(s);
+  select << DeliveryRows::select(backend, true) + " " + where;
+  rows.bind(select, true);
+  select.execute();
+  return rows.deliveries();
+}
+
+Delivery readDelivery(Poco::Data::Session& s, store::Backend backend, std::int64_t id) {
+  auto rows = readDeliveries(s, backend, "WHERE d.id = " + std::to_string(id));
+  if (rows.empty())
+    throw Error(ErrorCode::NotFound, "delivery " + std::to_string(id) + " does not exist");
+  return std::move(rows.front());
+}
+
+// Commands (with their deliveries) for a WHERE/ORDER clause on commands c.
+std::vector<Command> readCommands(Poco::Data::Session& s, store::Backend backend,
+                                  const std::string& clause) {
+  std::vector<Poco::Int64> ids, targetNodes, created;
+  std::vector<std::string> kinds, payloads, keys, targetKinds, targetRoles;
+  s << "SELECT c.id, c.kind, " + payloadColumn(backend) +
+           ", c.ordering_key, c.target_kind, c.target_node_id, c.target_role, c.created_at_ms"
+           " FROM commands c " +
+           clause,
+      into(ids), into(kinds), into(payloads), into(keys), into(targetKinds), into(targetNodes),
+      into(targetRoles), into(created), now;
+  std::vector<Command> out;
+  if (ids.empty()) return out;
+  std::map<std::int64_t, std::size_t> index;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    Command c;
+    c.id = ids[i];
+    c.kind = std::move(kinds[i]);
+    c.payloadJson = std::move(payloads[i]);
+    c.orderingKey = std::move(keys[i]);
+    c.target.kind = targetKindFrom(targetKinds[i]);
+    c.target.nodeId = targetNodes[i];
+    c.target.role = std::move(targetRoles[i]);
+    c.createdAt = fromMillis(created[i]);
+    index[c.id] = out.size();
+    out.push_back(std::move(c));
+  }
+  DeliveryRows rows;
+  Poco::Data::Statement select(s);
+  select << DeliveryRows::select(backend, false) + " WHERE d.command_id IN (" +
+                detail::idList(ids) + ") ORDER BY d.command_id, d.node_id";
+  rows.bind(select, false);
+  select.execute();
+  for (Delivery& d : rows.deliveries()) {
+    Command& c = out[index.at(d.commandId)];
+    d.kind = c.kind;
+    d.payloadJson = c.payloadJson;
+    d.orderingKey = c.orderingKey;
+    c.deliveries.push_back(std::move(d));
+  }
+  return out;
+}
+
+// For each ordering key of the node that has unfinished deliveries: the key and its head, the
+// smallest command id among its pending, running and failed deliveries. One MIN per (state,
+// key) group: on MySQL each branch can be a loose scan of deliveries_node_state, and neither
+// backend reads a done or skipped row.
+std::string headsSql(std::int64_t nodeId) {
+  const std::string n = std::to_string(nodeId);
+  auto branch = [&](const char* state) {
+    return "SELECT ordering_key, MIN(command_id) AS head FROM command_deliveries WHERE node_id = " +
+           n + " AND state = '" + state + "' GROUP BY ordering_key";
+  };
+  return "SELECT ordering_key, MIN(head) AS head FROM (" + branch("pending") + " UNION ALL " +
+         branch("running") + " UNION ALL " + branch("failed") +
+         ") per_state GROUP BY ordering_key";
+}
+
+// Heads of the node that are ready at nowMs (pending and due, or running with a lease that
+// started at or before leaseCutMs).
+std::string readyCondition(const std::string& alias, std::int64_t nowMs, std::int64_t leaseCutMs) {
+  return "((" + alias + "state = 'pending' AND " + alias +
+         "next_attempt_at_ms <= " + std::to_string(nowMs) + ") OR (" + alias +
+         "state = 'running' AND " + alias + "started_at_ms <= " + std::to_string(leaseCutMs) +
+         "))";
+}
+
+std::vector<Poco::Int64> readyHeadIds(Poco::Data::Session& s, std::int64_t nodeId,
+                                      std::int64_t nowMs, std::int64_t leaseCutMs,
+                                      std::size_t limit) {
+  std::vector<Poco::Int64> ids;
+  s << "SELECT d.id FROM (" + headsSql(nodeId) +
+           ") h JOIN command_deliveries d ON d.node_id = " + std::to_string(nodeId) +
+           " AND d.command_id = h.head WHERE " + readyCondition("d.", nowMs, leaseCutMs) +
+           " ORDER BY d.command_id LIMIT " + std::to_string(limit),
+      into(ids), now;
+  return ids;
+}
+
+void requireLimit(std::size_t limit) {
+  if (limit < 1 || limit > CommandQueue::kMaxLimit)
+    throw Error(ErrorCode::InvalidArgument, "limit " + std::to_string(limit) +
+                                                " is out of range: use 1 to " +
+                                                std::to_string(CommandQueue::kMaxLimit));
+}
+
+}  // namespace
+
+std::string toString(DeliveryState state) {
+  switch (state) {
+    case DeliveryState::Pending:
+      return "pending";
+    case DeliveryState::Running:
+      return "running";
+    case DeliveryState::Done:
+      return "done";
+    case DeliveryState::Failed:
+      return "failed";
+    case DeliveryState::Skipped:
+      return "skipped";
+  }
+  return "unknown";
+}
+
+std::optional<DeliveryState> deliveryStateFromString(std::string_view text) {
+  if (text == "pending") return DeliveryState::Pending;
+  if (text == "running") return DeliveryState::Running;
+  if (text == "done") return DeliveryState::Done;
+  if (text == "failed") return DeliveryState::Failed;
+  if (text == "skipped") return DeliveryState::Skipped;
+  return std::nullopt;
+}
+
+CommandQueue::CommandQueue(store::Store& store, QueuePolicy policy, Clock clock)
+    : store_(store), policy_(policy), clock_(std::move(clock)) {
+  if (policy_.maxAttempts < 1 || policy_.maxAttempts > kMaxAttemptsLimit)
+    throw Error(ErrorCode::InvalidArgument, "policy.maxAttempts " +
+                                                std::to_string(policy_.maxAttempts) +
+                                                " is out of range: use 1 to 1000");
+  if (policy_.firstBackoff <= std::chrono::milliseconds(0))
+    throw Error(ErrorCode::InvalidArgument, "policy.firstBackoff must be positive");
+  if (policy_.maxBackoff < policy_.firstBackoff)
+    throw Error(ErrorCode::InvalidArgument,
+                "policy.maxBackoff must be at least policy.firstBackoff");
+  if (policy_.lease < std::chrono::seconds(1))
+    throw Error(ErrorCode::InvalidArgument, "policy.lease must be at least 1 s");
+}
+
+TimePoint CommandQueue::currentTime() const {
+  return clock_ ? clock_() : std::chrono::system_clock::now();
+}
+
+std::chrono::milliseconds CommandQueue::backoff(int attempts) const {
+  if (attempts < 1) attempts = 1;
+  std::chrono::milliseconds wait = policy_.firstBackoff;
+  for (int i = 1; i < attempts && wait < policy_.maxBackoff; ++i) wait *= 2;
+  return std::min(wait, policy_.maxBackoff);
+}
+
+Command CommandQueue::enqueue(const std::string& kind, const std::string& payloadJson,
+                              const std::string& orderingKey, const Target& target) {
+  validateKind(kind);
+  validatePayload(payloadJson);
+  validateOrderingKey(orderingKey);
+  validateTarget(target);
+
+  return inTransaction(store_, "enqueueing a " + kind + " command", [&](store::Transaction& tx) {
+    auto& s = tx.session();
+    const store::Backend backend = tx.backend();
+    Poco::Int64 at = toMillis(currentTime());
+    std::string key = orderingKey;
+
+    // Commands of one key take their ids while holding the key's row lock, so a smaller id is
+    // always committed first and a node never sees a key's later command before an earlier one.
+    s << (backend == store::Backend::MySql
+              ? "INSERT INTO command_ordering_keys (ordering_key, created_at_ms) VALUES (?, ?)"
+                " ON DUPLICATE KEY UPDATE ordering_key = ordering_key"
+              : "INSERT INTO command_ordering_keys (ordering_key, created_at_ms) VALUES (?, ?)"
+                " ON CONFLICT (ordering_key) DO NOTHING"),
+        use(key), use(at), now;
+
+    // The target's nodes, share-locked so that a concurrent remove() waits for this command (and
+    // then fails its deliveries) or wins before it (and the node is not a target).
+    std::vector<Poco::Int64> nodeIds;
+    std::string role = target.role;
+    Poco::Int64 targetNode = target.nodeId;
+    switch (target.kind) {
+      case Target::Kind::Node:
+        s << "SELECT id FROM nodes WHERE id = ? AND state <> 'removed'" + lockShared(backend),
+            use(targetNode), into(nodeIds), now;
+        if (nodeIds.empty())
+          throw Error(ErrorCode::InvalidArgument,
+                      "target node " + std::to_string(target.nodeId) +
+                          " matches no node (it does not exist or is removed)");
+        break;
+      case Target::Kind::Role:
+        s << "SELECT n.id FROM nodes n JOIN node_roles r ON r.node_id = n.id"
+             " WHERE r.role = ? AND n.state <> 'removed' ORDER BY n.id" +
+                 lockShared(backend),
+            use(role), into(nodeIds), now;
+        if (nodeIds.empty())
+          throw Error(ErrorCode::InvalidArgument,
+                      "target role \"" + target.role + "\" matches no node");
+        break;
+      case Target::Kind::All:
+        s << "SELECT id FROM nodes WHERE state <> 'removed' ORDER BY id" + lockShared(backend),
+            into(nodeIds), now;
+        if (nodeIds.empty())
+          throw Error(ErrorCode::InvalidArgument,
+                      "target all nodes matches no node (the cluster has no nodes)");
+        break;
+    }
+
+    std::string k = kind, payload = payloadJson, targetKind = targetKindText(target.kind);
+    s << "INSERT INTO commands (kind, payload, ordering_key, target_kind, target_node_id,"
+         " target_role, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        use(k), use(payload), use(key), use(targetKind), use(targetNode), use(role), use(at), now;
+    const std::int64_t commandId = lastInsertId(s, backend);
+
+    const std::string id = std::to_string(commandId), when = std::to_string(at);
+    s << "INSERT INTO command_deliveries (command_id, node_id, ordering_key, state, attempts,"
+         " output, next_attempt_at_ms, created_at_ms) SELECT " +
+             id + ", id, ?, 'pending', 0, '', " + when + ", " + when +
+             " FROM nodes WHERE id IN (" + detail::idList(nodeIds) + ")",
+        use(key), now;
+
+    Command command;
+    command.id = commandId;
+    command.kind = kind;
+    command.payloadJson = payloadJson;
+    command.orderingKey = orderingKey;
+    command.target = target;
+    command.createdAt = fromMillis(at);
+    DeliveryRows rows;
+    Poco::Data::Statement select(s);
+    select << DeliveryRows::select(backend, false) + " WHERE d.command_id = " + id +
+                  " ORDER BY d.node_id";
+    rows.bind(select, false);
+    select.execute();
+    command.deliveries = rows.deliveries();
+    for (Delivery& d : command.deliveries) {
+      d.kind = kind;
+      d.payloadJson = payloadJson;
+      d.orderingKey = orderingKey;
+    }
+    return command;
+  });
+}
+
+std::vector<Delivery> CommandQueue::claimReady(std::int64_t nodeId, std::size_t limit) {
+  detail::requirePositiveId(nodeId, "node id");
+  requireLimit(limit);
+  const std::string action = "claiming deliveries for node " + std::to_string(nodeId);
+  const std::int64_t leaseMs =
+      std::chrono::duration_cast<std::chrono::milliseconds>(policy_.lease).count();
+
+  // Most calls find nothing: look without a transaction first (on SQLite a transaction takes the
+  // write lock).
+  {
+    const std::int64_t at = toMillis(currentTime());
+    const bool any = withSession(store_, action, [&](Poco::Data::Session& s) {
+      return !readyHeadIds(s, nodeId, at, at - leaseMs, 1).empty();
+    });
+    if (!any) return {};
+  }
+
+  return inTransaction(store_, action, [&](store::Transaction& tx) {
+    auto& s = tx.session();
+    const std::int64_t at = toMillis(currentTime()), leaseCut = at - leaseMs;
+    const std::vector<Poco::Int64> candidates = readyHeadIds(s, nodeId, at, leaseCut, limit);
+    // Each claim repeats the readiness test under the row's lock: of two concurrent claimers
+    // only one changes the row (a head can only become done or skipped meanwhile, never lose
+    // its place to an older delivery, so a row that is still ready is still its key's head).
+    std::vector<Poco::Int64> claimed;
+    for (Poco::Int64 id : candidates) {
+      Poco::Data::Statement update(s);
+      update << "UPDATE command_deliveries SET state = 'running', attempts = attempts + 1,"
+                " started_at_ms = " +
+                    std::to_string(at) + ", next_attempt_at_ms = NULL WHERE id = " +
+                    std::to_string(id) + " AND " + readyCondition("", at, leaseCut);
+      if (update.execute() == 1) claimed.push_back(id);
+    }
+    if (claimed.empty()) return std::vector<Delivery>{};
+    return readDeliveries(s, tx.backend(),
+                          "WHERE d.id IN (" + detail::idList(claimed) + ") ORDER BY d.command_id");
+  });
+}
+
+Delivery CommandQueue::reportResult(std::int64_t deliveryId, std::int64_t nodeId, bool succeeded,
+                                    const std::string& output) {
+  detail::requirePositiveId(deliveryId, "delivery id");
+  detail::requirePositiveId(nodeId, "node id");
+  std::string text = cleanOutput(output, kMaxOutputBytes);
+  const std::string what = "delivery " + std::to_string(deliveryId);
+  return inTransaction(store_, "recording the result of " + what, [&](store::Transaction& tx) {
+    auto& s = tx.session();
+    Poco::Int64 id = deliveryId, owner = 0, attempts = 0;
+    std::string stateText;
+    Poco::Data::Statement select(s);
+    select << "SELECT node_id, state, attempts FROM command_deliveries WHERE id = ?" +
+                  forUpdate(tx.backend()),
+        use(id), into(owner), into(stateText), into(attempts);
+    if (select.execute() == 0 || owner != nodeId)
+      throw Error(ErrorCode::NotFound,
+                  what + " of node " + std::to_string(nodeId) + " does not exist");
+    const DeliveryState state = parseState(stateText);
+    if (state == DeliveryState::Done) return readDelivery(s, tx.backend(), deliveryId);
+    if (state != DeliveryState::Running)
+      throw Error(ErrorCode::Conflict,
+                  what + " is " + toString(state) + ", not running; its result is not accepted");
+
+    Poco::Int64 at = toMillis(currentTime());
+    std::string next;
+    Poco::Int64 nextAttempt = -1;
+    if (succeeded) {
+      next = "done";
+    } else if (attempts < policy_.maxAttempts) {
+      next = "pending";
+      nextAttempt = at + backoff(static_cast<int>(attempts)).count();
+    } else {
+      next = "failed";
+    }
+    s << "UPDATE command_deliveries SET state = ?, output = ?, finished_at_ms = ?,"
+         " next_attempt_at_ms = " +
+             (nextAttempt >= 0 ? std::to_string(nextAttempt) : std::string("NULL")) +
+             " WHERE id = ?",
+        use(next), use(text), use(at), use(id), now;
+    return readDelivery(s, tx.backend(), deliveryId);
+  });
+}
+
+Delivery CommandQueue::retry(std::int64_t deliveryId) {
+  detail::requirePositiveId(deliveryId, "delivery id");
+  const std::string what = "delivery " + std::to_string(deliveryId);
+  return inTransaction(store_, "retrying " + what, [&](store::Transaction& tx) {
+    auto& s = tx.session();
+    Poco::Int64 id = deliveryId, nodeId = 0;
+    std::string stateText, nodeState;
+    Poco::Data::Statement select(s);
+    select << "SELECT d.state, d.node_id, n.state FROM command_deliveries d"
+              " JOIN nodes n ON n.id = d.node_id WHERE d.id = ?" +
+                  forUpdate(tx.backend()),
+        use(id), into(stateText), into(nodeId), into(nodeState);
+    if (select.execute() == 0) throw Error(ErrorCode::NotFound, what + " does not exist");
+    const DeliveryState state = parseState(stateText);
+    if (state != DeliveryState::Failed && state != DeliveryState::Pending)
+      throw Error(ErrorCode::Conflict,
+                  what + " is " + toString(state) +
+                      "; only failed or pending deliveries can be retried");
+    if (nodeState == "removed")
+      throw Error(ErrorCode::Conflict, what + " belongs to node " + std::to_string(nodeId) +
+                                           ", which is removed; skip it instead");
+    Poco::Int64 at = toMillis(currentTime());
+    s << "UPDATE command_deliveries SET state = 'pending', attempts = 0, next_attempt_at_ms = ?"
+         " WHERE id = ?",
+        use(at), use(id), now;
+    return readDelivery(s, tx.backend(), deliveryId);
+  });
+}
+
+Delivery CommandQueue::skip(std::int64_t deliveryId) {
+  detail::requirePositiveId(deliveryId, "delivery id");
+  const std::string what = "delivery " + std::to_string(deliveryId);
+  return inTransaction(store_, "skipping " + what, [&](store::Transaction& tx) {
+    auto& s = tx.session();
+    Poco::Int64 id = deliveryId;
+    std::string stateText;
+    Poco::Data::Statement select(s);
+    select << "SELECT state FROM command_deliveries WHERE id = ?" + forUpdate(tx.backend()),
+        use(id), into(stateText);
+    if (select.execute() == 0) throw Error(ErrorCode::NotFound, what + " does not exist");
+    const DeliveryState state = parseState(stateText);
+    if (state != DeliveryState::Failed && state != DeliveryState::Pending)
+      throw Error(ErrorCode::Conflict,
+                  what + " is " + toString(state) +
+                      "; only pending or failed deliveries can be skipped");
+    Poco::Int64 at = toMillis(currentTime());
+    s << "UPDATE command_deliveries SET state = 'skipped', next_attempt_at_ms = NULL,"
+         " finished_at_ms = ? WHERE id = ?",
+        use(at), use(id), now;
+    return readDelivery(s, tx.backend(), deliveryId);
+  });
+}
+
+std::optional<Command> CommandQueue::find(std::int64_t commandId) {
+  detail::requirePositiveId(commandId, "command id");
+  return withSession(store_, "reading command " + std::to_string(commandId),
+                     [&](Poco::Data::Session& s) -> std::optional<Command> {
+                       auto commands = readCommands(s, store_.backend(),
+                                                    "WHERE c.id = " + std::to_string(commandId));
+                       if (commands.empty()) return std::nullopt;
+                       return std::move(commands.front());
+                     });
+}
+
+std::vector<Command> CommandQueue::list(std::size_t limit, std::optional<DeliveryState> state) {
+  requireLimit(limit);
+  return withSession(store_, "listing commands", [&](Poco::Data::Session& s) {
+    const store::Backend backend = store_.backend();
+    if (!state)
+      return readCommands(s, backend, "ORDER BY c.id DESC LIMIT " + std::to_string(limit));
+    // deliveries_state (state, command_id) yields the newest matching commands directly.
+    std::vector<Poco::Int64> ids;
+    std::string text = toString(*state);
+    s << "SELECT DISTINCT command_id FROM command_deliveries WHERE state = ?"
+         " ORDER BY command_id DESC LIMIT " +
+             std::to_string(limit),
+        use(text), into(ids), now;
+    if (ids.empty()) return std::vector<Command>{};
+    return readCommands(s, backend,
+                        "WHERE c.id IN (" + detail::idList(ids) + ") ORDER BY c.id DESC");
+  });
+}
+
+CommandQueue::Depth CommandQueue::depth() {
+  return withSession(store_, "counting queued deliveries", [&](Poco::Data::Session& s) {
+    std::vector<std::string> states;
+    std::vector<Poco::Int64> counts;
+    s << "SELECT d.state, COUNT(*) FROM command_deliveries d JOIN nodes n ON n.id = d.node_id"
+         " WHERE d.state IN ('pending', 'running', 'failed') AND n.state <> 'removed'"
+         " GROUP BY d.state",
+        into(states), into(counts), now;
+    Depth depth;
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      if (states[i] == "pending") depth.pending = counts[i];
+      if (states[i] == "running") depth.running = counts[i];
+      if (states[i] == "failed") depth.failed = counts[i];
+    }
+    return depth;
+  });
+}
+
+std::optional<TimePoint> CommandQueue::nextWakeup(std::int64_t nodeId) {
+  detail::requirePositiveId(nodeId, "node id");
+  const std::int64_t leaseMs =
+      std::chrono::duration_cast<std::chrono::milliseconds>(policy_.lease).count();
+  return withSession(store_, "reading the next wake-up of node " + std::to_string(nodeId),
+                     [&](Poco::Data::Session& s) -> std::optional<TimePoint> {
+    const std::int64_t at = toMillis(currentTime());
+    std::vector<std::string> states;
+    std::vector<Poco::Int64> next, started;
+    s << "SELECT d.state, COALESCE(d.next_attempt_at_ms, -1), COALESCE(d.started_at_ms, -1)"
+         " FROM (" +
+             headsSql(nodeId) + ") h JOIN command_deliveries d ON d.node_id = " +
+             std::to_string(nodeId) +
+             " AND d.command_id = h.head WHERE d.state IN ('pending', 'running')",
+        into(states), into(next), into(started), now;
+    std::optional<std::int64_t> earliest;
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      const std::int64_t ready = states[i] == "pending" ? next[i] : started[i] + leaseMs;
+      if (ready > at && (!earliest || ready < *earliest)) earliest = ready;
+    }
+    if (!earliest) return std::nullopt;
+    return fromMillis(*earliest);
+  });
+}
+
+}  // namespace shoal::cluster

@@ -1,0 +1,149 @@
+#pragma once
+// The command queue: every per-server configuration change travels to the nodes as a command.
+//
+// A command has a kind ("nginx.site.apply"), a JSON payload, an ordering key and a target (one
+// node, the nodes having a role, or all nodes). The target is resolved when the command is
+// enqueued: every matching node that is not removed gets a delivery; a node that joins later
+// gets nothing of earlier commands.
+//
+// Delivery states:  pending -> running -> done
+//                              running -> pending (failed, attempts left; retried after backoff)
+//                              running -> failed  (failed on the last attempt)
+//                   pending/failed -> skipped (admin), failed/pending -> pending (admin retry)
+// On each node, the deliveries of one ordering key run strictly one after another in command
+// order: only the oldest delivery of a key that is not done or skipped (the key's head) can be
+// claimed. A failed head blocks its key on that node until an admin retries or skips it; other
+// keys and other nodes carry on. A running delivery holds a lease: if its node does not report
+// within policy.lease, the delivery is handed out again.
+//
+// Every method is thread-safe (its own pooled session and transaction) and validates its input
+// with Error(InvalidArgument) naming the field. Needs the store at schema version 4 or later.
+// See docs/adr/0005-command-queue.md.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cluster/Clock.hpp"
+#include "store/Store.hpp"
+
+namespace shoal::cluster {
+
+enum class DeliveryState { Pending, Running, Done, Failed, Skipped };
+std::string toString(DeliveryState state);  // "pending", "running", "done", "failed", "skipped"
+std::optional<DeliveryState> deliveryStateFromString(std::string_view text);
+
+struct Target {
+  enum class Kind { Node, Role, All } kind = Kind::All;
+  std::int64_t nodeId = 0;  // Kind::Node only
+  std::string role;         // Kind::Role only
+
+  static Target node(std::int64_t id) { return Target{Kind::Node, id, {}}; }
+  static Target withRole(std::string role) { return Target{Kind::Role, 0, std::move(role)}; }
+  static Target all() { return Target{Kind::All, 0, {}}; }
+};
+
+struct Delivery {
+  std::int64_t id = 0, commandId = 0, nodeId = 0;
+  DeliveryState state = DeliveryState::Pending;
+  int attempts = 0;    // attempts started since the delivery was created or last retried
+  std::string output;  // of the last attempt (at most kMaxOutputBytes)
+  std::optional<TimePoint> nextAttemptAt;  // pending: not before this
+  std::optional<TimePoint> startedAt;      // the last attempt's start (its lease runs from it)
+  std::optional<TimePoint> finishedAt;     // the last report, skip or removal
+  TimePoint createdAt;
+  // The command, for the node:
+  std::string kind, payloadJson, orderingKey;
+};
+
+struct Command {
+  std::int64_t id = 0;
+  std::string kind, payloadJson, orderingKey;
+  Target target;
+  TimePoint createdAt;
+  std::vector<Delivery> deliveries;  // by node id
+};
+
+struct QueuePolicy {
+  int maxAttempts = 5;                             // 1..1000
+  std::chrono::milliseconds firstBackoff{500};     // > 0; doubles after every failed attempt
+  std::chrono::milliseconds maxBackoff{30000};     // >= firstBackoff
+  std::chrono::seconds lease{60};                  // >= 1 s
+};
+
+class CommandQueue {
+ public:
+  static constexpr std::size_t kMaxPayloadBytes = 1024 * 1024;
+  static constexpr std::size_t kMaxOutputBytes = 65535;  // longer output is cut (UTF-8 safe)
+  static constexpr std::size_t kMaxLimit = 1000;         // for claimReady and list
+
+  // Throws Error(InvalidArgument) for a policy outside the ranges above.
+  explicit CommandQueue(store::Store& store, QueuePolicy policy = {}, Clock clock = {});
+
+  // kind: dotted names, [a-z0-9_-]+(\.[a-z0-9_-]+)+, up to 128 characters.
+  // payloadJson: one JSON value, valid UTF-8, up to kMaxPayloadBytes.
+  // orderingKey: [A-Za-z0-9_.:/-]{1,128}.
+  // target: Node (nodeId > 0, role empty), Role (a role name, nodeId 0), All (neither).
+  // A target that matches no node that is not removed is Error(InvalidArgument, "target ...
+  // matches no node"). The command and its deliveries are written in one transaction; on any
+  // error nothing is written.
+  Command enqueue(const std::string& kind, const std::string& payloadJson,
+                  const std::string& orderingKey, const Target& target);
+
+  // Up to `limit` (1..kMaxLimit) deliveries for the node that are ready, by command id, each
+  // moved to Running (startedAt = now, attempts + 1) in one transaction. Ready: the head of its
+  // key on this node and either Pending with nextAttemptAt <= now, or Running with an expired
+  // lease. A Running delivery with a live lease is never handed out again, also not to a
+  // concurrent caller.
+  std::vector<Delivery> claimReady(std::int64_t nodeId, std::size_t limit);
+
+  // The node's result for a delivery it claimed. Only the owning node may report: any other is
+  // Error(NotFound). Running + succeeded -> Done. Running + failed -> Pending with nextAttemptAt
+  // = now + backoff while attempts < maxAttempts, else Failed. Either way finishedAt = now and
+  // output is kept (cut to kMaxOutputBytes, invalid UTF-8 replaced by U+FFFD). A report on a
+  // Done delivery changes nothing and returns it (acknowledgements may be repeated). A report on
+  // a delivery in another state (pending, failed, skipped) is Error(Conflict) naming the state.
+  Delivery reportResult(std::int64_t deliveryId, std::int64_t nodeId, bool succeeded,
+                        const std::string& output);
+
+  // Admin. retry: Failed or Pending -> Pending, attempts 0, nextAttemptAt now (not for a removed
+  // node's delivery). skip: Pending or Failed -> Skipped, which unblocks its key. Any other state
+  // is Error(Conflict) naming it; an unknown id is Error(NotFound).
+  Delivery retry(std::int64_t deliveryId);
+  Delivery skip(std::int64_t deliveryId);
+
+  std::optional<Command> find(std::int64_t commandId);
+
+  // Newest first, up to `limit` (1..kMaxLimit). With a state: the commands having at least one
+  // delivery in that state.
+  std::vector<Command> list(std::size_t limit, std::optional<DeliveryState> state = std::nullopt);
+
+  // Deliveries of nodes that are not removed, by state.
+  struct Depth {
+    std::int64_t pending = 0, running = 0, failed = 0;
+  };
+  Depth depth();
+
+  // The earliest moment after now when one of this node's key heads becomes ready: a pending
+  // head's nextAttemptAt, or a running head's lease expiry. nullopt when there is none (heads
+  // that are ready now are claimReady's business).
+  std::optional<TimePoint> nextWakeup(std::int64_t nodeId);
+
+  // The wait after the given number of failed attempts (1 = the first failure):
+  // firstBackoff * 2^(attempts-1), at most maxBackoff.
+  std::chrono::milliseconds backoff(int attempts) const;
+
+  const QueuePolicy& policy() const { return policy_; }
+
+ private:
+  TimePoint currentTime() const;
+
+  store::Store& store_;
+  QueuePolicy policy_;
+  Clock clock_;
+};
+
+}  // namespace shoal::cluster
