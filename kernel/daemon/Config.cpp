@@ -12,9 +12,11 @@
 namespace shoal::daemon {
 namespace {
 
-const std::set<std::string> kRoles{"manager"};
+const std::set<std::string> kRoles{"manager", "node"};
 const std::set<std::string> kLogLevels{"error", "warning", "information", "debug"};
-const std::set<std::string> kDaemonKeys{"role", "data_dir", "plugin_dir", "store", "log_level"};
+const std::set<std::string> kDaemonKeys{"role", "data_dir", "plugin_dir", "store", "log_level",
+                                          "api_listen", "api_port", "advertise_address",
+                                          "queue_lease_seconds"};
 
 [[noreturn]] void invalid(const std::string& where, const std::string& what) {
   throw Error(ErrorCode::InvalidArgument, where + ": " + what);
@@ -82,6 +84,26 @@ LoadedConfig loadConfig(const std::filesystem::path& file, bool fileRequired,
     return std::filesystem::absolute(value).lexically_normal();
   };
   s.dataDir = path("data_dir", build::kDefaultDataDir);
+  s.apiListen = c.getString("shoald.api_listen", "0.0.0.0");
+  const std::string port = c.getString("shoald.api_port", "7443");
+  try {
+    std::size_t used = 0;
+    int value = std::stoi(port, &used);
+    if (used != port.size() || value < 0 || value > 65535) throw std::out_of_range(port);
+    s.apiPort = static_cast<std::uint16_t>(value);
+  } catch (const std::exception&) {
+    invalid(source, "shoald.api_port '" + port + "' must be a port number 0-65535");
+  }
+  s.advertiseAddress = c.getString("shoald.advertise_address", "");
+  const std::string lease = c.getString("shoald.queue_lease_seconds", "60");
+  try {
+    std::size_t used = 0;
+    int value = std::stoi(lease, &used);
+    if (used != lease.size() || value < 1 || value > 3600) throw std::out_of_range(lease);
+    s.queueLeaseSeconds = value;
+  } catch (const std::exception&) {
+    invalid(source, "shoald.queue_lease_seconds '" + lease + "' must be 1-3600");
+  }
   s.pluginDir = path("plugin_dir", build::kDefaultPluginDir);
   return loaded;
 }

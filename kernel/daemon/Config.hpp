@@ -5,6 +5,7 @@
 #include <Poco/AutoPtr.h>
 #include <Poco/Util/LayeredConfiguration.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -12,17 +13,25 @@
 namespace shoal::daemon {
 
 struct DaemonSettings {
-  std::string role;                  // "manager"
+  std::string role;                  // "manager" or "node"
   std::filesystem::path dataDir;     // absolute
   std::filesystem::path pluginDir;   // absolute
   std::string store;                 // connection setting, see store/Store.hpp
   std::string logLevel;              // error | warning | information | debug
   std::filesystem::path configFile;  // the file read; empty when none was
+  // Manager: where the HTTPS API listens, and the address nodes use to reach it (put in join
+  // tokens and the server certificate; empty = this host's name).
+  std::string apiListen;             // "0.0.0.0"
+  std::uint16_t apiPort = 7443;
+  std::string advertiseAddress;
+  // How long a node may hold a claimed delivery before it is offered again.
+  int queueLeaseSeconds = 60;
 };
 
 struct LoadedConfig {
   Poco::AutoPtr<Poco::Util::LayeredConfiguration> layers;  // file + overrides
   DaemonSettings settings;
+  std::string joinToken;  // node: --join TOKEN (never read from the file)
 };
 
 // Reads `file` (which must exist when `fileRequired`; otherwise a missing file means

@@ -18,7 +18,9 @@
 #include <sstream>
 
 #include "common/Error.hpp"
+#include "agent/NodeAgent.hpp"
 #include "host/PluginHost.hpp"
+#include "manager/ManagerService.hpp"
 #include "shoal/BuildInfo.hpp"
 #include "store/DocumentStore.hpp"
 #include "store/Store.hpp"
@@ -178,6 +180,26 @@ int runDaemon(const LoadedConfig& config) {
     } else {
       log.warning("plugin directory " + s.pluginDir.string() + " does not exist; no plugins loaded");
     }
+    std::unique_ptr<manager::ManagerService> managerService;
+    std::unique_ptr<agent::NodeAgent> nodeAgent;
+    if (s.role == "manager") {
+      manager::ManagerSettings ms;
+      ms.dataDir = s.dataDir;
+      ms.listenAddress = s.apiListen;
+      ms.port = s.apiPort;
+      ms.advertiseAddress = s.advertiseAddress;
+      ms.queuePolicy.lease = std::chrono::seconds(s.queueLeaseSeconds);
+      managerService = std::make_unique<manager::ManagerService>(*store, &plugins.registries(), ms);
+      managerService->start();
+      log.information("manager API at https://" + managerService->advertisedEndpoint() + ", CA " +
+                      managerService->caFingerprint() + ", admin token in " +
+                      managerService->adminTokenFile().string());
+    } else {
+      if (!config.joinToken.empty())
+        agent::NodeAgent::enrol(s.dataDir, config.joinToken, s.advertiseAddress);
+      nodeAgent = std::make_unique<agent::NodeAgent>(plugins.registries(), agent::NodeAgentSettings{s.dataDir});
+      nodeAgent->start();
+    }
     log.information("shoald ready: role " + s.role + ", store " + store->describe() + ", " +
                     std::to_string(loaded) + " plugin(s) loaded, " + std::to_string(refused) +
                     " refused; pid " + std::to_string(::getpid()));
@@ -198,6 +220,9 @@ int runDaemon(const LoadedConfig& config) {
                       "; shutting down");
       break;
     }
+    // Stop what calls into plugins before the plugins go.
+    if (nodeAgent) nodeAgent->stop();
+    if (managerService) managerService->stop();
     plugins.shutdown();
   }
   log.information("shoald stopped cleanly");

@@ -54,6 +54,8 @@ int main(int argc, char** argv) {
       ("store", po::value<std::string>(), "override shoald.store (sqlite | sqlite:/path | mysql://...)")
       ("log-level", po::value<std::string>(), "override shoald.log_level")
       ("set", po::value(&sets), "override any setting: SECTION.KEY=VALUE (repeatable)")
+      ("join", po::value<std::string>(), "node: enrol with this join token (shoalctl node join-token)")
+      ("advertise-address", po::value<std::string>(), "override shoald.advertise_address")
       ("json", "plugins: print one JSON object per plugin file");
   po::options_description hidden;
   std::string command = "run";
@@ -90,7 +92,8 @@ int main(int argc, char** argv) {
                                                        {"data-dir", "shoald.data_dir"},
                                                        {"plugin-dir", "shoald.plugin_dir"},
                                                        {"store", "shoald.store"},
-                                                       {"log-level", "shoald.log_level"}};
+                                                       {"log-level", "shoald.log_level"},
+                                                       {"advertise-address", "shoald.advertise_address"}};
   for (const auto& set : sets) {
     auto eq = set.find('=');
     if (eq == std::string::npos) {
@@ -107,6 +110,13 @@ int main(int argc, char** argv) {
     const bool explicitFile = vm.count("config") > 0;
     config = daemon::loadConfig(explicitFile ? configFile : build::kDefaultConfigPath,
                                 explicitFile, overrides);
+    if (vm.count("join")) {
+      if (config.settings.role != "node") {
+        std::cerr << "shoald: --join is for the node role (add --role node)\n";
+        return daemon::kExitUsage;
+      }
+      config.joinToken = vm["join"].as<std::string>();
+    }
   } catch (const Error& e) {
     std::cerr << "shoald: " << e.what() << "\n";
     return daemon::kExitUsage;

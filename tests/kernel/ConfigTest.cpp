@@ -55,7 +55,7 @@ TEST(Config, UnknownDaemonSettingIsNamed) {
 
 TEST(Config, BadRoleAndLogLevelAreNamed) {
   auto file = writeConfig("bad.conf", "[shoald]\nrole = director\n");
-  EXPECT_NE(errorOf(file).find("shoald.role 'director' is not one of: manager"), std::string::npos);
+  EXPECT_NE(errorOf(file).find("shoald.role 'director' is not one of: manager, node"), std::string::npos);
   EXPECT_NE(errorOf(file, {{"shoald.role", "manager"}, {"shoald.log_level", "loud"}})
                 .find("shoald.log_level 'loud'"),
             std::string::npos);

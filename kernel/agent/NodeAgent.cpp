@@ -1,0 +1,206 @@
+#include "agent/NodeAgent.hpp"
+
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/Logger.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "agent/Journal.hpp"
+#include "agent/ManagerClient.hpp"
+#include "api/JoinToken.hpp"
+#include "common/Error.hpp"
+#include "common/Platform.hpp"
+#include "host/HostObjects.hpp"
+#include "host/Registries.hpp"
+#include "shoal/BuildInfo.hpp"
+#include "tls/Contexts.hpp"
+
+namespace shoal::agent {
+namespace {
+
+using Poco::JSON::Array;
+using Poco::JSON::Object;
+
+void writePrivateFile(const std::filesystem::path& file, const std::string& text) {
+  std::filesystem::create_directories(file.parent_path());
+  auto temp = file;
+  temp += ".tmp";
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw Error(ErrorCode::Failed, "cannot write " + temp.string());
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(temp.c_str(), file.c_str()) != 0) throw Error(ErrorCode::Failed, "cannot write " + file.string());
+}
+
+Object::Ptr result(std::int64_t deliveryId, bool succeeded, const std::string& output) {
+  Object::Ptr o = new Object;
+  o->set("delivery_id", deliveryId);
+  o->set("succeeded", succeeded);
+  o->set("output", output);
+  return o;
+}
+
+}  // namespace
+
+NodeAgent::NodeAgent(const host::Registries& registries, NodeAgentSettings settings)
+    : registries_(registries), settings_(std::move(settings)) {}
+
+NodeAgent::~NodeAgent() { stop(); }
+
+std::filesystem::path NodeAgent::identityFile(const std::filesystem::path& dataDir) {
+  return dataDir / "node-identity.json";
+}
+
+std::optional<NodeIdentity> NodeAgent::loadIdentity(const std::filesystem::path& dataDir) {
+  std::ifstream in(identityFile(dataDir));
+  if (!in) return std::nullopt;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  try {
+    Poco::JSON::Parser parser;
+    auto o = parser.parse(text).extract<Object::Ptr>();
+    return NodeIdentity{o->getValue<std::int64_t>("node_id"), o->getValue<std::string>("credential"),
+                        o->getValue<std::string>("manager"), o->getValue<std::string>("ca_file")};
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::Failed, identityFile(dataDir).string() + " is damaged: " + e.what());
+  }
+}
+
+NodeIdentity NodeAgent::enrol(const std::filesystem::path& dataDir, const std::string& joinToken,
+                              const std::string& advertiseAddress) {
+  if (auto existing = loadIdentity(dataDir))
+    throw Error(ErrorCode::Conflict, "this node is already enrolled as node " + std::to_string(existing->nodeId) +
+                                         " of " + existing->manager + "; remove " +
+                                         identityFile(dataDir).string() + " to join again");
+  auto token = api::decodeJoinToken(joinToken);
+  auto pin = std::make_shared<tls::PinResult>();
+  ManagerClient client(token.manager, tls::makePinnedClientContext(token.caFingerprint, pin), token.secret);
+
+  auto facts = detectPlatform();
+  Object::Ptr report = new Object;
+  report->set("hostname", facts.hostname);
+  report->set("os_id", facts.osId);
+  report->set("os_version", facts.osVersion);
+  report->set("arch", facts.arch);
+  report->set("shoal_version", std::string(build::kVersion));
+  if (!advertiseAddress.empty()) report->set("address", advertiseAddress);
+  ApiReply reply;
+  try {
+    reply = client.call("POST", "/v1/join", report);
+  } catch (const Error& e) {
+    std::lock_guard lock(pin->mutex);
+    throw Error(ErrorCode::Failed, std::string(e.what()) +
+                                       (pin->lastError.empty() ? "" : " (TLS: " + pin->lastError + ")"));
+  }
+  if (reply.status != 201)
+    throw Error(ErrorCode::Failed, "the manager refused to enrol this node: " + reply.errorMessage());
+
+  NodeIdentity identity;
+  identity.nodeId = reply.body->getObject("node")->getValue<std::int64_t>("id");
+  identity.credential = reply.body->getValue<std::string>("credential");
+  identity.manager = token.manager;
+  identity.caFile = dataDir / "tls" / "manager-ca.crt";
+  {
+    std::lock_guard lock(pin->mutex);
+    writePrivateFile(identity.caFile, pin->caCertificatePem);
+  }
+  Object identityJson;
+  identityJson.set("node_id", identity.nodeId);
+  identityJson.set("credential", identity.credential);
+  identityJson.set("manager", identity.manager);
+  identityJson.set("ca_file", identity.caFile.string());
+  std::ostringstream text;
+  identityJson.stringify(text);
+  writePrivateFile(identityFile(dataDir), text.str() + "\n");
+  Poco::Logger::get("shoald.node").information("enrolled as node " + std::to_string(identity.nodeId) + " of " +
+                                               identity.manager);
+  return identity;
+}
+
+void NodeAgent::start() {
+  auto identity = loadIdentity(settings_.dataDir);
+  if (!identity)
+    throw Error(ErrorCode::Failed, "this node is not enrolled: start it once with --join TOKEN "
+                                   "(shoalctl node join-token prints one)");
+  identity_ = *identity;
+  journal_ = std::make_unique<Journal>(settings_.dataDir / "journal.log");
+  client_ = std::make_unique<ManagerClient>(identity_.manager, tls::makeClientContext(identity_.caFile),
+                                            identity_.credential);
+  running_ = true;
+  worker_ = std::thread([this] { run(); });
+  Poco::Logger::get("shoald.node").information("node " + std::to_string(identity_.nodeId) + " pulling from " +
+                                               identity_.manager + " (" + std::to_string(journal_->size()) +
+                                               " deliveries in the journal)");
+}
+
+void NodeAgent::stop() {
+  if (running_.exchange(false) && worker_.joinable()) worker_.join();
+}
+
+void NodeAgent::run() {
+  auto& log = Poco::Logger::get("shoald.node");
+  Array::Ptr unacknowledged = new Array;  // results applied and journaled, not yet accepted
+  auto backoff = std::chrono::milliseconds(200);
+  bool warned = false;
+  while (running_) {
+    try {
+      if (unacknowledged->size() > 0) {
+        Object::Ptr body = new Object;
+        body->set("results", unacknowledged);
+        auto reply = client_->call("POST", "/v1/node/results", body);
+        if (reply.status == 401) throw Error(ErrorCode::Failed, "the manager refused this node's credential (was it removed?)");
+        if (reply.status != 200) throw Error(ErrorCode::Failed, "results refused: " + reply.errorMessage());
+        unacknowledged = new Array;
+      }
+      auto reply = client_->call("GET", "/v1/node/deliveries?wait_ms=" + std::to_string(settings_.pollWait.count()) +
+                                            "&limit=" + std::to_string(settings_.batchLimit),
+                                 nullptr, settings_.pollWait + std::chrono::seconds(5));
+      if (reply.status == 401) throw Error(ErrorCode::Failed, "the manager refused this node's credential (was it removed?)");
+      if (reply.status != 200) throw Error(ErrorCode::Failed, "pull refused: " + reply.errorMessage());
+      if (warned) log.information("connected to the manager at " + identity_.manager + " again");
+      warned = false;
+      backoff = std::chrono::milliseconds(200);
+
+      auto deliveries = reply.body->getArray("deliveries");
+      for (std::size_t i = 0; deliveries && i < deliveries->size(); ++i) {
+        auto d = deliveries->getObject(static_cast<unsigned>(i));
+        const auto id = d->getValue<std::int64_t>("id");
+        // Already applied (the acknowledgement was lost): answer from the journal.
+        if (auto done = journal_->find(id)) {
+          unacknowledged->add(result(id, done->succeeded, done->output));
+          continue;
+        }
+        const auto kind = d->getValue<std::string>("kind");
+        const auto payload = d->getValue<std::string>("payload");
+        JournalEntry entry;
+        auto handler = registries_.queueHandler(kind);
+        if (!handler) {
+          entry = {false, "no plugin on this node handles command kind '" + kind + "'"};
+        } else {
+          shoal_reply out;
+          shoal_status status = SHOAL_ERR_INTERNAL;
+          try {
+            status = handler->onApply(handler->user, shoal_str{payload.data(), payload.size()}, &out);
+          } catch (...) {
+            out.error = "the handler threw an exception";
+          }
+          entry = {status == SHOAL_OK, status == SHOAL_OK ? out.output : (out.error.empty() ? out.output : out.error)};
+        }
+        journal_->record(id, entry);
+        unacknowledged->add(result(id, entry.succeeded, entry.output));
+      }
+      if (deliveries && deliveries->size() > 0) journal_->sync();
+    } catch (const std::exception& e) {
+      if (!warned) log.warning(std::string("manager unreachable or refusing: ") + e.what() + "; retrying");
+      warned = true;
+      for (auto slept = std::chrono::milliseconds(0); running_ && slept < backoff; slept += std::chrono::milliseconds(50))
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    }
+  }
+}
+
+}  // namespace shoal::agent

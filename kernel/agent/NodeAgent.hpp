@@ -1,0 +1,68 @@
+#pragma once
+// The node side of the cluster: enrols with a join token (pinning the manager's CA in the
+// TLS handshake), then pulls its deliveries by long-poll, applies each through the queue
+// handler a plugin registered, journals the result and acknowledges it.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+namespace shoal::host {
+class Registries;
+}
+
+namespace shoal::agent {
+
+class Journal;
+class ManagerClient;
+
+struct NodeIdentity {
+  std::int64_t nodeId = 0;
+  std::string credential;
+  std::string manager;  // "host:port"
+  std::filesystem::path caFile;
+};
+
+struct NodeAgentSettings {
+  std::filesystem::path dataDir;
+  std::chrono::milliseconds pollWait{5000};  // long-poll duration; keeps the node "online"
+  std::size_t batchLimit = 200;
+};
+
+class NodeAgent {
+ public:
+  NodeAgent(const host::Registries& registries, NodeAgentSettings settings);
+  ~NodeAgent();  // stop()
+
+  // <data_dir>/node-identity.json, written at enrolment.
+  static std::filesystem::path identityFile(const std::filesystem::path& dataDir);
+  static std::optional<NodeIdentity> loadIdentity(const std::filesystem::path& dataDir);
+
+  // Enrols with `joinToken` and stores the identity. Error(Conflict) if already enrolled;
+  // Error(Failed/InvalidArgument) with the manager's reason when it refuses.
+  static NodeIdentity enrol(const std::filesystem::path& dataDir, const std::string& joinToken,
+                            const std::string& advertiseAddress);
+
+  // Starts pulling with the stored identity; Error(Failed) when there is none.
+  void start();
+  void stop();
+
+  std::int64_t nodeId() const { return identity_.nodeId; }
+
+ private:
+  void run();
+
+  const host::Registries& registries_;
+  NodeAgentSettings settings_;
+  NodeIdentity identity_;
+  std::unique_ptr<Journal> journal_;
+  std::unique_ptr<ManagerClient> client_;
+  std::atomic<bool> running_{false};
+  std::thread worker_;
+};
+
+}  // namespace shoal::agent

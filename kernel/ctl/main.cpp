@@ -1,0 +1,355 @@
+// shoalctl — the command-line client of the manager's API.
+//
+// Where the manager is and how to authenticate, first match wins:
+//   --manager HOST:PORT    SHOAL_MANAGER    [shoalctl] manager       default 127.0.0.1:7443
+//   --token-file FILE      SHOAL_TOKEN (the token itself), [shoalctl] token_file,
+//                                                                 default /var/lib/shoal/admin.token
+//   --ca FILE              SHOAL_CA         [shoalctl] ca_file       default /var/lib/shoal/tls/ca.crt
+// The config file is --config FILE, else $SHOAL_CTL_CONFIG, else /etc/shoal/shoalctl.conf if present.
+//
+// Exit status: 0 done; 1 the manager refused the request; 2 bad usage; 3 the manager could not
+// be reached (or its certificate did not verify); 4 the named thing does not exist.
+#include <Poco/AutoPtr.h>
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Stringifier.h>
+#include <Poco/Util/IniFileConfiguration.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/ManagerClient.hpp"
+#include "common/Error.hpp"
+#include "tls/Contexts.hpp"
+
+using Poco::JSON::Array;
+using Poco::JSON::Object;
+using shoal::agent::ApiReply;
+using shoal::agent::ManagerClient;
+
+namespace {
+
+constexpr int kExitOk = 0, kExitRefused = 1, kExitUsage = 2, kExitUnreachable = 3, kExitNotFound = 4;
+
+const char* kUsage = R"(usage: shoalctl [--json] [--manager HOST:PORT] [--token-file FILE] [--ca FILE] COMMAND
+
+  cluster                              the cluster's identity and queue depth
+  node join-token [--ttl SECONDS]      a one-time token for `shoald --role node --join TOKEN`
+  node list [--all]                    enrolled nodes (--all: also removed ones)
+  node show ID
+  node remove ID                       revoke its credential and take it out of the cluster
+  node set-roles ID ROLE[,ROLE...]     the services it runs ("" for none)
+  node drain ID | node undrain ID
+  queue list [--state STATE] [--limit N]
+  queue show COMMAND_ID                a command and its state on every node
+  queue add KIND [--payload JSON] [--key ORDERING_KEY] [--target all|node:ID|role:NAME]
+  queue retry DELIVERY_ID              run a failed delivery again
+  queue skip DELIVERY_ID               give up on a delivery, unblocking its ordering key
+  service restart NAME --all [--batch N] [--role ROLE]
+                                       restart NAME node by node (N at a time), each batch
+                                       only after the previous one succeeded; stops at a failure
+)";
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Options {
+  bool json = false;
+  std::string manager, tokenFile, caFile, configFile;
+  std::vector<std::string> words;             // positional
+  std::map<std::string, std::string> flags;   // --name value
+  std::vector<std::string> switches;          // --name
+};
+
+Options parse(int argc, char** argv) {
+  static const std::vector<std::string> valued{"--manager", "--token-file", "--ca", "--config", "--ttl",
+                                               "--state",   "--limit",      "--payload", "--key", "--target",
+                                               "--batch", "--role"};
+  static const std::vector<std::string> boolean{"--json", "--all", "--help", "-h"};
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) == 0 || a == "-h") {
+      auto eq = a.find('=');
+      std::string name = eq == std::string::npos ? a : a.substr(0, eq);
+      if (std::find(valued.begin(), valued.end(), name) != valued.end()) {
+        std::string value;
+        if (eq != std::string::npos) value = a.substr(eq + 1);
+        else if (i + 1 < argc) value = argv[++i];
+        else throw UsageError(name + " needs a value");
+        o.flags[name] = value;
+      } else if (std::find(boolean.begin(), boolean.end(), name) != boolean.end()) {
+        o.switches.push_back(name);
+      } else {
+        throw UsageError("unknown option " + name);
+      }
+    } else {
+      o.words.push_back(a);
+    }
+  }
+  o.json = std::find(o.switches.begin(), o.switches.end(), "--json") != o.switches.end();
+  return o;
+}
+
+bool has(const Options& o, const std::string& name) {
+  return std::find(o.switches.begin(), o.switches.end(), name) != o.switches.end();
+}
+
+std::string env(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? value : "";
+}
+
+std::string readToken(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) throw shoal::Error(shoal::ErrorCode::InvalidArgument, "cannot read the admin token file " + file +
+                                                                     " (set --token-file or SHOAL_TOKEN)");
+  std::string token;
+  std::getline(in, token);
+  return token;
+}
+
+std::int64_t parseId(const std::string& text, const std::string& what) {
+  try {
+    std::size_t used = 0;
+    long long id = std::stoll(text, &used);
+    if (used == text.size() && id > 0) return id;
+  } catch (const std::exception&) {
+  }
+  throw UsageError(what + " '" + text + "' must be a positive integer");
+}
+
+std::string word(const Options& o, std::size_t i, const std::string& what) {
+  if (o.words.size() <= i) throw UsageError("missing " + what);
+  return o.words[i];
+}
+
+std::string text(const Poco::Dynamic::Var& v) { return v.isEmpty() ? "-" : v.convert<std::string>(); }
+
+std::string when(const Poco::Dynamic::Var& ms) {
+  if (ms.isEmpty()) return "never";
+  std::time_t seconds = static_cast<std::time_t>(ms.convert<std::int64_t>() / 1000);
+  std::ostringstream out;
+  out << std::put_time(std::localtime(&seconds), "%Y-%m-%d %H:%M:%S");
+  return out.str();
+}
+
+void printNode(const Object::Ptr& n) {
+  std::string roles;
+  auto list = n->getArray("roles");
+  for (std::size_t i = 0; list && i < list->size(); ++i) roles += (i ? "," : "") + list->getElement<std::string>(static_cast<unsigned>(i));
+  std::cout << std::left << std::setw(5) << text(n->get("id")) << std::setw(20) << text(n->get("hostname"))
+            << std::setw(18) << text(n->get("address")) << std::setw(10) << text(n->get("state"))
+            << std::setw(20) << (roles.empty() ? "-" : roles) << n->getValue<std::string>("os_id") << " "
+            << n->getValue<std::string>("os_version") << " " << n->getValue<std::string>("arch")
+            << "  last seen " << when(n->get("last_seen_ms")) << "\n";
+}
+
+void printCommand(const Object::Ptr& c, bool withDeliveries) {
+  auto deliveries = c->getArray("deliveries");
+  std::map<std::string, int> states;
+  for (std::size_t i = 0; deliveries && i < deliveries->size(); ++i)
+    ++states[deliveries->getObject(static_cast<unsigned>(i))->getValue<std::string>("state")];
+  std::string summary;
+  for (const auto& [state, count] : states) summary += (summary.empty() ? "" : " ") + state + ":" + std::to_string(count);
+  std::cout << std::left << std::setw(8) << text(c->get("id")) << std::setw(24) << text(c->get("kind"))
+            << std::setw(20) << text(c->get("ordering_key")) << std::setw(14) << text(c->get("target"))
+            << summary << "\n";
+  if (!withDeliveries) return;
+  std::cout << "payload: " << text(c->get("payload")) << "\n";
+  for (std::size_t i = 0; deliveries && i < deliveries->size(); ++i) {
+    auto d = deliveries->getObject(static_cast<unsigned>(i));
+    std::cout << "  delivery " << text(d->get("id")) << " node " << text(d->get("node_id")) << ": "
+              << text(d->get("state")) << ", " << text(d->get("attempts")) << " attempt(s)";
+    if (!d->get("finished_at_ms").isEmpty()) std::cout << ", finished " << when(d->get("finished_at_ms"));
+    std::string output = d->optValue<std::string>("output", "");
+    if (!output.empty()) std::cout << "\n    " << output;
+    std::cout << "\n";
+  }
+}
+
+int statusFor(const ApiReply& reply) {
+  if (reply.status >= 200 && reply.status < 300) return kExitOk;
+  return reply.status == 404 ? kExitNotFound : kExitRefused;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  try {
+    o = parse(argc, argv);
+  } catch (const UsageError& e) {
+    std::cerr << "shoalctl: " << e.what() << "\n" << kUsage;
+    return kExitUsage;
+  }
+  if (has(o, "--help") || has(o, "-h") || o.words.empty()) {
+    (o.words.empty() && !has(o, "--help") && !has(o, "-h") ? std::cerr : std::cout) << kUsage;
+    return o.words.empty() && !has(o, "--help") && !has(o, "-h") ? kExitUsage : kExitOk;
+  }
+
+  // Settings: flag, environment, config file, default.
+  Poco::AutoPtr<Poco::Util::IniFileConfiguration> file;
+  std::string configFile = o.flags.count("--config") ? o.flags["--config"] : env("SHOAL_CTL_CONFIG");
+  if (configFile.empty() && std::filesystem::exists("/etc/shoal/shoalctl.conf")) configFile = "/etc/shoal/shoalctl.conf";
+  try {
+    if (!configFile.empty()) file = new Poco::Util::IniFileConfiguration(configFile);
+  } catch (const std::exception& e) {
+    std::cerr << "shoalctl: cannot read " << configFile << ": " << e.what() << "\n";
+    return kExitUsage;
+  }
+  auto setting = [&](const char* flag, const char* variable, const char* key, const char* fallback) {
+    if (o.flags.count(flag)) return o.flags[flag];
+    if (!env(variable).empty()) return env(variable);
+    if (file && file->hasProperty(std::string("shoalctl.") + key)) return file->getString(std::string("shoalctl.") + key);
+    return std::string(fallback);
+  };
+  const std::string manager = setting("--manager", "SHOAL_MANAGER", "manager", "127.0.0.1:7443");
+  const std::string caFile = setting("--ca", "SHOAL_CA", "ca_file", "/var/lib/shoal/tls/ca.crt");
+
+  try {
+    std::string token = o.flags.count("--token-file") ? readToken(o.flags["--token-file"]) : env("SHOAL_TOKEN");
+    if (token.empty()) token = readToken(setting("--token-file", "SHOAL_TOKEN_FILE", "token_file", "/var/lib/shoal/admin.token"));
+    if (!std::filesystem::exists(caFile)) {
+      std::cerr << "shoalctl: the manager's CA certificate " << caFile << " does not exist (set --ca or SHOAL_CA)\n";
+      return kExitUsage;
+    }
+    ManagerClient client(manager, shoal::tls::makeClientContext(caFile), token);
+
+    const std::string group = o.words[0];
+    const std::string verb = o.words.size() > 1 ? o.words[1] : "";
+    std::string method, path;
+    Object::Ptr body;
+    if (group == "cluster") {
+      method = "GET", path = "/v1/cluster";
+    } else if (group == "node" && verb == "join-token") {
+      method = "POST", path = "/v1/join-tokens", body = new Object;
+      if (o.flags.count("--ttl")) body->set("ttl_seconds", parseId(o.flags["--ttl"], "--ttl"));
+    } else if (group == "node" && verb == "list") {
+      method = "GET", path = std::string("/v1/nodes") + (has(o, "--all") ? "?all=1" : "");
+    } else if (group == "node" && (verb == "show" || verb == "remove")) {
+      method = verb == "show" ? "GET" : "DELETE";
+      path = "/v1/nodes/" + std::to_string(parseId(word(o, 2, "node id"), "node id"));
+    } else if (group == "node" && verb == "set-roles") {
+      method = "PUT", path = "/v1/nodes/" + std::to_string(parseId(word(o, 2, "node id"), "node id")) + "/roles";
+      Array::Ptr roles = new Array;
+      std::istringstream list(word(o, 3, "roles (comma-separated, \"\" for none)"));
+      for (std::string role; std::getline(list, role, ',');)
+        if (!role.empty()) roles->add(role);
+      body = new Object;
+      body->set("roles", roles);
+    } else if (group == "node" && (verb == "drain" || verb == "undrain")) {
+      method = "PUT", path = "/v1/nodes/" + std::to_string(parseId(word(o, 2, "node id"), "node id")) + "/draining";
+      body = new Object;
+      body->set("draining", verb == "drain");
+    } else if (group == "queue" && verb == "list") {
+      method = "GET", path = "/v1/commands?limit=" + (o.flags.count("--limit") ? std::to_string(parseId(o.flags["--limit"], "--limit")) : std::string("50"));
+      if (o.flags.count("--state")) path += "&state=" + o.flags["--state"];
+    } else if (group == "queue" && verb == "show") {
+      method = "GET", path = "/v1/commands/" + std::to_string(parseId(word(o, 2, "command id"), "command id"));
+    } else if (group == "queue" && (verb == "retry" || verb == "skip")) {
+      method = "POST", path = "/v1/deliveries/" + std::to_string(parseId(word(o, 2, "delivery id"), "delivery id")) + "/" + verb;
+    } else if (group == "queue" && verb == "add") {
+      method = "POST", path = "/v1/commands", body = new Object;
+      body->set("kind", word(o, 2, "command kind"));
+      if (o.flags.count("--payload")) body->set("payload", o.flags["--payload"]);
+      if (o.flags.count("--key")) body->set("ordering_key", o.flags["--key"]);
+      if (o.flags.count("--target")) body->set("target", o.flags["--target"]);
+    } else if (group == "service" && verb == "restart") {
+      if (!has(o, "--all")) throw UsageError("service restart needs --all (every node, batch by batch)");
+      method = "POST", path = "/v1/rollouts", body = new Object;
+      body->set("service", word(o, 2, "service name"));
+      body->set("batch", o.flags.count("--batch") ? parseId(o.flags["--batch"], "--batch") : 1);
+      if (o.flags.count("--role")) body->set("role", o.flags["--role"]);
+    } else {
+      throw UsageError("unknown command '" + group + (verb.empty() ? "" : " " + verb) + "'");
+    }
+
+    ApiReply reply = client.call(method, path, body);
+    int status = statusFor(reply);
+    if (group == "service" && status == kExitOk) {
+      // Follow the rollout until it ends, printing each node's progress as it changes.
+      const std::string rolloutPath = "/v1/rollouts/" + reply.body->getValue<std::string>("id");
+      std::map<std::string, std::string> shown;
+      for (;;) {
+        auto nodes = reply.body->getArray("nodes");
+        for (std::size_t i = 0; !o.json && nodes && i < nodes->size(); ++i) {
+          auto n = nodes->getObject(static_cast<unsigned>(i));
+          auto host = n->getValue<std::string>("hostname"), state = n->getValue<std::string>("state");
+          if (shown[host] != state) std::cout << host << ": " << state << std::endl;
+          shown[host] = state;
+        }
+        const auto state = reply.body->getValue<std::string>("state");
+        if (state != "running") {
+          if (o.json) {
+            Poco::JSON::Stringifier::condense(reply.body, std::cout);
+            std::cout << "\n";
+          } else {
+            std::cout << reply.body->getValue<std::string>("message") << "\n";
+          }
+          return state == "done" ? kExitOk : kExitRefused;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        reply = client.call("GET", rolloutPath);
+        if (statusFor(reply) != kExitOk) {
+          std::cerr << "shoalctl: " << reply.errorMessage() << "\n";
+          return statusFor(reply);
+        }
+      }
+    }
+    if (o.json) {
+      Poco::JSON::Stringifier::condense(reply.body, std::cout);
+      std::cout << "\n";
+    }
+    if (status != kExitOk) {
+      std::cerr << "shoalctl: " << reply.errorMessage() << "\n";
+      return status;
+    }
+    if (o.json) return kExitOk;
+
+    auto& b = reply.body;
+    if (group == "cluster") {
+      auto q = b->getObject("queue");
+      std::cout << "cluster " << text(b->get("cluster_id")) << "\nmanager " << text(b->get("manager"))
+                << "\nCA      " << text(b->get("ca_fingerprint")) << "\nversion " << text(b->get("version"))
+                << "\nqueue   pending " << text(q->get("pending")) << ", running " << text(q->get("running"))
+                << ", failed " << text(q->get("failed")) << "\n";
+    } else if (group == "node" && verb == "join-token") {
+      std::cout << b->getValue<std::string>("token") << "\n";
+      std::cerr << "expires " << when(b->get("expires_at_ms")) << "; on the new node run:\n  shoald --role node --join "
+                << b->getValue<std::string>("token") << "\n";
+    } else if (group == "node" && verb == "list") {
+      auto nodes = b->getArray("nodes");
+      for (std::size_t i = 0; i < nodes->size(); ++i) printNode(nodes->getObject(static_cast<unsigned>(i)));
+      if (nodes->size() == 0) std::cout << "no nodes; add one with: shoalctl node join-token\n";
+    } else if (group == "node") {
+      if (b->has("id")) printNode(b);
+    } else if (group == "queue" && verb == "list") {
+      auto commands = b->getArray("commands");
+      for (std::size_t i = 0; i < commands->size(); ++i) printCommand(commands->getObject(static_cast<unsigned>(i)), false);
+    } else if (group == "queue" && (verb == "show" || verb == "add")) {
+      printCommand(b, true);
+    } else if (group == "queue") {
+      std::cout << "delivery " << text(b->get("id")) << " is " << text(b->get("state")) << "\n";
+    }
+    return kExitOk;
+  } catch (const UsageError& e) {
+    std::cerr << "shoalctl: " << e.what() << "\n" << kUsage;
+    return kExitUsage;
+  } catch (const shoal::Error& e) {
+    std::cerr << "shoalctl: " << e.what() << "\n";
+    return e.code() == shoal::ErrorCode::InvalidArgument ? kExitUsage : kExitUnreachable;
+  } catch (const std::exception& e) {
+    std::cerr << "shoalctl: " << e.what() << "\n";
+    return kExitUnreachable;
+  }
+}

@@ -1,0 +1,463 @@
+#include "manager/ManagerService.hpp"
+
+#include <Poco/JSON/Array.h>
+#include <Poco/Logger.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+
+#include "api/JoinToken.hpp"
+#include "cluster/Secrets.hpp"
+#include "common/Error.hpp"
+#include "common/Platform.hpp"
+#include "host/HostObjects.hpp"
+#include "host/Registries.hpp"
+#include "shoal/BuildInfo.hpp"
+#include "store/Store.hpp"
+#include "tls/CertificateAuthority.hpp"
+#include "tls/Contexts.hpp"
+
+namespace shoal::manager {
+namespace {
+
+using Poco::JSON::Array;
+using Poco::JSON::Object;
+using std::chrono::system_clock;
+
+std::int64_t millis(system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+Poco::Dynamic::Var optionalMillis(const std::optional<system_clock::time_point>& t) {
+  return t ? Poco::Dynamic::Var(millis(*t)) : Poco::Dynamic::Var();
+}
+
+Object::Ptr toJson(const cluster::Node& node) {
+  auto o = api::object();
+  o->set("id", node.id);
+  o->set("hostname", node.hostname);
+  o->set("address", node.address);
+  o->set("os_id", node.osId);
+  o->set("os_version", node.osVersion);
+  o->set("arch", node.arch);
+  o->set("shoal_version", node.shoalVersion);
+  Array::Ptr roles = new Array;
+  for (const auto& role : node.roles) roles->add(role);
+  o->set("roles", roles);
+  o->set("state", cluster::toString(node.state));
+  o->set("last_seen_ms", optionalMillis(node.lastSeen));
+  o->set("joined_at_ms", millis(node.joinedAt));
+  return o;
+}
+
+Object::Ptr toJson(const cluster::Delivery& d) {
+  auto o = api::object();
+  o->set("id", d.id);
+  o->set("command_id", d.commandId);
+  o->set("node_id", d.nodeId);
+  o->set("state", cluster::toString(d.state));
+  o->set("attempts", d.attempts);
+  o->set("output", d.output);
+  o->set("next_attempt_at_ms", optionalMillis(d.nextAttemptAt));
+  o->set("started_at_ms", optionalMillis(d.startedAt));
+  o->set("finished_at_ms", optionalMillis(d.finishedAt));
+  o->set("created_at_ms", millis(d.createdAt));
+  o->set("kind", d.kind);
+  o->set("payload", d.payloadJson);
+  o->set("ordering_key", d.orderingKey);
+  return o;
+}
+
+std::string targetText(const cluster::Target& t) {
+  switch (t.kind) {
+    case cluster::Target::Kind::Node: return "node:" + std::to_string(t.nodeId);
+    case cluster::Target::Kind::Role: return "role:" + t.role;
+    case cluster::Target::Kind::All: return "all";
+  }
+  return "all";
+}
+
+Object::Ptr toJson(const cluster::Command& c) {
+  auto o = api::object();
+  o->set("id", c.id);
+  o->set("kind", c.kind);
+  o->set("payload", c.payloadJson);
+  o->set("ordering_key", c.orderingKey);
+  o->set("target", targetText(c.target));
+  o->set("created_at_ms", millis(c.createdAt));
+  Array::Ptr deliveries = new Array;
+  for (const auto& d : c.deliveries) deliveries->add(toJson(d));
+  o->set("deliveries", deliveries);
+  return o;
+}
+
+// "all", "node:ID" or "role:NAME".
+cluster::Target parseTarget(const std::string& text) {
+  cluster::Target target{};
+  if (text == "all") {
+    target.kind = cluster::Target::Kind::All;
+  } else if (text.rfind("node:", 0) == 0) {
+    target.kind = cluster::Target::Kind::Node;
+    try {
+      target.nodeId = std::stoll(text.substr(5));
+    } catch (const std::exception&) {
+      target.nodeId = 0;
+    }
+    if (target.nodeId <= 0) throw Error(ErrorCode::InvalidArgument, "target '" + text + "': node id must be a positive integer");
+  } else if (text.rfind("role:", 0) == 0 && text.size() > 5) {
+    target.kind = cluster::Target::Kind::Role;
+    target.role = text.substr(5);
+  } else {
+    throw Error(ErrorCode::InvalidArgument, "target '" + text + "' must be all, node:ID or role:NAME");
+  }
+  return target;
+}
+
+std::string requireString(const Object::Ptr& body, const std::string& key) {
+  if (!body->has(key) || !body->get(key).isString())
+    throw Error(ErrorCode::InvalidArgument, "field '" + key + "' must be a string");
+  return body->getValue<std::string>(key);
+}
+
+// Writes `text` to `file` with mode 0600, atomically.
+void writeSecretFile(const std::filesystem::path& file, const std::string& text) {
+  auto temp = file;
+  temp += ".tmp";
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw Error(ErrorCode::Failed, "cannot write " + temp.string());
+  bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written || ::rename(temp.c_str(), file.c_str()) != 0)
+    throw Error(ErrorCode::Failed, "cannot write " + file.string());
+}
+
+std::string readFile(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
+}  // namespace
+
+ManagerService::ManagerService(store::Store& store, const host::Registries* registries,
+                               ManagerSettings settings)
+    : store_(store),
+      registries_(registries),
+      settings_(std::move(settings)),
+      nodes_(store),
+      queue_(store, settings_.queuePolicy),
+      rollouts_(store, queue_, nodes_, notifier_) {
+  auto& log = Poco::Logger::get("shoald.manager");
+  const auto platform = detectPlatform();
+  if (settings_.advertiseAddress.empty()) settings_.advertiseAddress = platform.hostname;
+
+  // The cluster runs one OS and one architecture: the manager's, recorded at first start.
+  nodes_.ensureClusterPlatform(cluster::PlatformReport{platform.hostname, platform.osId,
+                                                       platform.osVersion, platform.arch,
+                                                       build::kVersion, settings_.advertiseAddress});
+
+  const auto tlsDir = settings_.dataDir / "tls";
+  std::filesystem::create_directories(tlsDir);
+  auto ca = tls::CertificateAuthority::loadOrCreate(tlsDir, "shoal cluster CA");
+  caFingerprint_ = ca.fingerprint();
+  caFile_ = ca.certificateFile();
+  std::vector<std::string> names{settings_.advertiseAddress};
+  for (const std::string& extra : {platform.hostname, std::string("localhost"), std::string("127.0.0.1")})
+    if (std::find(names.begin(), names.end(), extra) == names.end()) names.push_back(extra);
+  auto credentials = tls::ensureServerCredentials(tlsDir, ca, names);
+
+  // The first admin token is made at first start and kept (readable by root only) in the
+  // data directory, where shoalctl on this host finds it; the store keeps only its hash.
+  const auto tokenFile = adminTokenFile();
+  auto storedHash = store_.meta("admin_token_hash");
+  if (!storedHash || !std::filesystem::exists(tokenFile)) {
+    std::string token = "shoal-admin-" + cluster::randomSecret();
+    writeSecretFile(tokenFile, token + "\n");
+    store_.setMeta("admin_token_hash", cluster::hashSecret(token));
+    storedHash = cluster::hashSecret(token);
+    log.information("created the admin API token in " + tokenFile.string());
+  } else if (cluster::hashSecret(readFile(tokenFile)) != *storedHash) {
+    log.warning(tokenFile.string() + " does not hold the current admin token");
+  }
+  adminTokenHash_ = *storedHash;
+
+  api::ApiServerSettings apiSettings;
+  apiSettings.bindAddress = settings_.listenAddress;
+  apiSettings.port = settings_.port;
+  server_ = std::make_unique<api::ApiServer>(
+      tls::makeServerContext(credentials), apiSettings, makeRoutes(),
+      [this](api::Access required, const std::string& bearer) { return authenticate(required, bearer); });
+}
+
+ManagerService::~ManagerService() { stop(); }
+
+std::filesystem::path ManagerService::adminTokenFile() const { return settings_.dataDir / "admin.token"; }
+std::filesystem::path ManagerService::caFile() const { return caFile_; }
+std::string ManagerService::caFingerprint() const { return caFingerprint_; }
+std::uint16_t ManagerService::port() const { return server_->port(); }
+const std::vector<api::Route>& ManagerService::routes() const { return server_->routes(); }
+
+std::string ManagerService::advertisedEndpoint() const {
+  const auto& host = settings_.advertiseAddress;
+  bool ipv6 = host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port());
+}
+
+void ManagerService::start() {
+  server_->start();
+  rollouts_.start();
+  running_ = true;
+  sweeper_ = std::thread([this] {
+    auto& log = Poco::Logger::get("shoald.manager");
+    while (running_) {
+      try {
+        for (auto id : nodes_.markOffline(settings_.offlineAfter))
+          log.warning("node " + std::to_string(id) + " is offline (no contact for " +
+                      std::to_string(settings_.offlineAfter.count()) + " s)");
+      } catch (const std::exception& e) {
+        log.error(std::string("offline sweep: ") + e.what());
+      }
+      // Also wakes long-polls whose backoff has passed.
+      notifier_.notifyAll();
+      for (int i = 0; i < 10 && running_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+}
+
+void ManagerService::stop() {
+  if (running_.exchange(false) && sweeper_.joinable()) sweeper_.join();
+  notifier_.shutdown();
+  if (server_) server_->stop();
+  rollouts_.stop();
+}
+
+std::optional<api::Principal> ManagerService::authenticate(api::Access required, const std::string& bearer) {
+  switch (required) {
+    case api::Access::Admin:
+      if (cluster::constantTimeEquals(cluster::hashSecret(bearer), adminTokenHash_))
+        return api::Principal{api::Access::Admin, 0, {}};
+      return std::nullopt;
+    case api::Access::Node:
+      if (auto node = nodes_.authenticate(bearer)) {
+        nodes_.heartbeat(node->id);
+        return api::Principal{api::Access::Node, node->id, {}};
+      }
+      return std::nullopt;
+    case api::Access::Join:
+      // The secret is checked, and consumed, by the enrolment itself (one transaction).
+      if (bearer.size() >= 16) return api::Principal{api::Access::Join, 0, bearer};
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::vector<api::Route> ManagerService::makeRoutes() {
+  using api::Access;
+  using api::ApiRequest;
+  using api::ok;
+  std::vector<api::Route> routes;
+  auto add = [&](std::string method, std::string pattern, Access access, api::Handler handler) {
+    routes.push_back(api::Route{std::move(method), std::move(pattern), access, std::move(handler)});
+  };
+
+  // ---- admin: cluster and nodes ----
+  add("GET", "/v1/cluster", Access::Admin, [this](const ApiRequest&) {
+    auto o = api::object();
+    o->set("cluster_id", store_.meta("cluster_id").value_or(""));
+    o->set("manager", advertisedEndpoint());
+    o->set("ca_fingerprint", caFingerprint_);
+    o->set("version", std::string(build::kVersion));
+    auto depth = queue_.depth();
+    auto q = api::object();
+    q->set("pending", depth.pending);
+    q->set("running", depth.running);
+    q->set("failed", depth.failed);
+    o->set("queue", q);
+    return ok(o);
+  });
+  add("POST", "/v1/join-tokens", Access::Admin, [this](const ApiRequest& r) {
+    auto body = r.json();
+    std::int64_t ttl = body->optValue<std::int64_t>("ttl_seconds", 3600);
+    auto issued = nodes_.createJoinToken(std::chrono::seconds(ttl));
+    auto o = api::object();
+    o->set("token", api::encodeJoinToken({advertisedEndpoint(), issued.secret, caFingerprint_}));
+    o->set("expires_at_ms", millis(issued.expiresAt));
+    return ok(o, 201);
+  });
+  add("GET", "/v1/nodes", Access::Admin, [this](const ApiRequest& r) {
+    Array::Ptr list = new Array;
+    for (const auto& node : nodes_.list(r.query.count("all") > 0)) list->add(toJson(node));
+    auto o = api::object();
+    o->set("nodes", list);
+    return ok(o);
+  });
+  add("GET", "/v1/nodes/{id}", Access::Admin, [this](const ApiRequest& r) {
+    auto node = nodes_.find(r.idParam("id"));
+    if (!node) throw Error(ErrorCode::NotFound, "no node " + r.params.at("id"));
+    return ok(toJson(*node));
+  });
+  add("DELETE", "/v1/nodes/{id}", Access::Admin, [this](const ApiRequest& r) {
+    nodes_.remove(r.idParam("id"));
+    auto node = nodes_.find(r.idParam("id"));
+    return ok(node ? toJson(*node) : api::object());
+  });
+  add("PUT", "/v1/nodes/{id}/roles", Access::Admin, [this](const ApiRequest& r) {
+    auto body = r.json();
+    auto roles = body->getArray("roles");
+    if (!roles) throw Error(ErrorCode::InvalidArgument, "field 'roles' must be an array of role names");
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < roles->size(); ++i) {
+      if (!roles->get(static_cast<unsigned>(i)).isString())
+        throw Error(ErrorCode::InvalidArgument, "roles[" + std::to_string(i) + "] must be a string");
+      names.push_back(roles->getElement<std::string>(static_cast<unsigned>(i)));
+    }
+    return ok(toJson(nodes_.setRoles(r.idParam("id"), names)));
+  });
+  add("PUT", "/v1/nodes/{id}/draining", Access::Admin, [this](const ApiRequest& r) {
+    auto body = r.json();
+    if (!body->has("draining") || !body->get("draining").isBoolean())
+      throw Error(ErrorCode::InvalidArgument, "field 'draining' must be true or false");
+    return ok(toJson(nodes_.setDraining(r.idParam("id"), body->getValue<bool>("draining"))));
+  });
+
+  // ---- admin: the Command Queue ----
+  add("POST", "/v1/commands", Access::Admin, [this](const ApiRequest& r) {
+    auto body = r.json();
+    std::string kind = requireString(body, "kind");
+    std::string payload = body->has("payload") ? requireString(body, "payload") : "{}";
+    std::string key = body->has("ordering_key") ? requireString(body, "ordering_key") : kind;
+    auto target = parseTarget(body->has("target") ? requireString(body, "target") : "all");
+    if (registries_ != nullptr) {
+      auto handler = registries_->queueHandler(kind);
+      if (!handler) throw Error(ErrorCode::InvalidArgument, "no plugin handles command kind '" + kind + "'");
+      if (handler->onValidate != nullptr) {
+        shoal_reply reply;
+        auto status = handler->onValidate(handler->user, shoal_str{payload.data(), payload.size()}, &reply);
+        if (status != SHOAL_OK)
+          throw Error(ErrorCode::InvalidArgument, kind + ": " + (reply.error.empty() ? "payload refused" : reply.error));
+      }
+    }
+    auto command = queue_.enqueue(kind, payload, key, target);
+    notifier_.notifyAll();
+    return ok(toJson(command), 201);
+  });
+  add("GET", "/v1/commands", Access::Admin, [this](const ApiRequest& r) {
+    std::optional<cluster::DeliveryState> state;
+    if (r.query.count("state")) {
+      state = cluster::deliveryStateFromString(r.query.at("state"));
+      if (!state) throw Error(ErrorCode::InvalidArgument, "state '" + r.query.at("state") + "' must be pending, running, done, failed or skipped");
+    }
+    Array::Ptr list = new Array;
+    for (const auto& c : queue_.list(static_cast<std::size_t>(r.queryInt("limit", 50, 1, 1000)), state))
+      list->add(toJson(c));
+    auto o = api::object();
+    o->set("commands", list);
+    return ok(o);
+  });
+  add("GET", "/v1/commands/{id}", Access::Admin, [this](const ApiRequest& r) {
+    auto command = queue_.find(r.idParam("id"));
+    if (!command) throw Error(ErrorCode::NotFound, "no command " + r.params.at("id"));
+    return ok(toJson(*command));
+  });
+  add("POST", "/v1/deliveries/{id}/retry", Access::Admin, [this](const ApiRequest& r) {
+    auto d = queue_.retry(r.idParam("id"));
+    notifier_.notifyAll();
+    return ok(toJson(d));
+  });
+  add("POST", "/v1/deliveries/{id}/skip", Access::Admin, [this](const ApiRequest& r) {
+    auto d = queue_.skip(r.idParam("id"));
+    notifier_.notifyAll();
+    return ok(toJson(d));
+  });
+
+  // ---- admin: rolling events ----
+  add("POST", "/v1/rollouts", Access::Admin, [this](const ApiRequest& r) {
+    auto body = r.json();
+    const std::string service = requireString(body, "service");
+    static const std::regex serviceName("[a-z][a-z0-9_-]{0,31}");
+    if (!std::regex_match(service, serviceName))
+      throw Error(ErrorCode::InvalidArgument, "service '" + service + "' must match [a-z][a-z0-9_-]{0,31}");
+    const std::string kind = service + ".restart";
+    if (registries_ != nullptr && !registries_->queueHandler(kind))
+      throw Error(ErrorCode::InvalidArgument, "no plugin handles '" + kind + "', so " + service + " cannot be restarted");
+    const std::string role = body->has("role") ? requireString(body, "role") : "";
+    const int batch = body->optValue<int>("batch", 1);
+    return ok(rollouts_.create(service, kind, role, batch), 201);
+  });
+  add("GET", "/v1/rollouts/{id}", Access::Admin, [this](const ApiRequest& r) {
+    return ok(rollouts_.find(r.idParam("id")));
+  });
+
+  // ---- enrolment ----
+  add("POST", "/v1/join", Access::Join, [this](const ApiRequest& r) {
+    auto body = r.json();
+    cluster::PlatformReport report{requireString(body, "hostname"), requireString(body, "os_id"),
+                                   requireString(body, "os_version"), requireString(body, "arch"),
+                                   requireString(body, "shoal_version"),
+                                   body->has("address") ? requireString(body, "address") : r.peerAddress};
+    auto enrolment = nodes_.enrol(r.principal.bearer, report, build::kVersion);
+    Poco::Logger::get("shoald.manager")
+        .information("node " + std::to_string(enrolment.node.id) + " (" + report.hostname + ", " +
+                     report.address + ") joined");
+    auto o = api::object();
+    o->set("node", toJson(enrolment.node));
+    o->set("credential", enrolment.credential);
+    o->set("cluster_id", store_.meta("cluster_id").value_or(""));
+    return ok(o, 201);
+  });
+
+  // ---- nodes ----
+  add("POST", "/v1/node/heartbeat", Access::Node, [this](const ApiRequest& r) {
+    auto node = nodes_.find(r.principal.nodeId);
+    return ok(node ? toJson(*node) : api::object());
+  });
+  add("GET", "/v1/node/deliveries", Access::Node, [this](const ApiRequest& r) {
+    const auto wait = std::chrono::milliseconds(r.queryInt("wait_ms", 0, 0, 60000));
+    const auto limit = static_cast<std::size_t>(r.queryInt("limit", 100, 1, 1000));
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    std::vector<cluster::Delivery> ready;
+    for (;;) {
+      auto seen = notifier_.generation();
+      ready = queue_.claimReady(r.principal.nodeId, limit);
+      if (!ready.empty() || !running_ || std::chrono::steady_clock::now() >= deadline) break;
+      auto until = deadline;
+      if (auto wake = queue_.nextWakeup(r.principal.nodeId)) {
+        auto in = *wake - system_clock::now();
+        until = std::min(until, std::chrono::steady_clock::now() +
+                                    std::chrono::duration_cast<std::chrono::steady_clock::duration>(in));
+      }
+      notifier_.waitPast(seen, until);
+    }
+    Array::Ptr list = new Array;
+    for (const auto& d : ready) list->add(toJson(d));
+    auto o = api::object();
+    o->set("deliveries", list);
+    return ok(o);
+  });
+  add("POST", "/v1/node/results", Access::Node, [this](const ApiRequest& r) {
+    auto body = r.json();
+    auto results = body->getArray("results");
+    if (!results) throw Error(ErrorCode::InvalidArgument, "field 'results' must be an array");
+    Array::Ptr accepted = new Array;
+    for (std::size_t i = 0; i < results->size(); ++i) {
+      auto item = results->getObject(static_cast<unsigned>(i));
+      if (!item || !item->has("delivery_id") || !item->has("succeeded"))
+        throw Error(ErrorCode::InvalidArgument, "results[" + std::to_string(i) + "] needs delivery_id and succeeded");
+      auto d = queue_.reportResult(item->getValue<std::int64_t>("delivery_id"), r.principal.nodeId,
+                                   item->getValue<bool>("succeeded"), item->optValue<std::string>("output", ""));
+      accepted->add(toJson(d));
+    }
+    // A failure may have unblocked nothing, but a success lets the next command of its key go.
+    notifier_.notifyAll();
+    auto o = api::object();
+    o->set("deliveries", accepted);
+    return ok(o);
+  });
+  return routes;
+}
+
+}  // namespace shoal::manager

@@ -1,0 +1,77 @@
+#pragma once
+// The Cluster Manager: its CA and server certificate, the admin token, node enrolment,
+// the Command Queue, and the HTTPS API that exposes them (docs/api.md lists the routes).
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/ApiServer.hpp"
+#include "cluster/CommandQueue.hpp"
+#include "cluster/NodeRegistry.hpp"
+#include "manager/DeliveryNotifier.hpp"
+#include "manager/RolloutRunner.hpp"
+
+namespace shoal::store {
+class Store;
+}
+namespace shoal::host {
+class Registries;
+}
+
+namespace shoal::manager {
+
+struct ManagerSettings {
+  std::filesystem::path dataDir;
+  std::string listenAddress = "0.0.0.0";
+  std::uint16_t port = 7443;
+  // The address nodes use to reach the manager: put in join tokens and in the server
+  // certificate. Empty = this host's name.
+  std::string advertiseAddress;
+  std::chrono::seconds offlineAfter{15};
+  cluster::QueuePolicy queuePolicy;
+};
+
+class ManagerService {
+ public:
+  // `registries` (may be null) lets enqueue refuse kinds no plugin handles and run their
+  // on_validate. Throws Error on a setup failure (CA unreadable, port taken).
+  ManagerService(store::Store& store, const host::Registries* registries, ManagerSettings settings);
+  ~ManagerService();  // stop()
+
+  void start();
+  void stop();
+
+  std::uint16_t port() const;
+  std::filesystem::path adminTokenFile() const;
+  std::filesystem::path caFile() const;
+  std::string caFingerprint() const;
+  // "host:port" that join tokens carry.
+  std::string advertisedEndpoint() const;
+  const std::vector<api::Route>& routes() const;
+
+  cluster::NodeRegistry& nodes() { return nodes_; }
+  cluster::CommandQueue& queue() { return queue_; }
+
+ private:
+  std::vector<api::Route> makeRoutes();
+  std::optional<api::Principal> authenticate(api::Access required, const std::string& bearer);
+
+  store::Store& store_;
+  const host::Registries* registries_;
+  ManagerSettings settings_;
+  cluster::NodeRegistry nodes_;
+  cluster::CommandQueue queue_;
+  DeliveryNotifier notifier_;
+  RolloutRunner rollouts_;
+  std::string adminTokenHash_;
+  std::string caFingerprint_;
+  std::filesystem::path caFile_;
+  std::unique_ptr<api::ApiServer> server_;
+  std::atomic<bool> running_{false};
+  std::thread sweeper_;  // marks silent nodes offline
+};
+
+}  // namespace shoal::manager

@@ -1,0 +1,86 @@
+// recorder — a test plugin whose queue handler records what it applied, so end-to-end tests
+// can check exactly what ran where.
+//
+// Command kind "recorder.apply", payload {"key": "k1", "seq": 17}. Every call appends
+// "key seq" to <file>.calls; a (key, seq) seen for the first time is also appended to
+// <file>, the record of applications. Being idempotent per (key, seq) is what the ABI asks
+// of every handler (a command may be re-applied after a crash); the .calls file shows how
+// often that happened. <file> is [plugin.recorder] file in shoald's configuration.
+// Kind "recorder.fail" always fails (for retry/backoff tests); "recorder.restart" records
+// a restart of payload {"service": ...}.
+#include <fcntl.h>
+#include <shoal/sdk.hpp>
+#include <unistd.h>
+
+#include <fstream>
+#include <mutex>
+#include <regex>
+#include <set>
+#include <string>
+
+namespace {
+
+void appendLine(const std::string& file, const std::string& line) {
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) throw shoal::PluginError("cannot open " + file);
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fdatasync(fd) == 0;
+  ::close(fd);
+  if (!ok) throw shoal::PluginError("cannot write " + file);
+}
+
+}  // namespace
+
+class Recorder final : public shoal::Plugin {
+ public:
+  void init(shoal::Registrar& reg) override {
+    file_ = reg.host().config("file", "");
+    if (!file_.empty()) {
+      std::ifstream in(file_);
+      for (std::string line; std::getline(in, line);) applied_.insert(line);
+    }
+    reg.queueHandler("recorder.apply", "Records (key, seq) once",
+                     [this](std::string_view payload, shoal::Reply& reply) { apply(payload, reply); },
+                     [](std::string_view payload) { parse(payload); });
+    reg.queueHandler("recorder.fail", "Always fails",
+                     [](std::string_view, shoal::Reply&) { throw shoal::PluginError("recorder.fail fails on purpose"); });
+    reg.queueHandler("recorder.restart", "Records a service restart",
+                     [this](std::string_view payload, shoal::Reply& reply) {
+                       requireFile();
+                       appendLine(file_ + ".restarts", std::string(payload) + "\n");
+                       reply.append("restarted");
+                     });
+  }
+
+ private:
+  static std::string parse(std::string_view payload) {
+    static const std::regex shape(R"re(^\s*\{\s*"key"\s*:\s*"([A-Za-z0-9_.-]{1,64})"\s*,\s*"seq"\s*:\s*([0-9]{1,12})\s*\}\s*$)re");
+    std::cmatch m;
+    std::string text(payload);
+    if (!std::regex_match(text.c_str(), m, shape))
+      throw shoal::PluginError("payload must be {\"key\": \"...\", \"seq\": N}", SHOAL_ERR_INVALID_ARGUMENT);
+    return m[1].str() + " " + m[2].str();
+  }
+
+  void requireFile() const {
+    if (file_.empty()) throw shoal::PluginError("[plugin.recorder] file is not set");
+  }
+
+  void apply(std::string_view payload, shoal::Reply& reply) {
+    requireFile();
+    std::string line = parse(payload);
+    std::lock_guard lock(mutex_);
+    appendLine(file_ + ".calls", line + "\n");
+    if (applied_.insert(line).second) {
+      appendLine(file_, line + "\n");
+      reply.append("applied " + line);
+    } else {
+      reply.append("already applied " + line);
+    }
+  }
+
+  std::string file_;
+  std::mutex mutex_;
+  std::set<std::string> applied_;
+};
+
+SHOAL_PLUGIN(Recorder, "recorder", "1.0.0", "Test plugin: records what the queue applied")
