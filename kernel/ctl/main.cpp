@@ -284,7 +284,8 @@ int main(int argc, char** argv) {
         auto nodes = reply.body->getArray("nodes");
         for (std::size_t i = 0; !o.json && nodes && i < nodes->size(); ++i) {
           auto n = nodes->getObject(static_cast<unsigned>(i));
-          auto host = n->getValue<std::string>("hostname"), state = n->getValue<std::string>("state");
+          auto host = n->getValue<std::string>("hostname") + " (node " + n->getValue<std::string>("id") + ")";
+          auto state = n->getValue<std::string>("state");
           if (shown[host] != state) std::cout << host << ": " << state << std::endl;
           shown[host] = state;
         }

@@ -126,7 +126,8 @@ void RolloutRunner::advance() {
                  delivery->state == cluster::DeliveryState::Skipped) {
         node->set("state", "failed");
         rollout->set("state", "failed");
-        rollout->set("message", kind + " failed on " + node->getValue<std::string>("hostname") + ": " +
+        rollout->set("message", kind + " failed on node " + node->getValue<std::string>("id") + " (" +
+                                    node->getValue<std::string>("hostname") + "): " +
                                     (delivery ? delivery->output : std::string("its command is gone")) +
                                     "; the remaining nodes were left as they are");
         log.warning("rollout " + rollout->getValue<std::string>("id") + ": " + rollout->getValue<std::string>("message"));

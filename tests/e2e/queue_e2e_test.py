@@ -41,7 +41,7 @@ def fail(message):
     raise SystemExit(1)
 
 
-def write_config(name, role, address, extra=""):
+def write_config(name, role, address, extra="", plugin_extra=""):
     data = os.path.join(work, name)
     os.makedirs(data, exist_ok=True)
     store = STORE if role == "manager" else "sqlite"
@@ -49,7 +49,7 @@ def write_config(name, role, address, extra=""):
     with open(path, "w") as f:
         f.write(f"[shoald]\nrole = {role}\ndata_dir = {data}\nplugin_dir = {PLUGIN_DIR}\nstore = {store}\n"
                 f"log_level = information\nadvertise_address = {address}\napi_port = 7443\n{extra}"
-                f"[plugin.recorder]\nfile = {data}/applied\n")
+                f"[plugin.recorder]\nfile = {data}/applied\n{plugin_extra}")
     return path, data
 
 
@@ -144,7 +144,8 @@ def main():
         if ctl.returncode != 0:
             fail(f"join-token: {ctl.stderr}")
         token = ctl.stdout.strip()
-        conf, _ = write_config(name, "node", net.hosts[name]["address"])
+        conf, _ = write_config(name, "node", net.hosts[name]["address"],
+                               plugin_extra="flaky = fail\n" if name == "n2" else "")
         node_confs[name] = conf
         start(name, ["--config", conf, "--join", token])
         wait_log(name, "shoald ready")
@@ -241,6 +242,27 @@ def main():
     status, body = api.call("GET", "/v1/nodes")
     if sorted(n["state"] for n in body["nodes"]) != ["online"] * 3:
         fail(f"not every node online at the end: {body}")
+
+    # Rolling restart, two nodes at a time: every node restarts once.
+    ctl = shoalctl("service", "restart", "recorder", "--all", "--batch", "2")
+    if ctl.returncode != 0:
+        fail(f"rolling restart failed: {ctl.returncode} {ctl.stdout} {ctl.stderr}")
+    for name in NODES:
+        restarts = open(os.path.join(work, name, "applied.restarts")).read().splitlines()
+        if restarts != ['{"service":"recorder"}']:
+            fail(f"{name} restarts: {restarts}")
+    log("rolling restart of recorder: every node restarted once")
+
+    # A rollout stops at the first failure and leaves the rest pending, visibly.
+    ctl = shoalctl("--json", "service", "restart", "flaky", "--all")
+    rollout = json.loads(ctl.stdout.strip().splitlines()[-1])
+    by_node = [n["state"] for n in sorted(rollout["nodes"], key=lambda n: n["id"])]
+    # Nodes enrolled in order n1, n2, n3; flaky fails on n2.
+    if ctl.returncode != 1 or rollout["state"] != "failed" or by_node != ["done", "failed", "pending"]:
+        fail(f"a failing rollout did not stop with the rest pending: {ctl.returncode} {rollout}")
+    if "flaky refuses to restart" not in rollout["message"]:
+        fail(f"the rollout's message does not say why: {rollout['message']}")
+    log(f"failing rollout stopped: {rollout['message']}")
     log("ok")
 
 

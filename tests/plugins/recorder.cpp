@@ -7,7 +7,8 @@
 // of every handler (a command may be re-applied after a crash); the .calls file shows how
 // often that happened. <file> is [plugin.recorder] file in shoald's configuration.
 // Kind "recorder.fail" always fails (for retry/backoff tests); "recorder.restart" records
-// a restart of payload {"service": ...}.
+// a restart of payload {"service": ...}; "flaky.restart" does too, but fails on a node whose
+// [plugin.recorder] flaky is "fail" (for rollouts that must stop).
 #include <fcntl.h>
 #include <shoal/sdk.hpp>
 #include <unistd.h>
@@ -45,6 +46,14 @@ class Recorder final : public shoal::Plugin {
                      [](std::string_view, shoal::Reply&) { throw shoal::PluginError("recorder.fail fails on purpose"); });
     reg.queueHandler("recorder.restart", "Records a service restart",
                      [this](std::string_view payload, shoal::Reply& reply) {
+                       requireFile();
+                       appendLine(file_ + ".restarts", std::string(payload) + "\n");
+                       reply.append("restarted");
+                     });
+    const bool flakyFails = reg.host().config("flaky", "") == "fail";
+    reg.queueHandler("flaky.restart", "Restarts, or fails where configured to",
+                     [this, flakyFails](std::string_view payload, shoal::Reply& reply) {
+                       if (flakyFails) throw shoal::PluginError("flaky refuses to restart on this node");
                        requireFile();
                        appendLine(file_ + ".restarts", std::string(payload) + "\n");
                        reply.append("restarted");
