@@ -243,7 +243,7 @@ std::optional<api::Principal> ManagerService::authenticate(api::Access required,
       return std::nullopt;
     case api::Access::Node:
       if (auto node = nodes_.authenticate(bearer)) {
-        nodes_.heartbeat(node->id);
+        noteContact(node->id);
         return api::Principal{api::Access::Node, node->id, {}};
       }
       return std::nullopt;
@@ -253,6 +253,19 @@ std::optional<api::Principal> ManagerService::authenticate(api::Access required,
       return std::nullopt;
   }
   return std::nullopt;
+}
+
+void ManagerService::noteContact(std::int64_t nodeId) {
+  // A node calls several times a second when busy; writing last-seen once a second is enough
+  // to judge it online, and spares the store a write per request.
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(contactMutex_);
+    auto& last = lastContactWrite_[nodeId];
+    if (now - last < std::chrono::seconds(1)) return;
+    last = now;
+  }
+  nodes_.heartbeat(nodeId);
 }
 
 std::vector<api::Route> ManagerService::makeRoutes() {
@@ -265,6 +278,12 @@ std::vector<api::Route> ManagerService::makeRoutes() {
   };
 
   // ---- admin: cluster and nodes ----
+  // Answers without touching the store: a liveness check, and the raw round trip of the API.
+  add("GET", "/v1/health", Access::Admin, [](const ApiRequest&) {
+    auto o = api::object();
+    o->set("status", "ok");
+    return ok(o);
+  });
   add("GET", "/v1/cluster", Access::Admin, [this](const ApiRequest&) {
     auto o = api::object();
     o->set("cluster_id", store_.meta("cluster_id").value_or(""));

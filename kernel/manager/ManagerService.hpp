@@ -3,6 +3,8 @@
 // the Command Queue, and the HTTPS API that exposes them (docs/api.md lists the routes).
 #include <atomic>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <thread>
@@ -58,6 +60,7 @@ class ManagerService {
  private:
   std::vector<api::Route> makeRoutes();
   std::optional<api::Principal> authenticate(api::Access required, const std::string& bearer);
+  void noteContact(std::int64_t nodeId);
 
   store::Store& store_;
   const host::Registries* registries_;
@@ -72,6 +75,8 @@ class ManagerService {
   std::unique_ptr<api::ApiServer> server_;
   std::atomic<bool> running_{false};
   std::thread sweeper_;  // marks silent nodes offline
+  std::mutex contactMutex_;
+  std::map<std::int64_t, std::chrono::steady_clock::time_point> lastContactWrite_;
 };
 
 }  // namespace shoal::manager

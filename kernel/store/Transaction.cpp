@@ -1,5 +1,9 @@
 #include "store/Transaction.hpp"
 
+#include <chrono>
+
+#include "store/StoreSessionPool.hpp"
+
 #include "common/Error.hpp"
 #include "store/DatabaseError.hpp"
 
@@ -7,8 +11,23 @@ using namespace Poco::Data::Keywords;
 
 namespace shoal::store {
 
+namespace {
+// One writer at a time per process for SQLite (see Transaction.hpp).
+std::timed_mutex& sqliteWriters() {
+  static std::timed_mutex mutex;
+  return mutex;
+}
+}  // namespace
+
 Transaction::Transaction(Poco::Data::Session session, Backend backend)
     : session_(std::move(session)), backend_(backend) {
+  if (backend_ == Backend::Sqlite) {
+    writerTurn_ = std::unique_lock(sqliteWriters(), std::defer_lock);
+    if (!writerTurn_.try_lock_for(std::chrono::milliseconds(StoreSessionPool::kSqliteBusyTimeoutMs)))
+      throw Error(ErrorCode::Internal, "the store stayed busy; cannot begin a transaction: another transaction "
+                                       "of this process held it for " +
+                                           std::to_string(StoreSessionPool::kSqliteBusyTimeoutMs) + " ms");
+  }
   try {
     if (backend_ == Backend::Sqlite) {
       session_ << "BEGIN IMMEDIATE", now;
@@ -35,6 +54,7 @@ void Transaction::commit() {
   try {
     session_ << "COMMIT", now;
     active_ = false;
+    if (writerTurn_.owns_lock()) writerTurn_.unlock();
   } catch (const Poco::Exception& e) {
     rollback();
     if (DatabaseError::classify(e) == DatabaseError::Kind::Contention)
@@ -54,6 +74,7 @@ void Transaction::rollback() noexcept {
   } catch (...) {
     // The connection is gone or the transaction already ended: nothing is left to undo.
   }
+  if (writerTurn_.owns_lock()) writerTurn_.unlock();
 }
 
 }  // namespace shoal::store

@@ -13,6 +13,7 @@
 #include <shoal/sdk.hpp>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <mutex>
 #include <regex>
@@ -81,6 +82,10 @@ class Recorder final : public shoal::Plugin {
     appendLine(file_ + ".calls", line + "\n");
     if (applied_.insert(line).second) {
       appendLine(file_, line + "\n");
+      // When it was applied, for the propagation benchmark.
+      const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::system_clock::now().time_since_epoch()).count();
+      appendLine(file_ + ".times", line + " " + std::to_string(now) + "\n");
       reply.append("applied " + line);
     } else {
       reply.append("already applied " + line);
