@@ -149,7 +149,14 @@ struct ApiServer::Impl {
       const std::string prefix = "Bearer ";
       std::string bearer = authorization.rfind(prefix, 0) == 0 ? authorization.substr(prefix.size()) : "";
       std::optional<Principal> principal;
-      if (!bearer.empty()) principal = authenticator(route.access, bearer);
+      try {
+        if (!bearer.empty()) principal = authenticator(route.access, bearer);
+      } catch (const Unauthenticated& e) {
+        return errorResponse(401, "unauthenticated", e.what());
+      } catch (const std::exception& e) {
+        log.error("authenticating " + request.method + " " + request.path + ": " + e.what());
+        return errorResponse(500, "internal", std::string("cannot check the token: ") + e.what());
+      }
       if (!principal)
         return errorResponse(401, "unauthenticated",
                              bearer.empty() ? "this route needs an Authorization: Bearer token"

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,11 @@ struct Route {
   std::string pattern;  // "/v1/nodes/{id}"
   Access access;
   Handler handler;
+};
+
+// Thrown by an Authenticator to refuse with a message saying why (an expired join token, say).
+struct Unauthenticated : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 // Decides whether `bearer` grants `required`; returns the principal or nullopt.

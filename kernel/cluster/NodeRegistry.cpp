@@ -409,6 +409,26 @@ Enrolment NodeRegistry::enrol(const std::string& joinSecret, const PlatformRepor
   });
 }
 
+void NodeRegistry::checkJoinToken(const std::string& joinSecret) {
+  if (joinSecret.empty() || joinSecret.size() > kMaxSecretLength)
+    throw Error(ErrorCode::NotFound, "join token is unknown (was it copied whole?)");
+  std::string hash = hashSecret(joinSecret);
+  withSession(store_, "checking a join token", [&](Poco::Data::Session& s) {
+    std::vector<Poco::Int64> expires, used;
+    Poco::Data::Statement select(s);
+    select << "SELECT expires_at_ms, COALESCE(used_at_ms, -1) FROM join_tokens WHERE token_hash = ?",
+        use(hash), into(expires), into(used);
+    select.execute();
+    if (expires.empty()) throw Error(ErrorCode::NotFound, "join token is unknown (was it copied whole?)");
+    if (used.front() >= 0)
+      throw Error(ErrorCode::Conflict, "join token was already used at " + isoUtc(fromMillis(used.front())));
+    if (toMillis(currentTime()) >= expires.front())
+      throw Error(ErrorCode::Failed,
+                  "join token expired at " + isoUtc(fromMillis(expires.front())) + "; create a new one");
+    return 0;
+  });
+}
+
 std::optional<Node> NodeRegistry::authenticate(const std::string& credential) {
   if (credential.empty() || credential.size() > kMaxSecretLength) return std::nullopt;
   std::string hash = hashSecret(credential);

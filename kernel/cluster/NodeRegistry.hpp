@@ -81,6 +81,10 @@ class NodeRegistry {
   Enrolment enrol(const std::string& joinSecret, const PlatformReport& report,
                   const std::string& managerVersion);
 
+  // Throws what enrol would for the token alone (NotFound unknown, Conflict used, Failed
+  // expired), without consuming it: the API's check that a join call is authenticated.
+  void checkJoinToken(const std::string& joinSecret);
+
   // The node whose unrevoked credential this is; nullopt for anything else (including empty or
   // oversized input, and removed nodes, whose credentials are revoked).
   std::optional<Node> authenticate(const std::string& credential);

@@ -248,9 +248,15 @@ std::optional<api::Principal> ManagerService::authenticate(api::Access required,
       }
       return std::nullopt;
     case api::Access::Join:
-      // The secret is checked, and consumed, by the enrolment itself (one transaction).
-      if (bearer.size() >= 16) return api::Principal{api::Access::Join, 0, bearer};
-      return std::nullopt;
+      // Checked here so an unauthenticated call learns nothing; consumed by the enrolment
+      // itself, in one transaction with the new node.
+      try {
+        nodes_.checkJoinToken(bearer);
+      } catch (const Error& e) {
+        if (e.code() == ErrorCode::Internal) throw;
+        throw api::Unauthenticated(e.what());
+      }
+      return api::Principal{api::Access::Join, 0, bearer};
   }
   return std::nullopt;
 }

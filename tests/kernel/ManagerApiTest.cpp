@@ -128,7 +128,7 @@ TEST_F(ManagerApiTest, JoinTokenEnrolsOnceAndIsThenUsedUp) {
   ASSERT_EQ(first.status, 201) << first.errorMessage();
   EXPECT_EQ(first.body->getObject("node")->getValue<std::string>("hostname"), "node-a");
   auto second = join(token, report());
-  EXPECT_EQ(second.status, 409);
+  EXPECT_EQ(second.status, 401);
   EXPECT_NE(second.errorMessage().find("already used"), std::string::npos) << second.errorMessage();
   EXPECT_EQ(nodeCount(), 1u);
 }
