@@ -167,7 +167,8 @@ int runDaemon(const LoadedConfig& config) {
 
   DataDirLock lock(s.dataDir);
   auto store = openAndMigrate(s, log);
-  ensureClusterIdentity(*store, log);
+  // The cluster's identity lives on the manager; a node's store holds only its plugins' data.
+  if (s.role == "manager") ensureClusterIdentity(*store, log);
   store::DocumentStore documents(*store);
 
   std::size_t loaded = 0, refused = 0;
