@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include <Poco/Data/Statement.h>
 
@@ -178,10 +179,13 @@ std::string payloadColumn(store::Backend backend) {
              : "c.payload";
 }
 
+// The id of the row the session inserted last. MySQL: the connector's insertId property
+// (mysql_insert_id, no round trip).
 std::int64_t lastInsertId(Poco::Data::Session& s, store::Backend backend) {
+  if (backend == store::Backend::MySql)
+    return static_cast<std::int64_t>(Poco::AnyCast<Poco::UInt64>(s.getProperty("insertId")));
   Poco::Int64 id = 0;
-  s << (backend == store::Backend::MySql ? "SELECT LAST_INSERT_ID()" : "SELECT last_insert_rowid()"),
-      into(id), now;
+  s << "SELECT last_insert_rowid()", into(id), now;
   return id;
 }
 
@@ -299,13 +303,16 @@ std::vector<Command> readCommands(Poco::Data::Session& s, store::Backend backend
 
 // For each ordering key of the node that has unfinished deliveries: the key and its head, the
 // smallest command id among its pending, running and failed deliveries. One MIN per (state,
-// key) group: on MySQL each branch can be a loose scan of deliveries_node_state, and neither
-// backend reads a done or skipped row.
+// key) group, read from deliveries_node_state: neither backend reads a done or skipped row, and
+// on MySQL/MariaDB each branch is a loose index scan ("Using index for group-by": one index
+// dive per key instead of one row per queued delivery) because the GROUP BY names the index's
+// leading columns, although they are constant here.
 std::string headsSql(std::int64_t nodeId) {
   const std::string n = std::to_string(nodeId);
   auto branch = [&](const char* state) {
-    return "SELECT ordering_key, MIN(command_id) AS head FROM command_deliveries WHERE node_id = " +
-           n + " AND state = '" + state + "' GROUP BY ordering_key";
+    return "SELECT node_id, state, ordering_key, MIN(command_id) AS head"
+           " FROM command_deliveries WHERE node_id = " +
+           n + " AND state = '" + state + "' GROUP BY node_id, state, ordering_key";
   };
   return "SELECT ordering_key, MIN(head) AS head FROM (" + branch("pending") + " UNION ALL " +
          branch("running") + " UNION ALL " + branch("failed") +
@@ -395,91 +402,188 @@ std::chrono::milliseconds CommandQueue::backoff(int attempts) const {
 
 Command CommandQueue::enqueue(const std::string& kind, const std::string& payloadJson,
                               const std::string& orderingKey, const Target& target) {
-  validateKind(kind);
-  validatePayload(payloadJson);
-  validateOrderingKey(orderingKey);
-  validateTarget(target);
+  return std::move(
+      enqueueBatch({CommandRequest{kind, payloadJson, orderingKey, target}}, false).front());
+}
 
-  return inTransaction(store_, "enqueueing a " + kind + " command", [&](store::Transaction& tx) {
+std::vector<Command> CommandQueue::enqueueAll(const std::vector<CommandRequest>& requests) {
+  return enqueueBatch(requests, true);
+}
+
+std::vector<Command> CommandQueue::enqueueBatch(const std::vector<CommandRequest>& requests,
+                                                bool indexed) {
+  if (requests.empty() || requests.size() > kMaxLimit)
+    throw Error(ErrorCode::InvalidArgument, "commands: " + std::to_string(requests.size()) +
+                                                " commands; use 1 to " +
+                                                std::to_string(kMaxLimit));
+  auto prefix = [&](std::size_t i) {
+    return indexed ? "commands[" + std::to_string(i) + "]: " : std::string();
+  };
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const CommandRequest& r = requests[i];
+    try {
+      validateKind(r.kind);
+      validatePayload(r.payloadJson);
+      validateOrderingKey(r.orderingKey);
+      validateTarget(r.target);
+    } catch (const Error& e) {
+      if (!indexed) throw;
+      throw Error(e.code(), prefix(i) + e.what());
+    }
+  }
+  // Ordering keys and role names are inlined into SQL as literals below: their validated
+  // alphabets contain no quote or backslash.
+  std::set<std::string> keys, roles;
+  std::set<std::int64_t> nodeTargets;
+  bool anyAll = false;
+  for (const CommandRequest& r : requests) {
+    keys.insert(r.orderingKey);
+    if (r.target.kind == Target::Kind::Node) nodeTargets.insert(r.target.nodeId);
+    if (r.target.kind == Target::Kind::Role) roles.insert(r.target.role);
+    if (r.target.kind == Target::Kind::All) anyAll = true;
+  }
+  auto literals = [](const std::set<std::string>& values, const std::string& suffix) {
+    std::string out;
+    for (const std::string& v : values) out += (out.empty() ? "('" : ", ('") + v + "'" + suffix + ")";
+    return out;
+  };
+
+  const std::string action = requests.size() == 1
+                                 ? "enqueueing a " + requests.front().kind + " command"
+                                 : "enqueueing " + std::to_string(requests.size()) + " commands";
+  return inTransaction(store_, action, [&](store::Transaction& tx) {
     auto& s = tx.session();
     const store::Backend backend = tx.backend();
-    Poco::Int64 at = toMillis(currentTime());
-    std::string key = orderingKey;
+    const std::int64_t at = toMillis(currentTime());
+    const std::string when = std::to_string(at);
 
     // Commands of one key take their ids while holding the key's row lock, so a smaller id is
     // always committed first and a node never sees a key's later command before an earlier one.
-    s << (backend == store::Backend::MySql
-              ? "INSERT INTO command_ordering_keys (ordering_key, created_at_ms) VALUES (?, ?)"
-                " ON DUPLICATE KEY UPDATE ordering_key = ordering_key"
-              : "INSERT INTO command_ordering_keys (ordering_key, created_at_ms) VALUES (?, ?)"
-                " ON CONFLICT (ordering_key) DO NOTHING"),
-        use(key), use(at), now;
+    // Keys are locked in sorted order, so batches cannot deadlock on them.
+    s << "INSERT INTO command_ordering_keys (ordering_key, created_at_ms) VALUES " +
+             literals(keys, ", " + when) +
+             (backend == store::Backend::MySql
+                  ? " ON DUPLICATE KEY UPDATE ordering_key = ordering_key"
+                  : " ON CONFLICT (ordering_key) DO NOTHING"),
+        now;
 
-    // The target's nodes, share-locked so that a concurrent remove() waits for this command (and
-    // then fails its deliveries) or wins before it (and the node is not a target).
-    std::vector<Poco::Int64> nodeIds;
-    std::string role = target.role;
-    Poco::Int64 targetNode = target.nodeId;
-    switch (target.kind) {
-      case Target::Kind::Node:
-        s << "SELECT id FROM nodes WHERE id = ? AND state <> 'removed'" + lockShared(backend),
-            use(targetNode), into(nodeIds), now;
-        if (nodeIds.empty())
-          throw Error(ErrorCode::InvalidArgument,
-                      "target node " + std::to_string(target.nodeId) +
-                          " matches no node (it does not exist or is removed)");
-        break;
-      case Target::Kind::Role:
-        s << "SELECT n.id FROM nodes n JOIN node_roles r ON r.node_id = n.id"
-             " WHERE r.role = ? AND n.state <> 'removed' ORDER BY n.id" +
-                 lockShared(backend),
-            use(role), into(nodeIds), now;
-        if (nodeIds.empty())
-          throw Error(ErrorCode::InvalidArgument,
-                      "target role \"" + target.role + "\" matches no node");
-        break;
-      case Target::Kind::All:
-        s << "SELECT id FROM nodes WHERE state <> 'removed' ORDER BY id" + lockShared(backend),
-            into(nodeIds), now;
-        if (nodeIds.empty())
-          throw Error(ErrorCode::InvalidArgument,
-                      "target all nodes matches no node (the cluster has no nodes)");
-        break;
+    // The targets' nodes, share-locked: a concurrent remove() either waits for these commands
+    // (and then fails their deliveries) or commits first (and the node is no target).
+    std::set<std::int64_t> liveTargets;
+    std::map<std::string, std::vector<std::int64_t>> roleNodes;
+    std::vector<Poco::Int64> allNodes;
+    if (!nodeTargets.empty()) {
+      std::vector<Poco::Int64> ids;
+      s << "SELECT id FROM nodes WHERE id IN (" + detail::idList(nodeTargets) +
+               ") AND state <> 'removed' ORDER BY id" + lockShared(backend),
+          into(ids), now;
+      liveTargets.insert(ids.begin(), ids.end());
+    }
+    if (!roles.empty()) {
+      std::vector<std::string> roleNames;
+      std::vector<Poco::Int64> ids;
+      std::string list;
+      for (const std::string& role : roles) list += (list.empty() ? "'" : ", '") + role + "'";
+      s << "SELECT r.role, n.id FROM nodes n JOIN node_roles r ON r.node_id = n.id"
+           " WHERE r.role IN (" +
+               list + ") AND n.state <> 'removed' ORDER BY n.id" + lockShared(backend),
+          into(roleNames), into(ids), now;
+      for (std::size_t i = 0; i < ids.size(); ++i) roleNodes[roleNames[i]].push_back(ids[i]);
+    }
+    if (anyAll)
+      s << "SELECT id FROM nodes WHERE state <> 'removed' ORDER BY id" + lockShared(backend),
+          into(allNodes), now;
+
+    std::vector<std::vector<std::int64_t>> targets(requests.size());
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      const Target& t = requests[i].target;
+      std::vector<std::int64_t>& nodes = targets[i];
+      switch (t.kind) {
+        case Target::Kind::Node:
+          if (liveTargets.count(t.nodeId)) nodes.push_back(t.nodeId);
+          if (nodes.empty())
+            throw Error(ErrorCode::InvalidArgument,
+                        prefix(i) + "target node " + std::to_string(t.nodeId) +
+                            " matches no node (it does not exist or is removed)");
+          break;
+        case Target::Kind::Role:
+          if (auto it = roleNodes.find(t.role); it != roleNodes.end()) nodes = it->second;
+          if (nodes.empty())
+            throw Error(ErrorCode::InvalidArgument,
+                        prefix(i) + "target role \"" + t.role + "\" matches no node");
+          break;
+        case Target::Kind::All:
+          nodes.assign(allNodes.begin(), allNodes.end());
+          if (nodes.empty())
+            throw Error(ErrorCode::InvalidArgument,
+                        prefix(i) + "target all nodes matches no node (the cluster has no nodes)");
+          break;
+      }
     }
 
-    std::string k = kind, payload = payloadJson, targetKind = targetKindText(target.kind);
-    s << "INSERT INTO commands (kind, payload, ordering_key, target_kind, target_node_id,"
-         " target_role, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        use(k), use(payload), use(key), use(targetKind), use(targetNode), use(role), use(at), now;
-    const std::int64_t commandId = lastInsertId(s, backend);
+    std::vector<Command> commands;
+    commands.reserve(requests.size());
+    for (const CommandRequest& r : requests) {
+      std::string kind = r.kind, payload = r.payloadJson, key = r.orderingKey,
+                  targetKind = targetKindText(r.target.kind), role = r.target.role;
+      Poco::Int64 targetNode = r.target.nodeId, created = at;
+      s << "INSERT INTO commands (kind, payload, ordering_key, target_kind, target_node_id,"
+           " target_role, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+          use(kind), use(payload), use(key), use(targetKind), use(targetNode), use(role),
+          use(created), now;
+      Command c;
+      c.id = lastInsertId(s, backend);
+      c.kind = r.kind;
+      c.payloadJson = r.payloadJson;
+      c.orderingKey = r.orderingKey;
+      c.target = r.target;
+      c.createdAt = fromMillis(at);
+      commands.push_back(std::move(c));
+    }
 
-    const std::string id = std::to_string(commandId), when = std::to_string(at);
-    s << "INSERT INTO command_deliveries (command_id, node_id, ordering_key, state, attempts,"
-         " output, next_attempt_at_ms, created_at_ms) SELECT " +
-             id + ", id, ?, 'pending', 0, '', " + when + ", " + when +
-             " FROM nodes WHERE id IN (" + detail::idList(nodeIds) + ")",
-        use(key), now;
+    // All deliveries in multi-row statements of at most kRowsPerInsert rows.
+    constexpr std::size_t kRowsPerInsert = 500;
+    std::string values;
+    std::size_t rows = 0;
+    auto flush = [&] {
+      if (rows == 0) return;
+      s << "INSERT INTO command_deliveries (command_id, node_id, ordering_key, state, attempts,"
+           " output, next_attempt_at_ms, created_at_ms) VALUES " +
+               values,
+          now;
+      values.clear();
+      rows = 0;
+    };
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+      for (std::int64_t nodeId : targets[i]) {
+        values += (rows == 0 ? "(" : ", (") + std::to_string(commands[i].id) + ", " +
+                  std::to_string(nodeId) + ", '" + commands[i].orderingKey +
+                  "', 'pending', 0, '', " + when + ", " + when + ")";
+        if (++rows == kRowsPerInsert) flush();
+      }
+    }
+    flush();
 
-    Command command;
-    command.id = commandId;
-    command.kind = kind;
-    command.payloadJson = payloadJson;
-    command.orderingKey = orderingKey;
-    command.target = target;
-    command.createdAt = fromMillis(at);
-    DeliveryRows rows;
+    std::map<std::int64_t, std::size_t> index;
+    std::vector<std::int64_t> ids;
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+      index[commands[i].id] = i;
+      ids.push_back(commands[i].id);
+    }
+    DeliveryRows stored;
     Poco::Data::Statement select(s);
-    select << DeliveryRows::select(backend, false) + " WHERE d.command_id = " + id +
-                  " ORDER BY d.node_id";
-    rows.bind(select, false);
+    select << DeliveryRows::select(backend, false) + " WHERE d.command_id IN (" +
+                  detail::idList(ids) + ") ORDER BY d.command_id, d.node_id";
+    stored.bind(select, false);
     select.execute();
-    command.deliveries = rows.deliveries();
-    for (Delivery& d : command.deliveries) {
-      d.kind = kind;
-      d.payloadJson = payloadJson;
-      d.orderingKey = orderingKey;
+    for (Delivery& d : stored.deliveries()) {
+      Command& c = commands[index.at(d.commandId)];
+      d.kind = c.kind;
+      d.payloadJson = c.payloadJson;
+      d.orderingKey = c.orderingKey;
+      c.deliveries.push_back(std::move(d));
     }
-    return command;
+    return commands;
   });
 }
 
@@ -490,78 +594,124 @@ std::vector<Delivery> CommandQueue::claimReady(std::int64_t nodeId, std::size_t 
   const std::int64_t leaseMs =
       std::chrono::duration_cast<std::chrono::milliseconds>(policy_.lease).count();
 
-  // Most calls find nothing: look without a transaction first (on SQLite a transaction takes the
-  // write lock).
+  // The ready heads, found without a transaction: most calls find none, and on SQLite a
+  // transaction takes the write lock.
+  std::vector<Poco::Int64> candidates;
   {
     const std::int64_t at = toMillis(currentTime());
-    const bool any = withSession(store_, action, [&](Poco::Data::Session& s) {
-      return !readyHeadIds(s, nodeId, at, at - leaseMs, 1).empty();
+    candidates = withSession(store_, action, [&](Poco::Data::Session& s) {
+      return readyHeadIds(s, nodeId, at, at - leaseMs, limit);
     });
-    if (!any) return {};
   }
+  if (candidates.empty()) return {};
 
   return inTransaction(store_, action, [&](store::Transaction& tx) {
     auto& s = tx.session();
     const std::int64_t at = toMillis(currentTime()), leaseCut = at - leaseMs;
-    const std::vector<Poco::Int64> candidates = readyHeadIds(s, nodeId, at, leaseCut, limit);
-    // Each claim repeats the readiness test under the row's lock: of two concurrent claimers
-    // only one changes the row (a head can only become done or skipped meanwhile, never lose
-    // its place to an older delivery, so a row that is still ready is still its key's head).
-    std::vector<Poco::Int64> claimed;
-    for (Poco::Int64 id : candidates) {
-      Poco::Data::Statement update(s);
-      update << "UPDATE command_deliveries SET state = 'running', attempts = attempts + 1,"
-                " started_at_ms = " +
-                    std::to_string(at) + ", next_attempt_at_ms = NULL WHERE id = " +
-                    std::to_string(id) + " AND " + readyCondition("", at, leaseCut);
-      if (update.execute() == 1) claimed.push_back(id);
-    }
-    if (claimed.empty()) return std::vector<Delivery>{};
+    // Lock the candidates and keep those still ready. A delivery that was its key's head and is
+    // still ready is still the head: heads only change when they become done or skipped, and
+    // a key's later commands always have larger ids (enqueue holds the key's lock). Of two
+    // concurrent claimers the second waits for the first's locks and then sees them running.
+    std::vector<Poco::Int64> ready;
+    s << "SELECT id FROM command_deliveries WHERE id IN (" + detail::idList(candidates) +
+             ") AND node_id = " + std::to_string(nodeId) + " AND " +
+             readyCondition("", at, leaseCut) + " ORDER BY id" + forUpdate(tx.backend()),
+        into(ready), now;
+    if (ready.empty()) return std::vector<Delivery>{};
+    const std::string idList = detail::idList(ready);
+    s << "UPDATE command_deliveries SET state = 'running', attempts = attempts + 1,"
+         " started_at_ms = " +
+             std::to_string(at) + ", next_attempt_at_ms = NULL WHERE id IN (" + idList + ")",
+        now;
     return readDeliveries(s, tx.backend(),
-                          "WHERE d.id IN (" + detail::idList(claimed) + ") ORDER BY d.command_id");
+                          "WHERE d.id IN (" + idList + ") ORDER BY d.command_id");
   });
 }
 
 Delivery CommandQueue::reportResult(std::int64_t deliveryId, std::int64_t nodeId, bool succeeded,
                                     const std::string& output) {
-  detail::requirePositiveId(deliveryId, "delivery id");
-  detail::requirePositiveId(nodeId, "node id");
-  std::string text = cleanOutput(output, kMaxOutputBytes);
-  const std::string what = "delivery " + std::to_string(deliveryId);
-  return inTransaction(store_, "recording the result of " + what, [&](store::Transaction& tx) {
-    auto& s = tx.session();
-    Poco::Int64 id = deliveryId, owner = 0, attempts = 0;
-    std::string stateText;
-    Poco::Data::Statement select(s);
-    select << "SELECT node_id, state, attempts FROM command_deliveries WHERE id = ?" +
-                  forUpdate(tx.backend()),
-        use(id), into(owner), into(stateText), into(attempts);
-    if (select.execute() == 0 || owner != nodeId)
-      throw Error(ErrorCode::NotFound,
-                  what + " of node " + std::to_string(nodeId) + " does not exist");
-    const DeliveryState state = parseState(stateText);
-    if (state == DeliveryState::Done) return readDelivery(s, tx.backend(), deliveryId);
-    if (state != DeliveryState::Running)
-      throw Error(ErrorCode::Conflict,
-                  what + " is " + toString(state) + ", not running; its result is not accepted");
+  return std::move(reportResults(nodeId, {DeliveryResult{deliveryId, succeeded, output}}).front());
+}
 
-    Poco::Int64 at = toMillis(currentTime());
-    std::string next;
-    Poco::Int64 nextAttempt = -1;
-    if (succeeded) {
-      next = "done";
-    } else if (attempts < policy_.maxAttempts) {
-      next = "pending";
-      nextAttempt = at + backoff(static_cast<int>(attempts)).count();
-    } else {
-      next = "failed";
+std::vector<Delivery> CommandQueue::reportResults(std::int64_t nodeId,
+                                                  const std::vector<DeliveryResult>& results) {
+  detail::requirePositiveId(nodeId, "node id");
+  if (results.empty() || results.size() > kMaxLimit)
+    throw Error(ErrorCode::InvalidArgument, "results: " + std::to_string(results.size()) +
+                                                " results; use 1 to " +
+                                                std::to_string(kMaxLimit));
+  std::set<std::int64_t> ids;
+  std::vector<std::string> outputs;
+  outputs.reserve(results.size());
+  for (const DeliveryResult& r : results) {
+    detail::requirePositiveId(r.deliveryId, "delivery id");
+    if (!ids.insert(r.deliveryId).second)
+      throw Error(ErrorCode::InvalidArgument, "results: delivery " + std::to_string(r.deliveryId) +
+                                                  " is reported twice");
+    outputs.push_back(cleanOutput(r.output, kMaxOutputBytes));
+  }
+  const std::string action =
+      results.size() == 1
+          ? "recording the result of delivery " + std::to_string(results.front().deliveryId)
+          : "recording " + std::to_string(results.size()) + " results of node " +
+                std::to_string(nodeId);
+  const std::string idList = detail::idList(ids);
+
+  return inTransaction(store_, action, [&](store::Transaction& tx) {
+    auto& s = tx.session();
+    struct Row {
+      std::int64_t owner;
+      DeliveryState state;
+      std::int64_t attempts;
+    };
+    std::map<std::int64_t, Row> rows;
+    {
+      std::vector<Poco::Int64> rowIds, owners, attempts;
+      std::vector<std::string> states;
+      s << "SELECT id, node_id, state, attempts FROM command_deliveries WHERE id IN (" + idList +
+               ") ORDER BY id" + forUpdate(tx.backend()),
+          into(rowIds), into(owners), into(states), into(attempts), now;
+      for (std::size_t i = 0; i < rowIds.size(); ++i)
+        rows[rowIds[i]] = Row{owners[i], parseState(states[i]), attempts[i]};
     }
-    s << "UPDATE command_deliveries SET state = ?, output = ?, finished_at_ms = ?,"
-         " next_attempt_at_ms = " +
-             (nextAttempt >= 0 ? std::to_string(nextAttempt) : std::string("NULL")) +
-             " WHERE id = ?",
-        use(next), use(text), use(at), use(id), now;
-    return readDelivery(s, tx.backend(), deliveryId);
+
+    const Poco::Int64 at = toMillis(currentTime());
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      const std::int64_t id = results[i].deliveryId;
+      const std::string what = "delivery " + std::to_string(id);
+      auto it = rows.find(id);
+      if (it == rows.end() || it->second.owner != nodeId)
+        throw Error(ErrorCode::NotFound,
+                    what + " of node " + std::to_string(nodeId) + " does not exist");
+      const Row& row = it->second;
+      if (row.state == DeliveryState::Done) continue;  // a repeated acknowledgement
+      if (row.state != DeliveryState::Running)
+        throw Error(ErrorCode::Conflict, what + " is " + toString(row.state) +
+                                             ", not running; its result is not accepted");
+      std::string next;
+      std::string nextAttempt = "NULL";
+      if (results[i].succeeded) {
+        next = "done";
+      } else if (row.attempts < policy_.maxAttempts) {
+        next = "pending";
+        nextAttempt = std::to_string(at + backoff(static_cast<int>(row.attempts)).count());
+      } else {
+        next = "failed";
+      }
+      Poco::Int64 rowId = id, finished = at;
+      s << "UPDATE command_deliveries SET state = ?, output = ?, finished_at_ms = ?,"
+           " next_attempt_at_ms = " +
+               nextAttempt + " WHERE id = ?",
+          use(next), use(outputs[i]), use(finished), use(rowId), now;
+    }
+
+    std::map<std::int64_t, Delivery> stored;
+    for (Delivery& d : readDeliveries(s, tx.backend(), "WHERE d.id IN (" + idList + ")"))
+      stored.emplace(d.id, std::move(d));
+    std::vector<Delivery> out;
+    out.reserve(results.size());
+    for (const DeliveryResult& r : results) out.push_back(stored.at(r.deliveryId));
+    return out;
   });
 }
 

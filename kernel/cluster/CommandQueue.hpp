@@ -67,6 +67,19 @@ struct Command {
   std::vector<Delivery> deliveries;  // by node id
 };
 
+// One command to enqueue (enqueueAll).
+struct CommandRequest {
+  std::string kind, payloadJson, orderingKey;
+  Target target;
+};
+
+// One result of a node (reportResults).
+struct DeliveryResult {
+  std::int64_t deliveryId = 0;
+  bool succeeded = false;
+  std::string output;
+};
+
 struct QueuePolicy {
   int maxAttempts = 5;                             // 1..1000
   std::chrono::milliseconds firstBackoff{500};     // > 0; doubles after every failed attempt
@@ -78,7 +91,7 @@ class CommandQueue {
  public:
   static constexpr std::size_t kMaxPayloadBytes = 1024 * 1024;
   static constexpr std::size_t kMaxOutputBytes = 65535;  // longer output is cut (UTF-8 safe)
-  static constexpr std::size_t kMaxLimit = 1000;         // for claimReady and list
+  static constexpr std::size_t kMaxLimit = 1000;  // claimReady, list, enqueueAll, reportResults
 
   // Throws Error(InvalidArgument) for a policy outside the ranges above.
   explicit CommandQueue(store::Store& store, QueuePolicy policy = {}, Clock clock = {});
@@ -92,6 +105,11 @@ class CommandQueue {
   // error nothing is written.
   Command enqueue(const std::string& kind, const std::string& payloadJson,
                   const std::string& orderingKey, const Target& target);
+
+  // Several commands in one transaction (one commit for all), with ids ascending in the given
+  // order; each is checked and resolved as enqueue() does, and an error names the command by its
+  // index ("commands[3]: ...") with nothing written. 1..kMaxLimit commands.
+  std::vector<Command> enqueueAll(const std::vector<CommandRequest>& requests);
 
   // Up to `limit` (1..kMaxLimit) deliveries for the node that are ready, by command id, each
   // moved to Running (startedAt = now, attempts + 1) in one transaction. Ready: the head of its
@@ -108,6 +126,13 @@ class CommandQueue {
   // a delivery in another state (pending, failed, skipped) is Error(Conflict) naming the state.
   Delivery reportResult(std::int64_t deliveryId, std::int64_t nodeId, bool succeeded,
                         const std::string& output);
+
+  // Several results of one node in one transaction (one commit for all), each applied as
+  // reportResult() applies it; returns the deliveries in the given order. All or nothing: a
+  // result that reportResult() would refuse ends the call with that error, naming the delivery,
+  // and nothing is recorded. 1..kMaxLimit results, each delivery at most once.
+  std::vector<Delivery> reportResults(std::int64_t nodeId,
+                                      const std::vector<DeliveryResult>& results);
 
   // Admin. retry: Failed or Pending -> Pending, attempts 0, nextAttemptAt now (not for a removed
   // node's delivery). skip: Pending or Failed -> Skipped, which unblocks its key. Any other state
@@ -140,6 +165,8 @@ class CommandQueue {
 
  private:
   TimePoint currentTime() const;
+  // enqueue() and enqueueAll(); `indexed` prefixes errors with "commands[i]: ".
+  std::vector<Command> enqueueBatch(const std::vector<CommandRequest>& requests, bool indexed);
 
   store::Store& store_;
   QueuePolicy policy_;
