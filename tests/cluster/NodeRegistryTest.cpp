@@ -64,6 +64,25 @@ TEST_P(NodeRegistryTest, AnUnknownTokenIsNotFound) {
   EXPECT_EQ(countRows("nodes"), 0);
 }
 
+TEST_P(NodeRegistryTest, CheckJoinTokenRefusesLikeEnrolWithoutConsumingTheToken) {
+  const JoinTokenIssue token = registry().createJoinToken(std::chrono::seconds(60));
+  EXPECT_NO_THROW(registry().checkJoinToken(token.secret));
+  EXPECT_NO_THROW(registry().checkJoinToken(token.secret));
+  EXPECT_TRUE(contains(errorMessageOf(ErrorCode::NotFound,
+                                      [&] { registry().checkJoinToken(randomSecret()); }),
+                       "join token is unknown"));
+  errorMessageOf(ErrorCode::NotFound, [&] { registry().checkJoinToken(""); });
+  registry().enrol(token.secret, platform("web1.example.org"), kManagerVersion);
+  EXPECT_TRUE(contains(
+      errorMessageOf(ErrorCode::Conflict, [&] { registry().checkJoinToken(token.secret); }),
+      "already used"));
+  const JoinTokenIssue later = registry().createJoinToken(std::chrono::seconds(60));
+  advance(std::chrono::seconds(60));
+  EXPECT_TRUE(contains(
+      errorMessageOf(ErrorCode::Failed, [&] { registry().checkJoinToken(later.secret); }),
+      "expired"));
+}
+
 TEST_P(NodeRegistryTest, AnotherOsMajorVersionIsRefusedAndTheTokenIsNotConsumed) {
   const JoinTokenIssue token = registry().createJoinToken(std::chrono::hours(1));
   PlatformReport report = platform("web1.example.org");
