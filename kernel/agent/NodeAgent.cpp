@@ -153,6 +153,12 @@ void NodeAgent::run() {
         auto reply = client_->call("POST", "/v1/node/results", body);
         if (reply.status == 401) throw Error(ErrorCode::Failed, "the manager refused this node's credential (was it removed?)");
         if (reply.status != 200) throw Error(ErrorCode::Failed, "results refused: " + reply.errorMessage());
+        auto refused = reply.body->getArray("refused");
+        for (std::size_t i = 0; refused && i < refused->size(); ++i) {
+          auto r = refused->getObject(static_cast<unsigned>(i));
+          log.warning("the manager no longer takes the result of delivery " +
+                      r->getValue<std::string>("delivery_id") + ": " + r->getValue<std::string>("reason"));
+        }
         unacknowledged = new Array;
       }
       auto reply = client_->call("GET", "/v1/node/deliveries?wait_ms=" + std::to_string(settings_.pollWait.count()) +

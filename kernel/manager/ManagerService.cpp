@@ -350,25 +350,50 @@ std::vector<api::Route> ManagerService::makeRoutes() {
   });
 
   // ---- admin: the Command Queue ----
+  // One command, or {"commands": [...]} to enqueue up to 1000 at once, all or none.
   add("POST", "/v1/commands", Access::Admin, [this](const ApiRequest& r) {
     auto body = r.json();
-    std::string kind = requireString(body, "kind");
-    std::string payload = body->has("payload") ? requireString(body, "payload") : "{}";
-    std::string key = body->has("ordering_key") ? requireString(body, "ordering_key") : kind;
-    auto target = parseTarget(body->has("target") ? requireString(body, "target") : "all");
-    if (registries_ != nullptr) {
-      auto handler = registries_->queueHandler(kind);
-      if (!handler) throw Error(ErrorCode::InvalidArgument, "no plugin handles command kind '" + kind + "'");
-      if (handler->onValidate != nullptr) {
-        shoal_reply reply;
-        auto status = handler->onValidate(handler->user, shoal_str{payload.data(), payload.size()}, &reply);
-        if (status != SHOAL_OK)
-          throw Error(ErrorCode::InvalidArgument, kind + ": " + (reply.error.empty() ? "payload refused" : reply.error));
+    auto request = [this](const Object::Ptr& item, const std::string& where) {
+      cluster::CommandRequest c;
+      c.kind = requireString(item, "kind");
+      c.payloadJson = item->has("payload") ? requireString(item, "payload") : "{}";
+      c.orderingKey = item->has("ordering_key") ? requireString(item, "ordering_key") : c.kind;
+      c.target = parseTarget(item->has("target") ? requireString(item, "target") : "all");
+      if (registries_ != nullptr) {
+        auto handler = registries_->queueHandler(c.kind);
+        if (!handler) throw Error(ErrorCode::InvalidArgument, where + "no plugin handles command kind '" + c.kind + "'");
+        if (handler->onValidate != nullptr) {
+          shoal_reply reply;
+          auto status = handler->onValidate(handler->user, shoal_str{c.payloadJson.data(), c.payloadJson.size()}, &reply);
+          if (status != SHOAL_OK)
+            throw Error(ErrorCode::InvalidArgument,
+                        where + c.kind + ": " + (reply.error.empty() ? "payload refused" : reply.error));
+        }
       }
+      return c;
+    };
+    if (!body->has("commands")) {
+      auto c = request(body, "");
+      auto command = queue_.enqueue(c.kind, c.payloadJson, c.orderingKey, c.target);
+      notifier_.notifyAll();
+      return ok(toJson(command), 201);
     }
-    auto command = queue_.enqueue(kind, payload, key, target);
+    auto items = body->getArray("commands");
+    if (!items || items->size() == 0 || items->size() > cluster::CommandQueue::kMaxLimit)
+      throw Error(ErrorCode::InvalidArgument, "'commands' must be an array of 1 to 1000 commands");
+    std::vector<cluster::CommandRequest> requests;
+    for (std::size_t i = 0; i < items->size(); ++i) {
+      auto item = items->getObject(static_cast<unsigned>(i));
+      const std::string where = "commands[" + std::to_string(i) + "]: ";
+      if (!item) throw Error(ErrorCode::InvalidArgument, where + "must be an object");
+      requests.push_back(request(item, where));
+    }
+    Array::Ptr created = new Array;
+    for (const auto& command : queue_.enqueueAll(requests)) created->add(toJson(command));
     notifier_.notifyAll();
-    return ok(toJson(command), 201);
+    auto o = api::object();
+    o->set("commands", created);
+    return ok(o, 201);
   });
   add("GET", "/v1/commands", Access::Admin, [this](const ApiRequest& r) {
     std::optional<cluster::DeliveryState> state;
@@ -467,19 +492,40 @@ std::vector<api::Route> ManagerService::makeRoutes() {
     auto body = r.json();
     auto results = body->getArray("results");
     if (!results) throw Error(ErrorCode::InvalidArgument, "field 'results' must be an array");
-    Array::Ptr accepted = new Array;
+    std::vector<cluster::DeliveryResult> batch;
     for (std::size_t i = 0; i < results->size(); ++i) {
       auto item = results->getObject(static_cast<unsigned>(i));
-      if (!item || !item->has("delivery_id") || !item->has("succeeded"))
+      if (!item || !item->has("delivery_id") || !item->has("succeeded") || !item->get("succeeded").isBoolean())
         throw Error(ErrorCode::InvalidArgument, "results[" + std::to_string(i) + "] needs delivery_id and succeeded");
-      auto d = queue_.reportResult(item->getValue<std::int64_t>("delivery_id"), r.principal.nodeId,
-                                   item->getValue<bool>("succeeded"), item->optValue<std::string>("output", ""));
-      accepted->add(toJson(d));
+      batch.push_back({item->getValue<std::int64_t>("delivery_id"), item->getValue<bool>("succeeded"),
+                       item->optValue<std::string>("output", "")});
+    }
+    // One transaction for the whole batch. Should one result no longer fit its delivery (an
+    // admin retried it meanwhile, say), record the others one by one and say which was refused,
+    // so the node can let it go instead of offering the batch forever.
+    Array::Ptr accepted = new Array, refused = new Array;
+    try {
+      for (const auto& d : queue_.reportResults(r.principal.nodeId, batch)) accepted->add(toJson(d));
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::Conflict && e.code() != ErrorCode::NotFound) throw;
+      for (const auto& result : batch) {
+        try {
+          accepted->add(toJson(queue_.reportResult(result.deliveryId, r.principal.nodeId, result.succeeded,
+                                                   result.output)));
+        } catch (const Error& one) {
+          if (one.code() != ErrorCode::Conflict && one.code() != ErrorCode::NotFound) throw;
+          auto o = api::object();
+          o->set("delivery_id", result.deliveryId);
+          o->set("reason", std::string(one.what()));
+          refused->add(o);
+        }
+      }
     }
     // A failure may have unblocked nothing, but a success lets the next command of its key go.
     notifier_.notifyAll();
     auto o = api::object();
     o->set("deliveries", accepted);
+    o->set("refused", refused);
     return ok(o);
   });
   return routes;

@@ -214,3 +214,32 @@ TEST_F(ManagerApiTest, MalformedInputGetsAClearError) {
   EXPECT_EQ(admin.call("GET", "/v1/nowhere").status, 404);
   EXPECT_EQ(admin.call("PATCH", "/v1/nodes").status, 405);
 }
+
+TEST_F(ManagerApiTest, ABatchOfCommandsIsEnqueuedWholeOrNotAtAll) {
+  ASSERT_EQ(join(joinToken(), report()).status, 201);
+  auto admin = client(adminToken_);
+  auto command = [](const std::string& kind, const std::string& key) {
+    Object::Ptr c = new Object;
+    c->set("kind", kind);
+    c->set("payload", "{}");
+    c->set("ordering_key", key);
+    return c;
+  };
+  Poco::JSON::Array::Ptr bad = new Poco::JSON::Array;
+  bad->add(command("site.put", "a"));
+  bad->add(command("NOT A KIND", "b"));
+  Object::Ptr body = new Object;
+  body->set("commands", bad);
+  auto refused = admin.call("POST", "/v1/commands", body);
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(refused.errorMessage().find("commands[1]"), std::string::npos) << refused.errorMessage();
+  EXPECT_EQ(admin.call("GET", "/v1/commands").body->getArray("commands")->size(), 0u);
+
+  Poco::JSON::Array::Ptr good = new Poco::JSON::Array;
+  for (int i = 0; i < 3; ++i) good->add(command("site.put", "k" + std::to_string(i)));
+  body->set("commands", good);
+  auto created = admin.call("POST", "/v1/commands", body);
+  ASSERT_EQ(created.status, 201) << created.errorMessage();
+  EXPECT_EQ(created.body->getArray("commands")->size(), 3u);
+  EXPECT_EQ(admin.call("GET", "/v1/commands").body->getArray("commands")->size(), 3u);
+}
