@@ -145,8 +145,18 @@ void NodeAgent::run() {
   Array::Ptr unacknowledged = new Array;  // results applied and journaled, not yet accepted
   auto backoff = std::chrono::milliseconds(200);
   bool warned = false;
+  // Whether the manager knows this agent holds no claimed delivery. True between batches, so
+  // it is said at start and again after any failed exchange: a pull whose answer was lost
+  // (manager restart, cut link) is then offered again at once instead of after its lease.
+  bool announced = false;
   while (running_) {
     try {
+      if (!announced) {
+        auto reply = client_->call("POST", "/v1/node/started");
+        if (reply.status == 401) throw Error(ErrorCode::Failed, "the manager refused this node's credential (was it removed?)");
+        if (reply.status != 200) throw Error(ErrorCode::Failed, "start refused: " + reply.errorMessage());
+        announced = true;
+      }
       if (unacknowledged->size() > 0) {
         Object::Ptr body = new Object;
         body->set("results", unacknowledged);
@@ -200,6 +210,7 @@ void NodeAgent::run() {
       }
       if (deliveries && deliveries->size() > 0) journal_->sync();
     } catch (const std::exception& e) {
+      announced = false;
       if (!warned) log.warning(std::string("manager unreachable or refusing: ") + e.what() + "; retrying");
       warned = true;
       for (auto slept = std::chrono::milliseconds(0); running_ && slept < backoff; slept += std::chrono::milliseconds(50))

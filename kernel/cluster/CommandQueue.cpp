@@ -768,6 +768,19 @@ Delivery CommandQueue::skip(std::int64_t deliveryId) {
   });
 }
 
+std::size_t CommandQueue::releaseRunning(std::int64_t nodeId) {
+  detail::requirePositiveId(nodeId, "node id");
+  return inTransaction(store_, "releasing the running deliveries of node " + std::to_string(nodeId),
+                       [&](store::Transaction& tx) {
+    Poco::Int64 node = nodeId, at = toMillis(currentTime());
+    Poco::Data::Statement update(tx.session());
+    update << "UPDATE command_deliveries SET state = 'pending', next_attempt_at_ms = ?"
+              " WHERE node_id = ? AND state = 'running'",
+        use(at), use(node);
+    return static_cast<std::size_t>(update.execute());
+  });
+}
+
 std::optional<Command> CommandQueue::find(std::int64_t commandId) {
   detail::requirePositiveId(commandId, "command id");
   return withSession(store_, "reading command " + std::to_string(commandId),

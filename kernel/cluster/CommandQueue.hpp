@@ -157,6 +157,10 @@ class CommandQueue {
   // that are ready now are claimReady's business).
   std::optional<TimePoint> nextWakeup(std::int64_t nodeId);
 
+  // A node that (re)starts holds no delivery: its Running deliveries become Pending and ready
+  // at once instead of waiting out their lease. Their attempts stay counted. Returns how many.
+  std::size_t releaseRunning(std::int64_t nodeId);
+
   // The wait after the given number of failed attempts (1 = the first failure):
   // firstBackoff * 2^(attempts-1), at most maxBackoff.
   std::chrono::milliseconds backoff(int attempts) const;

@@ -465,6 +465,20 @@ std::vector<api::Route> ManagerService::makeRoutes() {
     auto node = nodes_.find(r.principal.nodeId);
     return ok(node ? toJson(*node) : api::object());
   });
+  // A node says it (re)started: whatever it had claimed is offered again at once, and the
+  // node's journal answers for what it had in fact applied.
+  add("POST", "/v1/node/started", Access::Node, [this](const ApiRequest& r) {
+    auto released = queue_.releaseRunning(r.principal.nodeId);
+    if (released > 0) {
+      Poco::Logger::get("shoald.manager")
+          .information("node " + std::to_string(r.principal.nodeId) + " restarted; " +
+                       std::to_string(released) + " delivery(ies) it held are offered again");
+      notifier_.notifyAll();
+    }
+    auto o = api::object();
+    o->set("released", static_cast<std::int64_t>(released));
+    return ok(o);
+  });
   add("GET", "/v1/node/deliveries", Access::Node, [this](const ApiRequest& r) {
     const auto wait = std::chrono::milliseconds(r.queryInt("wait_ms", 0, 0, 60000));
     const auto limit = static_cast<std::size_t>(r.queryInt("limit", 100, 1, 1000));

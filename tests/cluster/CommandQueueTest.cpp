@@ -389,6 +389,26 @@ TEST_P(CommandQueueTest, AnExpiredLeaseRedeliversARunningDelivery) {
   EXPECT_EQ(queue().reportResult(first[0].id, a.id, true, "").state, DeliveryState::Done);
 }
 
+TEST_P(CommandQueueTest, ARestartedNodesRunningDeliveriesAreOfferedAgainAtOnce) {
+  const Node a = enrolNode("a.example.org");
+  const Node b = enrolNode("b.example.org");
+  put("site:x", Target::all());
+  const auto held = queue().claimReady(a.id, 10);
+  ASSERT_EQ(held.size(), 1u);
+  ASSERT_EQ(queue().claimReady(b.id, 10).size(), 1u);
+  EXPECT_TRUE(queue().claimReady(a.id, 10).empty());
+
+  EXPECT_EQ(queue().releaseRunning(a.id), 1u);
+  const auto again = queue().claimReady(a.id, 10);
+  ASSERT_EQ(again.size(), 1u);  // no lease to wait out
+  EXPECT_EQ(again[0].id, held[0].id);
+  EXPECT_EQ(again[0].attempts, 2);
+  // Only that node's deliveries: b's is still running.
+  EXPECT_TRUE(queue().claimReady(b.id, 10).empty());
+  EXPECT_EQ(queue().releaseRunning(a.id), 1u);
+  EXPECT_EQ(queue().releaseRunning(b.id), 1u);
+}
+
 TEST_P(CommandQueueTest, ARepeatedDoneReportChangesNothing) {
   const Node a = enrolNode("a.example.org");
   put("site:x", Target::all());

@@ -121,8 +121,8 @@ def run(cluster):
 def main():
     if STORE.startswith("mysql://"):
         empty_mysql_database(STORE)
-    cluster = Cluster(SHOALD, SHOALCTL, PLUGIN_DIR, STORE, manager_extra="queue_lease_seconds = 5\n",
-                      node_plugin_extra={"n2": "flaky = fail\n"})
+    # The default lease (60 s): a killed or cut-off node must not have to wait it out.
+    cluster = Cluster(SHOALD, SHOALCTL, PLUGIN_DIR, STORE, node_plugin_extra={"n2": "flaky = fail\n"})
     failed = True
     try:
         run(cluster)
