@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""shoalctl against a running manager on loopback: output, --json, and the exit codes scripts
+rely on (0 done, 1 refused by the manager, 2 bad usage, 3 unreachable, 4 not found)."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+shoald, shoalctl, plugin_dir = sys.argv[1:4]
+work = tempfile.mkdtemp(prefix="shoalctl-test-")
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+config = os.path.join(work, "shoald.conf")
+with open(config, "w") as f:
+    f.write(f"[shoald]\nrole = manager\ndata_dir = {work}/data\nplugin_dir = {plugin_dir}\nstore = sqlite\n"
+            f"api_listen = 127.0.0.1\napi_port = {port}\nadvertise_address = 127.0.0.1\n")
+manager = subprocess.Popen([shoald, "--config", config], stderr=subprocess.PIPE, text=True)
+failures = []
+env = dict(os.environ, SHOAL_MANAGER=f"127.0.0.1:{port}", SHOAL_CA=f"{work}/data/tls/ca.crt",
+           SHOAL_TOKEN_FILE=f"{work}/data/admin.token")
+env.pop("SHOAL_TOKEN", None)
+
+
+def ctl(*args, extra_env=None):
+    return subprocess.run([shoalctl] + list(args), capture_output=True, text=True, timeout=30,
+                          env=dict(env, **(extra_env or {})))
+
+
+def expect(result, code, text=None, where="stderr"):
+    out = getattr(result, where)
+    if result.returncode != code or (text and text not in out):
+        failures.append(f"{result.args[1:]}: exit {result.returncode} (expected {code}), {where}: {out.strip()!r}"
+                        + (f", expected to contain {text!r}" if text else ""))
+
+
+try:
+    deadline = time.time() + 30
+    while time.time() < deadline and not os.path.exists(f"{work}/data/admin.token"):
+        time.sleep(0.05)
+    time.sleep(0.3)
+
+    status = ctl("--json", "cluster")
+    expect(status, 0)
+    if status.returncode == 0 and "cluster_id" not in json.loads(status.stdout):
+        failures.append(f"cluster --json: {status.stdout}")
+    expect(ctl("cluster"), 0, "queue   pending 0", where="stdout")
+    expect(ctl("node", "list"), 0, "no nodes", where="stdout")
+    token = ctl("node", "join-token", "--ttl", "600")
+    expect(token, 0, "shoal-join-1.", where="stdout")
+    expect(ctl("node", "join-token", "--ttl", "10"), 1, "ttl")
+    expect(ctl("node", "show", "999"), 4, "no node 999")
+    expect(ctl("node", "show", "abc"), 2, "node id 'abc' must be a positive integer")
+    expect(ctl("node", "frobnicate"), 2, "unknown command 'node frobnicate'")
+    expect(ctl(), 2, "usage:")
+    expect(ctl("--bogus", "cluster"), 2, "unknown option --bogus")
+    expect(ctl("queue", "add", "nosuch.kind", "--payload", "{}"), 1, "no plugin handles command kind 'nosuch.kind'")
+    expect(ctl("queue", "add", "hello.greet", "--payload", '{"name":"ada"}'), 1, "matches no node")
+    expect(ctl("--json", "queue", "list"), 0, '"commands":[]', where="stdout")
+    expect(ctl("queue", "retry", "5"), 4, "does not exist")
+    expect(ctl("service", "restart", "hello"), 2, "needs --all")
+    expect(ctl("service", "restart", "hello", "--all"), 1, "no plugin handles 'hello.restart'")
+    expect(ctl("cluster", extra_env={"SHOAL_MANAGER": "127.0.0.1:1"}), 3, "cannot reach the manager")
+    expect(ctl("cluster", extra_env={"SHOAL_TOKEN": "shoal-admin-wrong"}), 1, "not valid for this route")
+    expect(ctl("cluster", extra_env={"SHOAL_CA": "/nonexistent/ca.crt"}), 2, "does not exist")
+finally:
+    manager.send_signal(signal.SIGTERM)
+    manager.wait(timeout=30)
+    shutil.rmtree(work, ignore_errors=True)
+
+if failures:
+    print("\n".join("FAIL: " + f for f in failures))
+    sys.exit(1)
+print("ok")
