@@ -13,6 +13,7 @@
 #include "agent/ManagerClient.hpp"
 #include "api/JoinToken.hpp"
 #include "common/Error.hpp"
+#include "common/Files.hpp"
 #include "common/Platform.hpp"
 #include "host/HostObjects.hpp"
 #include "host/Registries.hpp"
@@ -25,16 +26,6 @@ namespace {
 using Poco::JSON::Array;
 using Poco::JSON::Object;
 
-void writePrivateFile(const std::filesystem::path& file, const std::string& text) {
-  std::filesystem::create_directories(file.parent_path());
-  auto temp = file;
-  temp += ".tmp";
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw Error(ErrorCode::Failed, "cannot write " + temp.string());
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(temp.c_str(), file.c_str()) != 0) throw Error(ErrorCode::Failed, "cannot write " + file.string());
-}
 
 Object::Ptr result(std::int64_t deliveryId, bool succeeded, const std::string& output) {
   Object::Ptr o = new Object;
@@ -105,7 +96,7 @@ NodeIdentity NodeAgent::enrol(const std::filesystem::path& dataDir, const std::s
   identity.caFile = dataDir / "tls" / "manager-ca.crt";
   {
     std::lock_guard lock(pin->mutex);
-    writePrivateFile(identity.caFile, pin->caCertificatePem);
+    writeFileAtomically(identity.caFile, pin->caCertificatePem);
   }
   Object identityJson;
   identityJson.set("node_id", identity.nodeId);
@@ -114,7 +105,7 @@ NodeIdentity NodeAgent::enrol(const std::filesystem::path& dataDir, const std::s
   identityJson.set("ca_file", identity.caFile.string());
   std::ostringstream text;
   identityJson.stringify(text);
-  writePrivateFile(identityFile(dataDir), text.str() + "\n");
+  writeFileAtomically(identityFile(dataDir), text.str() + "\n");
   Poco::Logger::get("shoald.node").information("enrolled as node " + std::to_string(identity.nodeId) + " of " +
                                                identity.manager);
   return identity;

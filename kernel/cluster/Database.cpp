@@ -36,22 +36,6 @@ std::string isoUtc(TimePoint t) {
   return buffer;
 }
 
-std::string shown(std::string_view value) {
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < value.size() && i < 80; ++i) {
-    const auto c = static_cast<unsigned char>(value[i]);
-    if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (value.size() > 80) out += "...";
-  return out;
-}
 
 void requirePositiveId(std::int64_t id, const char* field) {
   if (id <= 0)

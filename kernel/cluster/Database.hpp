@@ -14,6 +14,7 @@
 
 #include "cluster/Clock.hpp"
 #include "common/Error.hpp"
+#include "common/Text.hpp"
 #include "store/DatabaseError.hpp"
 #include "store/Store.hpp"
 #include "store/Transaction.hpp"
@@ -29,7 +30,7 @@ std::optional<TimePoint> fromNullableMillis(std::int64_t ms);
 std::string isoUtc(TimePoint t);
 
 // A value for a message: control bytes escaped, long values cut.
-std::string shown(std::string_view value);
+inline std::string shown(std::string_view value) { return shownValue(value); }
 
 // The SQL list "1,2,3" of integers (ids are inlined: they are numbers we produced).
 template <typename Range>

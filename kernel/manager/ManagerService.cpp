@@ -12,6 +12,7 @@
 #include "api/JoinToken.hpp"
 #include "cluster/Secrets.hpp"
 #include "common/Error.hpp"
+#include "common/Files.hpp"
 #include "common/Platform.hpp"
 #include "host/HostObjects.hpp"
 #include "host/Registries.hpp"
@@ -122,17 +123,6 @@ std::string requireString(const Object::Ptr& body, const std::string& key) {
   return body->getValue<std::string>(key);
 }
 
-// Writes `text` to `file` with mode 0600, atomically.
-void writeSecretFile(const std::filesystem::path& file, const std::string& text) {
-  auto temp = file;
-  temp += ".tmp";
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw Error(ErrorCode::Failed, "cannot write " + temp.string());
-  bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!written || ::rename(temp.c_str(), file.c_str()) != 0)
-    throw Error(ErrorCode::Failed, "cannot write " + file.string());
-}
 
 std::string readFile(const std::filesystem::path& file) {
   std::ifstream in(file);
@@ -176,7 +166,7 @@ ManagerService::ManagerService(store::Store& store, const host::Registries* regi
   auto storedHash = store_.meta("admin_token_hash");
   if (!storedHash || !std::filesystem::exists(tokenFile)) {
     std::string token = "shoal-admin-" + cluster::randomSecret();
-    writeSecretFile(tokenFile, token + "\n");
+    writeFileAtomically(tokenFile, token + "\n");
     store_.setMeta("admin_token_hash", cluster::hashSecret(token));
     storedHash = cluster::hashSecret(token);
     log.information("created the admin API token in " + tokenFile.string());

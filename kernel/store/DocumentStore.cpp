@@ -5,6 +5,7 @@
 #include <Poco/Data/Statement.h>
 
 #include "common/Error.hpp"
+#include "common/Text.hpp"
 #include "store/DatabaseError.hpp"
 #include "store/JsonValidator.hpp"
 #include "store/Timestamp.hpp"
@@ -28,28 +29,11 @@ constexpr std::size_t kPageRows = 32;
 
 const std::string kWherePk = " WHERE plugin = ? AND collection = ? AND doc_key = ?";
 
-// A value for a message: control bytes escaped, long values cut.
-std::string shown(std::string_view value) {
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < value.size() && i < 80; ++i) {
-    const auto c = static_cast<unsigned char>(value[i]);
-    if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (value.size() > 80) out += "...";
-  return out;
-}
 
 void validatePlugin(std::string_view plugin) {
   if (plugin.empty() || plugin.size() > kPluginMax || plugin.find('\0') != std::string_view::npos)
     throw Error(ErrorCode::InvalidArgument,
-                "plugin name \"" + shown(plugin) + "\" must be 1 to 64 bytes without NUL");
+                "plugin name \"" + shownValue(plugin) + "\" must be 1 to 64 bytes without NUL");
 }
 
 void validateCollection(std::string_view collection) {
@@ -61,14 +45,14 @@ void validateCollection(std::string_view collection) {
   }
   if (!ok)
     throw Error(ErrorCode::InvalidArgument,
-                "collection \"" + shown(collection) +
+                "collection \"" + shownValue(collection) +
                     "\" must be 1 to 128 characters of A-Z a-z 0-9 _ . : -");
 }
 
 void validateKey(std::string_view key, const char* field = "key") {
   if (key.empty() || key.size() > kKeyMax || key.find('\0') != std::string_view::npos)
     throw Error(ErrorCode::InvalidArgument,
-                std::string(field) + " \"" + shown(key) + "\" must be 1 to 255 bytes without NUL");
+                std::string(field) + " \"" + shownValue(key) + "\" must be 1 to 255 bytes without NUL");
 }
 
 // The smallest string above every string that starts with prefix; none when prefix is empty
@@ -170,7 +154,7 @@ std::string DocumentTransaction::readRest(const std::string& collection, const s
                   ") FROM plugin_documents" + kWherePk,
         use(from), use(plugin), use(c), use(k), into(piece);
     if (select.execute() == 0 || piece.empty())
-      throw Error(ErrorCode::Internal, "document \"" + shown(collection) + "/" + shown(key) +
+      throw Error(ErrorCode::Internal, "document \"" + shownValue(collection) + "/" + shownValue(key) +
                                            "\" changed while it was being read");
     body += piece;
   }
@@ -185,7 +169,7 @@ std::optional<Document> DocumentTransaction::get(std::string_view collection,
   try {
     return read(std::string(collection), std::string(key), false);
   } catch (const Poco::Exception& e) {
-    fail("reading document \"" + shown(collection) + "/" + shown(key) + "\"", e);
+    fail("reading document \"" + shownValue(collection) + "/" + shownValue(key) + "\"", e);
   }
 }
 
@@ -199,14 +183,14 @@ std::int64_t DocumentTransaction::put(std::string_view collection, std::string_v
                 "expected revision " + std::to_string(expectedRevision) +
                     " is invalid: use -1 (any), 0 (must not exist) or a stored revision");
   if (json.size() > kMaxDocumentBytes)
-    throw Error(ErrorCode::InvalidArgument, "document \"" + shown(collection) + "/" + shown(key) +
+    throw Error(ErrorCode::InvalidArgument, "document \"" + shownValue(collection) + "/" + shownValue(key) +
                                                 "\" is " + std::to_string(json.size()) +
                                                 " bytes; the limit is " +
                                                 std::to_string(kMaxDocumentBytes));
   JsonValidator::check(json);
 
-  const std::string what = "document \"" + shown(collection) + "/" + shown(key) +
-                           "\" of plugin \"" + shown(plugin_) + "\"";
+  const std::string what = "document \"" + shownValue(collection) + "/" + shownValue(key) +
+                           "\" of plugin \"" + shownValue(plugin_) + "\"";
   auto conflict = [&](std::optional<std::int64_t> stored) -> Error {
     return Error(ErrorCode::Conflict,
                  "conflict on " + what + ": expected revision " + std::to_string(expectedRevision) +
@@ -271,7 +255,7 @@ bool DocumentTransaction::remove(std::string_view collection, std::string_view k
     del << "DELETE FROM plugin_documents" + kWherePk, use(plugin), use(c), use(k);
     return del.execute() > 0;
   } catch (const Poco::Exception& e) {
-    fail("removing document \"" + shown(collection) + "/" + shown(key) + "\"", e);
+    fail("removing document \"" + shownValue(collection) + "/" + shownValue(key) + "\"", e);
   }
 }
 
@@ -291,7 +275,7 @@ void DocumentTransaction::list(std::string_view collection, std::string_view key
   std::string lower = prefix;
   bool afterLower = false;  // the first page includes lower itself, later pages start after it
 
-  const std::string action = "listing collection \"" + shown(collection) + "\"";
+  const std::string action = "listing collection \"" + shownValue(collection) + "\"";
   for (;;) {
     std::vector<std::string> keys, firsts;
     std::vector<std::int64_t> revisions, lengths;
