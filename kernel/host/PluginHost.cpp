@@ -23,6 +23,19 @@ std::string abiText(unsigned major, unsigned minor) {
   return std::to_string(major) + "." + std::to_string(minor);
 }
 
+// The dynamic loader's own words from Boost.DLL's message, without Boost's wrapping or the
+// file name (the record names the file already), e.g. "file too short".
+std::string loaderReason(const std::string& what, const std::string& file) {
+  const std::string marker = "dlerror system message: ";
+  auto start = what.find(marker);
+  if (start == std::string::npos) return what;
+  start += marker.size();
+  auto end = what.rfind(')');
+  std::string reason = what.substr(start, end == std::string::npos || end < start ? std::string::npos : end - start);
+  if (reason.rfind(file + ": ", 0) == 0) reason = reason.substr(file.size() + 2);
+  return reason;
+}
+
 std::string text(shoal_str s) { return s.data ? std::string(s.data, s.len) : std::string(); }
 
 std::string describeContributions(const Contributions& c) {
@@ -90,7 +103,7 @@ PluginRecord PluginHost::load(const std::filesystem::path& file) {
     library->library.load(boost::dll::fs::path(record.file.string()),
                           boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& e) {
-    return refuse(record, std::string("not a loadable shared library: ") + e.what());
+    return refuse(record, "not a loadable shared library: " + loaderReason(e.what(), record.file.string()));
   }
   if (!library->library.has(SHOAL_PLUGIN_ENTRY_SYMBOL))
     return refuse(record, std::string("not a shoal plugin: it does not export ") +
