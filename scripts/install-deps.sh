@@ -8,7 +8,7 @@ what=${1:-build}
 build_packages=(g++ make cmake pkg-config git ca-certificates
   libpoco-dev libboost-dev libboost-filesystem-dev libboost-program-options-dev
   libnl-3-dev libnl-genl-3-dev librrd-dev libssl-dev libmariadb-dev libgtest-dev libgmock-dev)
-test_packages=(mariadb-server mariadb-client rpm python3 binutils)
+test_packages=(mariadb-server mariadb-client rpm python3 binutils iproute2)
 
 packages=("${build_packages[@]}")
 [ "$what" = test ] && packages+=("${test_packages[@]}")
