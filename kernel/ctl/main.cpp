@@ -56,6 +56,7 @@ const char* kUsage = R"(usage: shoalctl [--json] [--manager HOST:PORT] [--token-
   service restart NAME --all [--batch N] [--role ROLE]
                                        restart NAME node by node (N at a time), each batch
                                        only after the previous one succeeded; stops at a failure
+  service rollouts [--limit N]         recent rolling restarts and where each stands
 )";
 
 struct UsageError : std::runtime_error {
@@ -264,6 +265,8 @@ int main(int argc, char** argv) {
       if (o.flags.count("--payload")) body->set("payload", o.flags["--payload"]);
       if (o.flags.count("--key")) body->set("ordering_key", o.flags["--key"]);
       if (o.flags.count("--target")) body->set("target", o.flags["--target"]);
+    } else if (group == "service" && verb == "rollouts") {
+      method = "GET", path = "/v1/rollouts?limit=" + (o.flags.count("--limit") ? std::to_string(parseId(o.flags["--limit"], "--limit")) : std::string("20"));
     } else if (group == "service" && verb == "restart") {
       if (!has(o, "--all")) throw UsageError("service restart needs --all (every node, batch by batch)");
       method = "POST", path = "/v1/rollouts", body = new Object;
@@ -276,7 +279,7 @@ int main(int argc, char** argv) {
 
     ApiReply reply = client.call(method, path, body);
     int status = statusFor(reply);
-    if (group == "service" && status == kExitOk) {
+    if (group == "service" && verb == "restart" && status == kExitOk) {
       // Follow the rollout until it ends, printing each node's progress as it changes.
       const std::string rolloutPath = "/v1/rollouts/" + reply.body->getValue<std::string>("id");
       std::map<std::string, std::string> shown;
@@ -339,6 +342,20 @@ int main(int argc, char** argv) {
       for (std::size_t i = 0; i < commands->size(); ++i) printCommand(commands->getObject(static_cast<unsigned>(i)), false);
     } else if (group == "queue" && (verb == "show" || verb == "add")) {
       printCommand(b, true);
+    } else if (group == "service") {
+      auto rollouts = b->getArray("rollouts");
+      for (std::size_t i = 0; i < rollouts->size(); ++i) {
+        auto r = rollouts->getObject(static_cast<unsigned>(i));
+        std::map<std::string, int> states;
+        auto nodes = r->getArray("nodes");
+        for (std::size_t n = 0; nodes && n < nodes->size(); ++n)
+          ++states[nodes->getObject(static_cast<unsigned>(n))->getValue<std::string>("state")];
+        std::string summary;
+        for (const auto& [state, count] : states) summary += (summary.empty() ? "" : " ") + state + ":" + std::to_string(count);
+        std::cout << std::left << std::setw(6) << text(r->get("id")) << std::setw(22) << text(r->get("kind"))
+                  << std::setw(10) << text(r->get("state")) << std::setw(28) << summary << text(r->get("message")) << "\n";
+      }
+      if (rollouts->size() == 0) std::cout << "no rollouts yet\n";
     } else if (group == "queue") {
       std::cout << "delivery " << text(b->get("id")) << " is " << text(b->get("state")) << "\n";
     }

@@ -428,6 +428,11 @@ std::vector<api::Route> ManagerService::makeRoutes() {
     const int batch = body->optValue<int>("batch", 1);
     return ok(rollouts_.create(service, kind, role, batch), 201);
   });
+  add("GET", "/v1/rollouts", Access::Admin, [this](const ApiRequest& r) {
+    auto o = api::object();
+    o->set("rollouts", rollouts_.list(static_cast<std::size_t>(r.queryInt("limit", 20, 1, 1000))));
+    return ok(o);
+  });
   add("GET", "/v1/rollouts/{id}", Access::Admin, [this](const ApiRequest& r) {
     return ok(rollouts_.find(r.idParam("id")));
   });

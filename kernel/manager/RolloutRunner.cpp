@@ -97,6 +97,17 @@ Object::Ptr RolloutRunner::find(std::int64_t id) {
   return parse(doc->json);
 }
 
+Array::Ptr RolloutRunner::list(std::size_t limit) {
+  std::vector<std::string> all;
+  documents_->begin(kNamespace)->list(kCollection, "", [&](const store::Document& doc) {
+    all.push_back(doc.json);
+    return true;
+  });
+  Array::Ptr newest = new Array;
+  for (auto it = all.rbegin(); it != all.rend() && newest->size() < limit; ++it) newest->add(parse(*it));
+  return newest;
+}
+
 void RolloutRunner::advance() {
   std::lock_guard lock(mutex_);
   std::vector<store::Document> active;

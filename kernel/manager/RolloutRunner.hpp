@@ -9,6 +9,7 @@
 //    "state": "running" | "done" | "failed", "message": "...",
 //    "nodes": [{"id": 1, "hostname": "web1", "state": "pending" | "running" | "done" | "failed",
 //               "command_id": 17}, ...], "created_at_ms": ...}
+#include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 
 #include <atomic>
@@ -42,6 +43,8 @@ class RolloutRunner {
   Poco::JSON::Object::Ptr create(const std::string& service, const std::string& kind,
                                  const std::string& role, int batch);
   Poco::JSON::Object::Ptr find(std::int64_t id);
+  // The newest `limit` rollouts, newest first.
+  Poco::JSON::Array::Ptr list(std::size_t limit);
 
   void start();
   void stop();

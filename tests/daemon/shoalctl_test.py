@@ -64,6 +64,7 @@ try:
     expect(ctl("--json", "queue", "list"), 0, '"commands":[]', where="stdout")
     expect(ctl("queue", "retry", "5"), 4, "does not exist")
     expect(ctl("service", "restart", "hello"), 2, "needs --all")
+    expect(ctl("service", "rollouts"), 0, "no rollouts yet", where="stdout")
     expect(ctl("service", "restart", "hello", "--all"), 1, "no plugin handles 'hello.restart'")
     expect(ctl("cluster", extra_env={"SHOAL_MANAGER": "127.0.0.1:1"}), 3, "cannot reach the manager")
     expect(ctl("cluster", extra_env={"SHOAL_TOKEN": "shoal-admin-wrong"}), 1, "not valid for this route")

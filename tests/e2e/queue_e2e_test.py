@@ -116,6 +116,9 @@ def run(cluster):
           f"a failing rollout did not stop with the rest pending: {ctl.returncode} {rollout}")
     check("flaky refuses to restart" in rollout["message"], f"the rollout's message does not say why: {rollout}")
     log(f"failing rollout stopped: {rollout['message']}")
+    listed = cluster.shoalctl("service", "rollouts")
+    check(listed.returncode == 0 and "flaky.restart" in listed.stdout and "failed" in listed.stdout
+          and "recorder.restart" in listed.stdout, f"service rollouts: {listed.stdout} {listed.stderr}")
 
 
 def main():
