@@ -1,0 +1,133 @@
+// The node agent's journal, and the agent against a real manager over TLS: what the journal
+// already holds is answered from it, never applied again.
+#include <gtest/gtest.h>
+
+#include <Poco/AutoPtr.h>
+#include <Poco/Util/MapConfiguration.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "agent/Journal.hpp"
+#include "agent/NodeAgent.hpp"
+#include "api/JoinToken.hpp"
+#include "host/PluginHost.hpp"
+#include "manager/ManagerService.hpp"
+#include "store/Store.hpp"
+
+namespace fs = std::filesystem;
+using shoal::agent::Journal;
+using shoal::agent::JournalEntry;
+
+namespace {
+fs::path freshDir(const std::string& name) {
+  auto dir = fs::temp_directory_path() / ("shoal-agent-" + std::to_string(::getpid()) + "-" + name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+}  // namespace
+
+TEST(Journal, RecordsSurviveReopening) {
+  auto dir = freshDir("journal");
+  {
+    Journal journal(dir / "journal.log");
+    journal.record(7, JournalEntry{true, "applied\nwith a newline; and a semicolon"});
+    journal.record(9, JournalEntry{false, ""});
+    journal.sync();
+  }
+  Journal reopened(dir / "journal.log");
+  EXPECT_EQ(reopened.size(), 2u);
+  auto seven = reopened.find(7);
+  ASSERT_TRUE(seven);
+  EXPECT_TRUE(seven->succeeded);
+  EXPECT_EQ(seven->output, "applied\nwith a newline; and a semicolon");
+  ASSERT_TRUE(reopened.find(9));
+  EXPECT_FALSE(reopened.find(9)->succeeded);
+  EXPECT_FALSE(reopened.find(8));
+  fs::remove_all(dir);
+}
+
+TEST(Journal, ATornLastRecordIsIgnoredAndLaterRecordsStillRead) {
+  auto dir = freshDir("torn");
+  {
+    Journal journal(dir / "journal.log");
+    journal.record(1, JournalEntry{true, "one"});
+    journal.sync();
+  }
+  {
+    std::ofstream torn(dir / "journal.log", std::ios::app);
+    torn << "2 1 dHdv";  // a crash in the middle of a record: no terminator
+  }
+  {
+    Journal journal(dir / "journal.log");
+    EXPECT_TRUE(journal.find(1));
+    EXPECT_FALSE(journal.find(2));
+    journal.record(3, JournalEntry{true, "three"});
+    journal.sync();
+  }
+  Journal reopened(dir / "journal.log");
+  EXPECT_TRUE(reopened.find(1));
+  EXPECT_FALSE(reopened.find(2));
+  ASSERT_TRUE(reopened.find(3));
+  EXPECT_EQ(reopened.find(3)->output, "three");
+  fs::remove_all(dir);
+}
+
+TEST(NodeAgent, ADeliveryAlreadyInTheJournalIsAnsweredFromItNotAppliedAgain) {
+  auto dir = freshDir("redelivery");
+  auto store = shoal::store::Store::open({"sqlite", dir / "manager"});
+  store->migrate();
+  shoal::manager::ManagerSettings settings;
+  settings.dataDir = dir / "manager";
+  settings.listenAddress = "127.0.0.1";
+  settings.port = 0;
+  settings.advertiseAddress = "127.0.0.1";
+  shoal::manager::ManagerService manager(*store, nullptr, settings);
+  manager.start();
+
+  // A node with the recorder plugin, recording into a file we can inspect.
+  Poco::AutoPtr<Poco::Util::MapConfiguration> config(new Poco::Util::MapConfiguration);
+  config->setString("plugin.recorder.file", (dir / "applied").string());
+  shoal::host::PluginHost plugins({config.get(), nullptr});
+  ASSERT_EQ(plugins.load(SHOAL_E2E_PLUGIN_DIR "/recorder.so").state, shoal::host::PluginState::Loaded);
+  auto issued = manager.nodes().createJoinToken(std::chrono::minutes(5));
+  auto token = shoal::api::encodeJoinToken({manager.advertisedEndpoint(), issued.secret, manager.caFingerprint()});
+  auto identity = shoal::agent::NodeAgent::enrol(dir / "node", token, "127.0.0.1");
+
+  auto first = manager.queue().enqueue("recorder.apply", R"({"key":"a","seq":1})", "a",
+                                       shoal::cluster::Target::all());
+  auto second = manager.queue().enqueue("recorder.apply", R"({"key":"a","seq":2})", "a",
+                                        shoal::cluster::Target::all());
+  // As if the node had applied the first one and then lost the acknowledgement.
+  {
+    Journal journal(dir / "node" / "journal.log");
+    journal.record(first.deliveries.at(0).id, JournalEntry{true, "applied before the crash"});
+    journal.sync();
+  }
+
+  shoal::agent::NodeAgent agent(plugins.registries(), {dir / "node", std::chrono::milliseconds(500)});
+  agent.start();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  std::optional<shoal::cluster::Command> done;
+  while (std::chrono::steady_clock::now() < deadline) {
+    done = manager.queue().find(second.id);
+    if (done && done->deliveries.at(0).state == shoal::cluster::DeliveryState::Done) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  agent.stop();
+  ASSERT_TRUE(done);
+  ASSERT_EQ(done->deliveries.at(0).state, shoal::cluster::DeliveryState::Done);
+  EXPECT_EQ(manager.queue().find(first.id)->deliveries.at(0).output, "applied before the crash");
+  // Only the second command reached the handler.
+  std::ifstream applied(dir / "applied");
+  std::string lines((std::istreambuf_iterator<char>(applied)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(lines, "a 2\n");
+  EXPECT_EQ(identity.nodeId, done->deliveries.at(0).nodeId);
+
+  plugins.shutdown();
+  manager.stop();
+  fs::remove_all(dir);
+}
