@@ -16,7 +16,7 @@ const std::set<std::string> kRoles{"manager", "node"};
 const std::set<std::string> kLogLevels{"error", "warning", "information", "debug"};
 const std::set<std::string> kDaemonKeys{"role", "data_dir", "plugin_dir", "store", "log_level",
                                           "api_listen", "api_port", "advertise_address",
-                                          "queue_lease_seconds"};
+                                          "queue_lease_seconds", "app_server"};
 
 [[noreturn]] void invalid(const std::string& where, const std::string& what) {
   throw Error(ErrorCode::InvalidArgument, where + ": " + what);
@@ -95,6 +95,16 @@ LoadedConfig loadConfig(const std::filesystem::path& file, bool fileRequired,
     invalid(source, "shoald.api_port '" + port + "' must be a port number 0-65535");
   }
   s.advertiseAddress = c.getString("shoald.advertise_address", "");
+  const std::string appServer = c.getString("shoald.app_server", "false");
+  if (appServer == "true" || appServer == "yes" || appServer == "1") {
+    s.appServer = true;
+  } else if (appServer == "false" || appServer == "no" || appServer == "0") {
+    s.appServer = false;
+  } else {
+    invalid(source, "shoald.app_server '" + appServer + "' must be true or false");
+  }
+  if (s.appServer && s.role != "manager")
+    invalid(source, "shoald.app_server is for the manager role (a node is an app server already)");
   const std::string lease = c.getString("shoald.queue_lease_seconds", "60");
   try {
     std::size_t used = 0;

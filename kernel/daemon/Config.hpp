@@ -26,6 +26,8 @@ struct DaemonSettings {
   std::string advertiseAddress;
   // How long a node may hold a claimed delivery before it is offered again.
   int queueLeaseSeconds = 60;
+  // Manager: also be a node of its own cluster (AppServer0), running the node agent in-process.
+  bool appServer = false;
 };
 
 struct LoadedConfig {

@@ -19,6 +19,7 @@
 
 #include "common/Error.hpp"
 #include "agent/NodeAgent.hpp"
+#include "api/JoinToken.hpp"
 #include "host/PluginHost.hpp"
 #include "manager/ManagerService.hpp"
 #include "shoal/BuildInfo.hpp"
@@ -195,6 +196,20 @@ int runDaemon(const LoadedConfig& config) {
       log.information("manager API at https://" + managerService->advertisedEndpoint() + ", CA " +
                       managerService->caFingerprint() + ", admin token in " +
                       managerService->adminTokenFile().string());
+      if (s.appServer) {
+        // AppServer0: the manager is also a node of its own cluster. It enrols once, over
+        // loopback, like any node, and keeps its node identity in its own data directory.
+        const auto nodeDir = s.dataDir / "appserver";
+        if (!agent::NodeAgent::loadIdentity(nodeDir)) {
+          auto issued = managerService->nodes().createJoinToken(std::chrono::minutes(5));
+          agent::NodeAgent::enrol(nodeDir,
+                                  api::encodeJoinToken({"127.0.0.1:" + std::to_string(managerService->port()),
+                                                        issued.secret, managerService->caFingerprint()}),
+                                  s.advertiseAddress.empty() ? "127.0.0.1" : s.advertiseAddress);
+        }
+        nodeAgent = std::make_unique<agent::NodeAgent>(plugins.registries(), agent::NodeAgentSettings{nodeDir});
+        nodeAgent->start();
+      }
     } else {
       if (!config.joinToken.empty())
         agent::NodeAgent::enrol(s.dataDir, config.joinToken, s.advertiseAddress);

@@ -72,6 +72,40 @@ try:
 finally:
     manager.send_signal(signal.SIGTERM)
     manager.wait(timeout=30)
+
+# AppServer0: a manager with app_server = true is also a node of its own cluster and applies
+# commands itself.
+with open(config, "a") as f:
+    f.write("app_server = true\n")
+manager = subprocess.Popen([shoald, "--config", config], stderr=subprocess.PIPE, text=True)
+try:
+    deadline = time.time() + 30
+    listed = None
+    while time.time() < deadline:
+        listed = ctl("--json", "node", "list")
+        if listed.returncode == 0 and json.loads(listed.stdout)["nodes"]:
+            break
+        time.sleep(0.2)
+    nodes = json.loads(listed.stdout)["nodes"] if listed and listed.returncode == 0 else []
+    if len(nodes) != 1 or nodes[0]["state"] != "online":
+        failures.append(f"app server: node list {listed.stdout if listed else None}")
+    added = ctl("--json", "queue", "add", "hello.greet", "--payload", '{"name":"zero"}', "--key", "z")
+    expect(added, 0)
+    command_id = json.loads(added.stdout)["id"] if added.returncode == 0 else 0
+    state = None
+    while time.time() < deadline:
+        shown = json.loads(ctl("--json", "queue", "show", str(command_id)).stdout)
+        state = shown["deliveries"][0]["state"]
+        if state == "done":
+            if "Hello, zero" not in shown["deliveries"][0]["output"]:
+                failures.append(f"app server output: {shown}")
+            break
+        time.sleep(0.1)
+    if state != "done":
+        failures.append(f"app server did not apply the command: {state}")
+finally:
+    manager.send_signal(signal.SIGTERM)
+    manager.wait(timeout=30)
     shutil.rmtree(work, ignore_errors=True)
 
 if failures:

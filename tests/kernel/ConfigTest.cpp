@@ -67,3 +67,12 @@ TEST(Config, MalformedOverrideKeyIsRefused) {
   EXPECT_NE(errorOf(file, {{"nodot", "1"}}).find("expected SECTION.KEY=VALUE"), std::string::npos);
   fs::remove(file);
 }
+
+TEST(Config, AppServerIsABooleanForTheManagerOnly) {
+  auto file = writeConfig("appserver.conf", "[shoald]\napp_server = yes\n");
+  EXPECT_TRUE(loadConfig(file, true, {}).settings.appServer);
+  EXPECT_NE(errorOf(file, {{"shoald.app_server", "maybe"}}).find("shoald.app_server 'maybe' must be true or false"),
+            std::string::npos);
+  EXPECT_NE(errorOf(file, {{"shoald.role", "node"}}).find("app_server is for the manager role"), std::string::npos);
+  fs::remove(file);
+}
