@@ -95,13 +95,12 @@ bool hostOffers(const shoal_host_api* api, Member shoal_host_api::*member) {
          api->*member != nullptr;
 }
 
-inline void check(const shoal_host_api* api, shoal_status status, HostBuffer& error,
-                  const char* what) {
+// Throws HostError with the host's message (or a generic one) unless `status` is SHOAL_OK.
+inline void check(shoal_status status, HostBuffer& error, const char* what) {
   if (status == SHOAL_OK) return;
   std::string message = error.str();
   if (message.empty()) message = std::string(what) + " failed with status " +
                                  std::to_string(static_cast<int>(status));
-  (void)api;
   throw HostError(status, message);
 }
 
@@ -146,7 +145,7 @@ class Transaction {
     shoal_status s = api_->callback_doc_get(live(), toStr(collection), toStr(key), json.get(),
                                             &revision, error.get());
     if (s == SHOAL_ERR_NOT_FOUND) return std::nullopt;
-    detail::check(api_, s, error, "doc_get");
+    detail::check(s, error, "doc_get");
     return Document{std::string(key), json.str(), revision};
   }
 
@@ -155,8 +154,7 @@ class Transaction {
                    std::int64_t expectedRevision = -1) {
     detail::HostBuffer error(api_);
     std::int64_t revision = 0;
-    detail::check(api_,
-                  api_->callback_doc_put(live(), toStr(collection), toStr(key), toStr(json),
+    detail::check(api_->callback_doc_put(live(), toStr(collection), toStr(key), toStr(json),
                                          expectedRevision, &revision, error.get()),
                   error, "doc_put");
     return revision;
@@ -168,7 +166,7 @@ class Transaction {
     shoal_status s = api_->callback_doc_delete(live(), toStr(collection), toStr(key),
                                                error.get());
     if (s == SHOAL_ERR_NOT_FOUND) return false;
-    detail::check(api_, s, error, "doc_delete");
+    detail::check(s, error, "doc_delete");
     return true;
   }
 
@@ -180,8 +178,7 @@ class Transaction {
           Document{std::string(toView(key)), std::string(toView(json)), revision});
       return 0;
     };
-    detail::check(api_,
-                  api_->callback_doc_list(live(), toStr(collection), toStr(keyPrefix), visit,
+    detail::check(api_->callback_doc_list(live(), toStr(collection), toStr(keyPrefix), visit,
                                           &out, error.get()),
                   error, "doc_list");
     return out;
@@ -191,7 +188,7 @@ class Transaction {
     detail::HostBuffer error(api_);
     shoal_txn* txn = std::exchange(txn_, nullptr);
     if (txn == nullptr) throw HostError(SHOAL_ERR_INVALID_ARGUMENT, "transaction already ended");
-    detail::check(api_, api_->callback_txn_commit(txn, error.get()), error, "txn_commit");
+    detail::check(api_->callback_txn_commit(txn, error.get()), error, "txn_commit");
   }
 
  private:
@@ -221,7 +218,7 @@ class Host {
     detail::HostBuffer value(api_), error(api_);
     shoal_status s = api_->callback_config_get(ctx_, toStr(key), value.get(), error.get());
     if (s == SHOAL_ERR_NOT_FOUND) return std::nullopt;
-    detail::check(api_, s, error, "config_get");
+    detail::check(s, error, "config_get");
     return value.str();
   }
   std::string config(std::string_view key, std::string fallback) const {
@@ -232,7 +229,7 @@ class Host {
   Transaction transaction() const {
     detail::HostBuffer error(api_);
     shoal_txn* txn = nullptr;
-    detail::check(api_, api_->callback_txn_begin(ctx_, &txn, error.get()), error, "txn_begin");
+    detail::check(api_->callback_txn_begin(ctx_, &txn, error.get()), error, "txn_begin");
     return Transaction(api_, txn);
   }
 
@@ -357,8 +354,7 @@ class Registrar {
       };
     }
     detail::HostBuffer error(host_.api());
-    detail::check(host_.api(),
-                  host_.api()->callback_register_queue_handler(host_.context(), &d, error.get()),
+    detail::check(host_.api()->callback_register_queue_handler(host_.context(), &d, error.get()),
                   error, "register_queue_handler");
   }
 
@@ -382,8 +378,7 @@ class Registrar {
     d.http_host = toStr(spec.httpHost);
     d.http_expect_status = spec.httpExpectStatus;
     detail::HostBuffer error(host_.api());
-    detail::check(host_.api(),
-                  host_.api()->callback_register_probe(host_.context(), &d, error.get()), error,
+    detail::check(host_.api()->callback_register_probe(host_.context(), &d, error.get()), error,
                   "register_probe");
   }
 
@@ -416,8 +411,7 @@ class Registrar {
       };
     }
     detail::HostBuffer error(host_.api());
-    detail::check(host_.api(),
-                  host_.api()->callback_register_panel(host_.context(), &d, error.get()), error,
+    detail::check(host_.api()->callback_register_panel(host_.context(), &d, error.get()), error,
                   "register_panel");
   }
 
@@ -434,8 +428,7 @@ class Registrar {
                            [&] { self->handler(toView(ev), toView(payload)); });
     };
     detail::HostBuffer error(host_.api());
-    detail::check(host_.api(),
-                  host_.api()->callback_register_hook(host_.context(), &d, error.get()), error,
+    detail::check(host_.api()->callback_register_hook(host_.context(), &d, error.get()), error,
                   "register_hook");
   }
 
