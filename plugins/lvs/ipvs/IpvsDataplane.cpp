@@ -1,0 +1,599 @@
+#include "IpvsDataplane.hpp"
+
+#include <arpa/inet.h>
+#include <linux/ip_vs.h>
+#include <linux/netlink.h>
+#include <netinet/in.h>
+#include <netlink/attr.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <optional>
+
+#include "IpvsPlan.hpp"
+
+namespace shoal::lvs {
+
+namespace {
+
+// Requests per round trip: all are written, then all their acknowledgements read. Bounded
+// so the acknowledgements fit in the socket's receive buffer (each costs about 1 KiB of it;
+// an overflow would drop some and leave the exchange unanswerable).
+constexpr std::size_t kBatchRequests = 256;
+// Bytes per write: well under the socket's send buffer, so the kernel takes each at once.
+constexpr std::size_t kBatchBytes = 64 * 1024;
+constexpr int kSocketBufferBytes = 4 * 1024 * 1024;
+// An exchange that gets no answer in this time is abandoned and the socket replaced.
+constexpr int kReceiveTimeoutSeconds = 30;
+
+std::string unavailableSentence() {
+  return "This kernel has no IPVS: the generic-netlink family \"IPVS\" is not registered. "
+         "Load the ip_vs module (modprobe ip_vs) or use a kernel built with CONFIG_IP_VS.";
+}
+
+struct SocketDeleter {
+  void operator()(nl_sock* s) const { nl_socket_free(s); }
+};
+using SocketPtr = std::unique_ptr<nl_sock, SocketDeleter>;
+struct MessageDeleter {
+  void operator()(nl_msg* m) const { nlmsg_free(m); }
+};
+using MessagePtr = std::unique_ptr<nl_msg, MessageDeleter>;
+
+// Resolves the IPVS family id on a socket of its own, so no reply of the lookup can be left
+// queued on the socket that carries the table. Returns the id or a negative libnl error.
+int resolveIpvsFamily() {
+  SocketPtr sk(nl_socket_alloc());
+  if (!sk) return -NLE_NOMEM;
+  if (int err = genl_connect(sk.get()); err < 0) return err;
+  return genl_ctrl_resolve(sk.get(), IPVS_GENL_NAME);
+}
+
+// The kernel's reason for a failed request: errno text, IPVS's own meaning of that errno
+// for this kind of request (as ipvsadm words it), and the extended-ACK message if any.
+std::string kernelErrorText(int err, std::optional<IpvsChange::Kind> kind,
+                            const std::string& extack) {
+  std::string text = std::strerror(err);
+  const char* meaning = nullptr;
+  using K = IpvsChange::Kind;
+  if (err == EPERM) meaning = "changing IPVS needs CAP_NET_ADMIN (root)";
+  else if (kind && err == ENOENT && (*kind == K::AddService || *kind == K::EditService))
+    meaning = "IPVS has no scheduler of that name (is its ip_vs_<name> module loaded?)";
+  else if (kind && err == EEXIST && *kind == K::AddService) meaning = "service already exists";
+  else if (kind && err == EEXIST && *kind == K::AddReal) meaning = "real server already exists";
+  else if (kind && err == ESRCH) meaning = "no such service";
+  else if (kind && err == ENOENT) meaning = "no such real server";
+  if (meaning) text += std::string(" (") + meaning + ")";
+  if (!extack.empty()) text += ": " + extack;
+  return text;
+}
+
+// ---- wire forms of model values ---------------------------------------------------------
+
+// A service's identity as the kernel keys it.
+struct ServiceIdentity {
+  std::uint16_t family = AF_INET;
+  std::uint16_t protocol = IPPROTO_TCP;
+  unsigned char address[16] = {};
+  std::uint16_t port = 0;  // host order
+  std::uint32_t fwmark = 0;
+  std::string key;  // for messages
+};
+
+ServiceIdentity identityOf(const VirtualService& s) {
+  ServiceIdentity id;
+  id.family = static_cast<std::uint16_t>(s.family);
+  id.key = s.key();
+  if (s.fwmark != 0) {
+    id.fwmark = s.fwmark;
+    return id;
+  }
+  id.protocol = s.protocol == Protocol::Udp ? IPPROTO_UDP : IPPROTO_TCP;
+  if (inet_pton(s.family, s.address.c_str(), id.address) != 1)
+    throw DataplaneError("service " + s.key() + ": bad address");
+  id.port = s.port;
+  return id;
+}
+
+std::uint32_t forwardingFlag(Forwarding f) {
+  switch (f) {
+    case Forwarding::Nat: return IP_VS_CONN_F_MASQ;
+    case Forwarding::Tunnel: return IP_VS_CONN_F_TUNNEL;
+    case Forwarding::DirectRouting: break;
+  }
+  return IP_VS_CONN_F_DROUTE;
+}
+
+// IPv4 netmasks travel as the mask's bytes in network order, IPv6 ones as a prefix length.
+std::uint32_t wireNetmask(int family, const std::string& canonical) {
+  if (family == AF_INET6) return static_cast<std::uint32_t>(std::stoul(canonical));
+  in_addr a{};
+  inet_pton(AF_INET, canonical.c_str(), &a);
+  return a.s_addr;
+}
+
+std::string netmaskText(int family, std::uint32_t wire) {
+  if (family == AF_INET6) return wire == 128 ? "" : std::to_string(wire);
+  if (wire == 0xffffffffu) return "";
+  in_addr a{wire};
+  char out[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &a, out, sizeof out);
+  return out;
+}
+
+std::string addressText(int family, const void* bytes) {
+  char out[INET6_ADDRSTRLEN] = "";
+  inet_ntop(family, bytes, out, sizeof out);
+  return out;
+}
+
+// ---- attribute reading ------------------------------------------------------------------
+
+template <int Max>
+struct Attributes {
+  nlattr* at[Max + 1] = {};
+  explicit Attributes(nlattr* nested) {
+    if (nested) nla_parse_nested(at, Max, nested, nullptr);
+  }
+  nlattr* operator[](int i) const { return at[i]; }
+};
+
+std::uint64_t number(nlattr* a) {
+  if (!a) return 0;
+  switch (nla_len(a)) {
+    case 2: return nla_get_u16(a);
+    case 4: return nla_get_u32(a);
+    case 8: return nla_get_u64(a);
+    default: return 0;
+  }
+}
+
+std::string text(nlattr* a) {
+  if (!a || nla_len(a) <= 0) return {};
+  const char* s = static_cast<const char*>(nla_data(a));
+  return std::string(s, strnlen(s, static_cast<std::size_t>(nla_len(a))));
+}
+
+// Counters and rates from the 64-bit nest, or from the older 32-bit one (whose byte totals
+// are already 64-bit); `number` reads whichever width the kernel sent.
+void readStats(nlattr* stats64, nlattr* stats32, Counters& c, Rates& r) {
+  Attributes<IPVS_STATS_ATTR_MAX> s(stats64 ? stats64 : stats32);
+  c.connections = number(s[IPVS_STATS_ATTR_CONNS]);
+  c.packetsIn = number(s[IPVS_STATS_ATTR_INPKTS]);
+  c.packetsOut = number(s[IPVS_STATS_ATTR_OUTPKTS]);
+  c.bytesIn = number(s[IPVS_STATS_ATTR_INBYTES]);
+  c.bytesOut = number(s[IPVS_STATS_ATTR_OUTBYTES]);
+  r.connectionsPerSecond = number(s[IPVS_STATS_ATTR_CPS]);
+  r.packetsInPerSecond = number(s[IPVS_STATS_ATTR_INPPS]);
+  r.packetsOutPerSecond = number(s[IPVS_STATS_ATTR_OUTPPS]);
+  r.bytesInPerSecond = number(s[IPVS_STATS_ATTR_INBPS]);
+  r.bytesOutPerSecond = number(s[IPVS_STATS_ATTR_OUTBPS]);
+}
+
+// A service as dumped by the kernel: the model's view plus the raw identity, which is all
+// there is for protocols the model cannot express.
+struct KernelService {
+  ServiceIdentity identity;
+  bool expressible = true;  // TCP, UDP or firewall mark
+  VirtualServiceState state;
+  std::vector<bool> localReals;  // parallel to state.reals: IPVS forwards locally
+};
+
+}  // namespace
+
+// ---- the socket and its exchanges -------------------------------------------------------
+
+struct IpvsDataplane::Netlink {
+  SocketPtr sk;
+  int family = 0;
+  std::uint32_t nextSeq = 1;
+
+  Netlink() { connect(); }
+
+  void connect() {
+    int id = resolveIpvsFamily();
+    if (id == -NLE_OBJ_NOTFOUND) throw DataplaneError(unavailableSentence());
+    if (id < 0)
+      throw DataplaneError(std::string("Cannot query generic netlink for IPVS: ") +
+                           nl_geterror(id));
+    family = id;
+    SocketPtr s(nl_socket_alloc());
+    if (!s) throw DataplaneError("Cannot allocate a netlink socket");
+    if (int err = genl_connect(s.get()); err < 0)
+      throw DataplaneError(std::string("Cannot open a generic netlink socket: ") +
+                           nl_geterror(err));
+    nl_socket_set_buffer_size(s.get(), kSocketBufferBytes, kSocketBufferBytes);
+    int fd = nl_socket_get_fd(s.get());
+    // Root may exceed rmem_max; without privilege the plain size above is what we get.
+    int force = kSocketBufferBytes;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &force, sizeof force);
+    int on = 1;
+    // Acknowledgements without a copy of the request, and with the kernel's error text.
+    setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &on, sizeof on);
+    setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &on, sizeof on);
+    timeval tv{kReceiveTimeoutSeconds, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sk = std::move(s);
+  }
+
+  // After a lost exchange the socket may still hold late replies: replace it.
+  [[noreturn]] void abandon(const std::string& why) {
+    sk.reset();
+    try {
+      connect();
+    } catch (const DataplaneError&) {
+      // The next call reports it; this one reports the original cause.
+    }
+    throw DataplaneError(why);
+  }
+
+  MessagePtr request(std::uint8_t cmd, int flags) {
+    MessagePtr m(nlmsg_alloc());
+    if (!m || !genlmsg_put(m.get(), NL_AUTO_PORT, nextSeq++, family, 0, flags, cmd,
+                           IPVS_GENL_VERSION))
+      throw DataplaneError("Cannot build a netlink message");
+    return m;
+  }
+
+  // One reply message of an exchange: its request's sequence number, and either an error
+  // or acknowledgement (done = true) or a data message.
+  struct Reply {
+    std::uint32_t seq = 0;
+    bool done = false;
+    int error = 0;  // positive errno
+    std::string extack;
+    nlmsghdr* message = nullptr;
+  };
+
+  // Reads datagrams and hands each netlink message to `onReply` until it returns false.
+  void receive(const std::function<bool(const Reply&)>& onReply) {
+    std::vector<unsigned char> buffer(64 * 1024);
+    for (;;) {
+      sockaddr_nl from{};
+      iovec iov{buffer.data(), buffer.size()};
+      msghdr mh{};
+      mh.msg_name = &from;
+      mh.msg_namelen = sizeof from;
+      mh.msg_iov = &iov;
+      mh.msg_iovlen = 1;
+      ssize_t n = recvmsg(nl_socket_get_fd(sk.get()), &mh, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        abandon("IPVS did not answer within " + std::to_string(kReceiveTimeoutSeconds) + " s");
+      if (n < 0) abandon(std::string("Reading from IPVS failed: ") + std::strerror(errno));
+      if (mh.msg_flags & MSG_TRUNC) abandon("A reply from IPVS did not fit the read buffer");
+      if (from.nl_pid != 0) continue;  // only the kernel speaks to this socket
+      int left = static_cast<int>(n);
+      for (auto* h = reinterpret_cast<nlmsghdr*>(buffer.data()); nlmsg_ok(h, left);
+           h = nlmsg_next(h, &left)) {
+        Reply r;
+        r.seq = h->nlmsg_seq;
+        if (h->nlmsg_type == NLMSG_ERROR) {
+          auto* e = static_cast<nlmsgerr*>(nlmsg_data(h));
+          r.done = true;
+          r.error = -e->error;
+          if (h->nlmsg_flags & NLM_F_ACK_TLVS) {
+            // With NETLINK_CAP_ACK the echoed request is its header only.
+            int offset = static_cast<int>(sizeof(nlmsgerr));
+            if (!(h->nlmsg_flags & NLM_F_CAPPED)) offset += static_cast<int>(
+                e->msg.nlmsg_len - sizeof(nlmsghdr));
+            nlattr* tlv[NLMSGERR_ATTR_MAX + 1] = {};
+            if (nlmsg_parse(h, offset, tlv, NLMSGERR_ATTR_MAX, nullptr) == 0)
+              r.extack = text(tlv[NLMSGERR_ATTR_MSG]);
+          }
+        } else if (h->nlmsg_type == NLMSG_DONE) {
+          r.done = true;
+          if (nlmsg_datalen(h) >= static_cast<int>(sizeof(int)))
+            r.error = -*static_cast<int*>(nlmsg_data(h));
+        } else if (h->nlmsg_type == NLMSG_NOOP || h->nlmsg_type == NLMSG_OVERRUN) {
+          continue;
+        } else {
+          r.message = h;
+        }
+        if (!onReply(r)) return;
+      }
+    }
+  }
+
+  // A dump (GET_SERVICE, GET_DEST): sent without NLM_F_ACK, read until its NLMSG_DONE.
+  void dump(MessagePtr m, const std::string& what,
+            const std::function<void(nlattr** attrs)>& onEntry) {
+    std::uint32_t seq = nlmsg_hdr(m.get())->nlmsg_seq;
+    if (int err = nl_send(sk.get(), m.get()); err < 0)
+      abandon("Cannot send to IPVS (" + what + "): " + nl_geterror(err));
+    int failed = 0;
+    std::string extack;
+    receive([&](const Reply& r) {
+      if (r.seq != seq) return true;  // not ours: a late reply of an abandoned exchange
+      if (r.done) {
+        failed = r.error;
+        extack = r.extack;
+        return false;
+      }
+      nlattr* attrs[IPVS_CMD_ATTR_MAX + 1] = {};
+      if (genlmsg_parse(r.message, 0, attrs, IPVS_CMD_ATTR_MAX, nullptr) == 0) onEntry(attrs);
+      return true;
+    });
+    if (failed)
+      throw DataplaneError("IPVS refused to list " + what + ": " +
+                           kernelErrorText(failed, std::nullopt, extack));
+  }
+
+  struct Pending {
+    MessagePtr message;
+    std::string description;
+    std::optional<IpvsChange::Kind> kind;
+  };
+
+  // Sends `requests` (each with NLM_F_ACK) in batches: a batch is written in as few
+  // datagrams as its size allows, then every acknowledgement of the batch is read before
+  // the next batch goes out. Returns one line per rejected request.
+  std::vector<std::string> exchange(std::vector<Pending>& requests) {
+    std::vector<std::string> failures;
+    std::size_t next = 0;
+    while (next < requests.size()) {
+      std::size_t end = std::min(requests.size(), next + kBatchRequests);
+      std::map<std::uint32_t, std::size_t> awaiting;  // seq -> index in requests
+      std::vector<unsigned char> datagram;
+      auto flush = [&] {
+        if (datagram.empty()) return;
+        if (int err = nl_sendto(sk.get(), datagram.data(), datagram.size()); err < 0)
+          abandon(std::string("Cannot send to IPVS: ") + nl_geterror(err));
+        datagram.clear();
+      };
+      for (std::size_t i = next; i < end; ++i) {
+        nlmsghdr* h = nlmsg_hdr(requests[i].message.get());
+        std::size_t len = NLMSG_ALIGN(h->nlmsg_len);
+        if (datagram.size() + len > kBatchBytes) flush();
+        const auto* bytes = reinterpret_cast<const unsigned char*>(h);
+        datagram.insert(datagram.end(), bytes, bytes + h->nlmsg_len);
+        datagram.resize(datagram.size() + (len - h->nlmsg_len), 0);
+        awaiting[h->nlmsg_seq] = i;
+      }
+      flush();
+      receive([&](const Reply& r) {
+        auto it = awaiting.find(r.seq);
+        if (it == awaiting.end() || !r.done) return true;
+        if (r.error) {
+          const Pending& p = requests[it->second];
+          failures.push_back(p.description + ": " + kernelErrorText(r.error, p.kind, r.extack));
+        }
+        awaiting.erase(it);
+        return !awaiting.empty();
+      });
+      next = end;
+    }
+    return failures;
+  }
+
+  // ---- message contents -----------------------------------------------------------------
+
+  static void putIdentity(nl_msg* m, const ServiceIdentity& id) {
+    nla_put_u16(m, IPVS_SVC_ATTR_AF, id.family);
+    if (id.fwmark != 0) {
+      nla_put_u32(m, IPVS_SVC_ATTR_FWMARK, id.fwmark);
+    } else {
+      nla_put_u16(m, IPVS_SVC_ATTR_PROTOCOL, id.protocol);
+      nla_put(m, IPVS_SVC_ATTR_ADDR, sizeof id.address, id.address);
+      nla_put_u16(m, IPVS_SVC_ATTR_PORT, htons(id.port));
+    }
+  }
+
+  static void putService(nl_msg* m, const ServiceIdentity& id, const VirtualService* settings) {
+    nlattr* nest = nla_nest_start(m, IPVS_CMD_ATTR_SERVICE);
+    putIdentity(m, id);
+    if (settings) {
+      nla_put_string(m, IPVS_SVC_ATTR_SCHED_NAME, settings->scheduler.c_str());
+      ip_vs_flags flags{settings->persistenceSeconds ? IP_VS_SVC_F_PERSISTENT : 0u, ~0u};
+      nla_put(m, IPVS_SVC_ATTR_FLAGS, sizeof flags, &flags);
+      nla_put_u32(m, IPVS_SVC_ATTR_TIMEOUT, settings->persistenceSeconds);
+      nla_put_u32(m, IPVS_SVC_ATTR_NETMASK,
+                  wireNetmask(settings->family, settings->persistenceNetmask));
+    }
+    nla_nest_end(m, nest);
+  }
+
+  static void putReal(nl_msg* m, int serviceFamily, const RealServer& r, bool settings) {
+    nlattr* nest = nla_nest_start(m, IPVS_CMD_ATTR_DEST);
+    int fam = addressFamily(r.address);
+    unsigned char addr[16] = {};
+    inet_pton(fam, r.address.c_str(), addr);
+    nla_put(m, IPVS_DEST_ATTR_ADDR, sizeof addr, addr);
+    nla_put_u16(m, IPVS_DEST_ATTR_PORT, htons(r.port));
+    // Only a mixed-family real (IPv4 tunnel behind an IPv6 service) needs the attribute;
+    // leaving it out otherwise keeps kernels before 4.x working.
+    if (fam != serviceFamily) nla_put_u16(m, IPVS_DEST_ATTR_ADDR_FAMILY, static_cast<std::uint16_t>(fam));
+    if (settings) {
+      nla_put_u32(m, IPVS_DEST_ATTR_FWD_METHOD, forwardingFlag(r.forwarding));
+      nla_put_u32(m, IPVS_DEST_ATTR_WEIGHT, r.weight);
+      nla_put_u32(m, IPVS_DEST_ATTR_U_THRESH, 0);
+      nla_put_u32(m, IPVS_DEST_ATTR_L_THRESH, 0);
+    }
+    nla_nest_end(m, nest);
+  }
+
+  Pending changeRequest(const IpvsChange& c) {
+    using K = IpvsChange::Kind;
+    static const std::map<K, std::uint8_t> commands = {
+        {K::AddService, IPVS_CMD_NEW_SERVICE}, {K::EditService, IPVS_CMD_SET_SERVICE},
+        {K::RemoveService, IPVS_CMD_DEL_SERVICE}, {K::AddReal, IPVS_CMD_NEW_DEST},
+        {K::EditReal, IPVS_CMD_SET_DEST},       {K::RemoveReal, IPVS_CMD_DEL_DEST}};
+    MessagePtr m = request(commands.at(c.kind), NLM_F_ACK);
+    ServiceIdentity id = identityOf(c.service);
+    bool serviceSettings = c.kind == K::AddService || c.kind == K::EditService;
+    putService(m.get(), id, serviceSettings ? &c.service : nullptr);
+    if (c.kind == K::AddReal || c.kind == K::EditReal || c.kind == K::RemoveReal)
+      putReal(m.get(), c.service.family, c.real, c.kind != K::RemoveReal);
+    return Pending{std::move(m), c.describe(), c.kind};
+  }
+
+  // ---- reading the table ----------------------------------------------------------------
+
+  std::vector<KernelService> table() {
+    std::vector<KernelService> services;
+    dump(request(IPVS_CMD_GET_SERVICE, NLM_F_DUMP), "its services", [&](nlattr** attrs) {
+      Attributes<IPVS_SVC_ATTR_MAX> a(attrs[IPVS_CMD_ATTR_SERVICE]);
+      if (!a[IPVS_SVC_ATTR_AF]) return;
+      KernelService k;
+      ServiceIdentity& id = k.identity;
+      VirtualService& s = k.state.spec;
+      id.family = static_cast<std::uint16_t>(number(a[IPVS_SVC_ATTR_AF]));
+      s.family = id.family;
+      id.fwmark = static_cast<std::uint32_t>(number(a[IPVS_SVC_ATTR_FWMARK]));
+      s.fwmark = id.fwmark;
+      if (id.fwmark == 0) {
+        id.protocol = static_cast<std::uint16_t>(number(a[IPVS_SVC_ATTR_PROTOCOL]));
+        if (nlattr* addr = a[IPVS_SVC_ATTR_ADDR])
+          std::memcpy(id.address, nla_data(addr),
+                      std::min<std::size_t>(sizeof id.address, static_cast<std::size_t>(nla_len(addr))));
+        id.port = ntohs(static_cast<std::uint16_t>(number(a[IPVS_SVC_ATTR_PORT])));
+        k.expressible = id.protocol == IPPROTO_TCP || id.protocol == IPPROTO_UDP;
+        s.protocol = id.protocol == IPPROTO_UDP ? Protocol::Udp : Protocol::Tcp;
+        s.address = addressText(s.family, id.address);
+        s.port = id.port;
+      }
+      s.scheduler = text(a[IPVS_SVC_ATTR_SCHED_NAME]);
+      std::uint32_t flags = 0;
+      if (nlattr* f = a[IPVS_SVC_ATTR_FLAGS]; f && nla_len(f) >= static_cast<int>(sizeof(ip_vs_flags)))
+        flags = static_cast<const ip_vs_flags*>(nla_data(f))->flags;
+      if (flags & IP_VS_SVC_F_PERSISTENT)
+        s.persistenceSeconds = static_cast<std::uint32_t>(number(a[IPVS_SVC_ATTR_TIMEOUT]));
+      s.persistenceNetmask =
+          netmaskText(s.family, static_cast<std::uint32_t>(number(a[IPVS_SVC_ATTR_NETMASK])));
+      readStats(a[IPVS_SVC_ATTR_STATS64], a[IPVS_SVC_ATTR_STATS], k.state.counters,
+                k.state.rates);
+      id.key = s.key();
+      services.push_back(std::move(k));
+    });
+    for (KernelService& k : services) readReals(k);
+    return services;
+  }
+
+  void readReals(KernelService& k) {
+    MessagePtr m = request(IPVS_CMD_GET_DEST, NLM_F_DUMP);
+    putService(m.get(), k.identity, nullptr);
+    dump(std::move(m), "the real servers of " + k.identity.key, [&](nlattr** attrs) {
+      Attributes<IPVS_DEST_ATTR_MAX> a(attrs[IPVS_CMD_ATTR_DEST]);
+      if (!a[IPVS_DEST_ATTR_ADDR]) return;
+      RealServerState r;
+      int fam = a[IPVS_DEST_ATTR_ADDR_FAMILY]
+                    ? static_cast<int>(number(a[IPVS_DEST_ATTR_ADDR_FAMILY]))
+                    : k.identity.family;
+      unsigned char addr[16] = {};
+      std::memcpy(addr, nla_data(a[IPVS_DEST_ATTR_ADDR]),
+                  std::min<std::size_t>(sizeof addr,
+                                        static_cast<std::size_t>(nla_len(a[IPVS_DEST_ATTR_ADDR]))));
+      r.spec.address = addressText(fam, addr);
+      r.spec.port = ntohs(static_cast<std::uint16_t>(number(a[IPVS_DEST_ATTR_PORT])));
+      r.spec.weight = static_cast<std::uint32_t>(number(a[IPVS_DEST_ATTR_WEIGHT]));
+      std::uint64_t method = number(a[IPVS_DEST_ATTR_FWD_METHOD]) & IP_VS_CONN_F_FWD_MASK;
+      r.spec.forwarding = method == IP_VS_CONN_F_MASQ     ? Forwarding::Nat
+                          : method == IP_VS_CONN_F_TUNNEL ? Forwarding::Tunnel
+                                                          : Forwarding::DirectRouting;
+      r.activeConnections = static_cast<std::uint32_t>(number(a[IPVS_DEST_ATTR_ACTIVE_CONNS]));
+      r.inactiveConnections = static_cast<std::uint32_t>(number(a[IPVS_DEST_ATTR_INACT_CONNS]));
+      readStats(a[IPVS_DEST_ATTR_STATS64], a[IPVS_DEST_ATTR_STATS], r.counters, r.rates);
+      k.localReals.push_back(method == IP_VS_CONN_F_LOCALNODE);
+      k.state.reals.push_back(std::move(r));
+    });
+  }
+};
+
+// ---- public API -------------------------------------------------------------------------
+
+bool ipvsAvailable(std::string* why) {
+  int id = resolveIpvsFamily();
+  if (id >= 0) return true;
+  if (why)
+    *why = id == -NLE_OBJ_NOTFOUND
+               ? unavailableSentence()
+               : std::string("Cannot ask the kernel whether it has IPVS (generic netlink: ") +
+                     nl_geterror(id) + ").";
+  return false;
+}
+
+std::unique_ptr<Dataplane> openIpvsDataplane() { return std::make_unique<IpvsDataplane>(); }
+
+IpvsDataplane::IpvsDataplane() : netlink_(std::make_unique<Netlink>()) {}
+IpvsDataplane::~IpvsDataplane() = default;
+
+ApplyReport IpvsDataplane::apply(const std::vector<VirtualService>& desired) {
+  std::lock_guard lock(mutex_);
+  std::vector<KernelService> kernel = netlink_->table();
+
+  std::map<std::string, const VirtualService*> wanted;
+  for (const VirtualService& d : desired) wanted[d.key()] = &d;
+  std::vector<Netlink::Pending> requests;
+  std::vector<VirtualService> current;
+  std::size_t foreignRemoved = 0;
+  for (KernelService& k : kernel) {
+    if (!k.expressible) {
+      // Not expressible in the model, so never desired: remove it by its raw identity.
+      Netlink::Pending p{netlink_->request(IPVS_CMD_DEL_SERVICE, NLM_F_ACK),
+                         "remove service of protocol " + std::to_string(k.identity.protocol) +
+                             " on port " + std::to_string(k.identity.port),
+                         IpvsChange::Kind::RemoveService};
+      Netlink::putService(p.message.get(), k.identity, nullptr);
+      requests.push_back(std::move(p));
+      ++foreignRemoved;
+      continue;
+    }
+    VirtualService spec = k.state.spec;
+    for (std::size_t i = 0; i < k.state.reals.size(); ++i) {
+      RealServer r = k.state.reals[i].spec;
+      // IPVS forwards to a local real itself whatever was asked; take what is asked as held.
+      if (k.localReals[i]) {
+        if (auto w = wanted.find(spec.key()); w != wanted.end())
+          for (const RealServer& wr : w->second->reals)
+            if (wr.port == r.port && addressFamily(wr.address) == addressFamily(r.address) &&
+                canonicalAddress(addressFamily(wr.address), wr.address) == r.address)
+              r.forwarding = wr.forwarding;
+      }
+      spec.reals.push_back(r);
+    }
+    current.push_back(std::move(spec));
+  }
+
+  IpvsPlan plan = planIpvsChanges(current, desired);
+  for (const IpvsChange& c : plan.changes) requests.push_back(netlink_->changeRequest(c));
+  std::vector<std::string> failures = netlink_->exchange(requests);
+  if (!failures.empty()) {
+    std::string message = "IPVS rejected " + std::to_string(failures.size()) + " of " +
+                          std::to_string(requests.size()) + " changes: ";
+    constexpr std::size_t kListed = 10;
+    for (std::size_t i = 0; i < failures.size() && i < kListed; ++i)
+      message += (i ? "; " : "") + failures[i];
+    if (failures.size() > kListed)
+      message += "; and " + std::to_string(failures.size() - kListed) + " more";
+    throw DataplaneError(message);
+  }
+  plan.report.servicesRemoved += foreignRemoved;
+  return plan.report;
+}
+
+std::vector<VirtualServiceState> IpvsDataplane::read() {
+  std::lock_guard lock(mutex_);
+  std::vector<VirtualServiceState> out;
+  for (KernelService& k : netlink_->table())
+    if (k.expressible) out.push_back(std::move(k.state));
+  return out;
+}
+
+void IpvsDataplane::zeroCounters() {
+  std::lock_guard lock(mutex_);
+  std::vector<Netlink::Pending> requests;
+  requests.push_back({netlink_->request(IPVS_CMD_ZERO, NLM_F_ACK), "zero the counters", {}});
+  std::vector<std::string> failures = netlink_->exchange(requests);
+  if (!failures.empty()) throw DataplaneError("IPVS refused to " + failures.front());
+}
+
+}  // namespace shoal::lvs
