@@ -31,15 +31,22 @@ std::vector<std::string> split(const std::string& path) {
   return parts;
 }
 
-// Matches `path` against a route pattern; fills `params` from {name} segments.
+// Matches `path` against a route pattern; fills `params` from {name} segments. A last
+// segment {name...} takes the rest of the path (one or more segments, joined by '/').
 bool match(const std::string& pattern, const std::vector<std::string>& path,
            std::map<std::string, std::string>& params) {
   auto parts = split(pattern);
-  if (parts.size() != path.size()) return false;
+  const bool rest = !parts.empty() && parts.back().size() > 5 &&
+                    parts.back().compare(parts.back().size() - 4, 4, "...}") == 0;
+  if (rest ? path.size() < parts.size() : parts.size() != path.size()) return false;
   std::map<std::string, std::string> found;
   for (std::size_t i = 0; i < parts.size(); ++i) {
     const auto& p = parts[i];
-    if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
+    if (rest && i + 1 == parts.size()) {
+      std::string joined;
+      for (std::size_t j = i; j < path.size(); ++j) joined += (j > i ? "/" : "") + path[j];
+      found[p.substr(1, p.size() - 5)] = joined;
+    } else if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
       found[p.substr(1, p.size() - 2)] = path[i];
     } else if (p != path[i]) {
       return false;
@@ -190,6 +197,7 @@ class RequestHandler : public Poco::Net::HTTPRequestHandler {
       ApiRequest request;
       request.method = in.getMethod();
       request.path = uri.getPath();
+      request.rawQuery = uri.getRawQuery();
       for (const auto& [key, value] : uri.getQueryParameters()) request.query[key] = value;
       request.peerAddress = in.clientAddress().host().toString();
       const auto length = in.getContentLength64();
@@ -216,9 +224,13 @@ class RequestHandler : public Poco::Net::HTTPRequestHandler {
     }
     out.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(response.status));
     out.setContentType("application/json");
-    std::ostringstream text;
-    Poco::JSON::Stringifier::condense(response.body ? response.body : object(), text);
-    const std::string payload = text.str() + "\n";
+    std::string payload = response.rawJson;
+    if (payload.empty()) {
+      std::ostringstream text;
+      Poco::JSON::Stringifier::condense(response.body ? response.body : object(), text);
+      payload = text.str();
+    }
+    payload += "\n";
     out.setContentLength(static_cast<std::streamsize>(payload.size()));
     out.send() << payload;
   }

@@ -40,6 +40,7 @@ struct ApiRequest {
   std::string path;
   std::map<std::string, std::string> params;  // from {name} segments of the route
   std::map<std::string, std::string> query;
+  std::string rawQuery;  // as sent, still percent-encoded
   std::string body;
   std::string peerAddress;
   Principal principal;
@@ -56,13 +57,14 @@ struct ApiRequest {
 struct ApiResponse {
   int status = 200;
   Poco::JSON::Object::Ptr body;  // serialized as JSON
+  std::string rawJson;           // sent as is instead of `body` when not empty
 };
 
 using Handler = std::function<ApiResponse(const ApiRequest&)>;
 
 struct Route {
   std::string method;   // GET, POST, PUT, DELETE
-  std::string pattern;  // "/v1/nodes/{id}"
+  std::string pattern;  // "/v1/nodes/{id}"; a last segment "{rest...}" takes the rest
   Access access;
   Handler handler;
 };

@@ -53,10 +53,30 @@ const char* kUsage = R"(usage: shoalctl [--json] [--manager HOST:PORT] [--token-
   queue add KIND [--payload JSON] [--key ORDERING_KEY] [--target all|node:ID|role:NAME]
   queue retry DELIVERY_ID              run a failed delivery again
   queue skip DELIVERY_ID               give up on a delivery, unblocking its ordering key
-  service restart NAME --all [--batch N] [--role ROLE]
-                                       restart NAME node by node (N at a time), each batch
-                                       only after the previous one succeeded; stops at a failure
+  service restart NAME --all [--max-unavailable N] [--role ROLE] [--no-drain]
+                                       restart NAME on its nodes, never more than N (default 1)
+                                       out at once: each is drained from the balancer, restarted,
+                                       probed healthy and restored; stops at the first failure
   service rollouts [--limit N]         recent rolling restarts and where each stands
+  health                               the health of every probed service on every node
+  health maintenance NODE_ID SERVICE on|off
+                                       take a service on a node out of the balancer, or put it back
+
+Load balancer (the lvs plugin), with ipvsadm's options:
+  lb list [--stats | --rate]           virtual services, real servers, health and counters
+  lb add    SERVICE_ADDRESS --service NAME [-s SCHEDULER] [-p [SECONDS]] [-M NETMASK] [-g|-m|-i]
+  lb edit   SERVICE_ADDRESS [--service NAME] [-s SCHEDULER] [-p [SECONDS]] [-M NETMASK] [-g|-m|-i]
+  lb delete SERVICE_ADDRESS
+  lb add-server    SERVICE_ADDRESS -r ADDRESS:PORT [-w WEIGHT] [-g|-m|-i]
+  lb edit-server   SERVICE_ADDRESS -r ADDRESS:PORT [-w WEIGHT] [-g|-m|-i]
+  lb delete-server SERVICE_ADDRESS -r ADDRESS:PORT
+  lb zero                              zero the counters
+  lb sync                              send the balancer table to the director again
+    SERVICE_ADDRESS is -t ADDRESS:PORT (TCP), -u ADDRESS:PORT (UDP), or -f MARK --listen
+    ADDRESS:PORT[,ADDRESS:PORT...] (a firewall-mark group: one client sticks to one real server
+    across all its ports). Schedulers: rr wrr lc wlc lblc lblcr dh sh sed nq mh (default wlc).
+    -p: persistence in seconds (default 300; -p alone 300; -p 0 off). -g direct routing
+    (default), -m NAT, -i tunnel. Weights 0-65535 (0: drained).
 )";
 
 struct UsageError : std::runtime_error {
@@ -74,12 +94,26 @@ struct Options {
 Options parse(int argc, char** argv) {
   static const std::vector<std::string> valued{"--manager", "--token-file", "--ca", "--config", "--ttl",
                                                "--state",   "--limit",      "--payload", "--key", "--target",
-                                               "--batch", "--role"};
-  static const std::vector<std::string> boolean{"--json", "--all", "--help", "-h"};
+                                               "--batch", "--role", "--max-unavailable", "--service",
+                                               "--listen"};
+  static const std::vector<std::string> boolean{"--json", "--all", "--help", "-h", "--stats", "--rate", "--no-drain",
+                                                "-g", "-m", "-i", "-n"};
+  // ipvsadm's short options of `lb`.
+  static const std::vector<std::string> shortValued{"-t", "-u", "-f", "-s", "-M", "-r", "-w"};
   Options o;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a.rfind("--", 0) == 0 || a == "-h") {
+    if (a == "-p") {
+      // ipvsadm's -p takes an optional timeout.
+      if (i + 1 < argc && std::string(argv[i + 1]).find_first_not_of("0123456789") == std::string::npos &&
+          argv[i + 1][0] != '\0')
+        o.flags[a] = argv[++i];
+      else
+        o.flags[a] = "300";
+    } else if (std::find(shortValued.begin(), shortValued.end(), a) != shortValued.end()) {
+      if (i + 1 >= argc) throw UsageError(a + " needs a value");
+      o.flags[a] = argv[++i];
+    } else if (a.rfind("--", 0) == 0 || (a.size() == 2 && a[0] == '-')) {
       auto eq = a.find('=');
       std::string name = eq == std::string::npos ? a : a.substr(0, eq);
       if (std::find(valued.begin(), valued.end(), name) != valued.end()) {
@@ -178,6 +212,212 @@ void printCommand(const Object::Ptr& c, bool withDeliveries) {
   }
 }
 
+// "tcp:ADDRESS:PORT", "udp:..." or "fwm:MARK" from -t/-u/-f; UsageError without one.
+std::string serviceKey(Options& o) {
+  const int given = o.flags.count("-t") + o.flags.count("-u") + o.flags.count("-f");
+  if (given != 1) throw UsageError("name the virtual service with one of -t ADDRESS:PORT, -u ADDRESS:PORT, -f MARK");
+  if (o.flags.count("-f")) return "fwm:" + std::to_string(parseId(o.flags["-f"], "-f (firewall mark)"));
+  return (o.flags.count("-t") ? "tcp:" : "udp:") + o.flags[o.flags.count("-t") ? "-t" : "-u"];
+}
+
+// Path-safe: IPv6 brackets and '%' are percent-encoded.
+std::string pathSegment(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '[') out += "%5B";
+    else if (c == ']') out += "%5D";
+    else if (c == '%') out += "%25";
+    else if (c == '/' || c == '?' || c == '#') throw UsageError("'" + text + "' contains '" + std::string(1, c) + "'");
+    else out += c;
+  }
+  return out;
+}
+
+std::string forwardingFlag(const Options& o) {
+  if (has(o, "-m")) return "nat";
+  if (has(o, "-i")) return "tun";
+  if (has(o, "-g")) return "dr";
+  return "";
+}
+
+std::int64_t parseNumber(const std::string& text, const std::string& what, std::int64_t min, std::int64_t max) {
+  try {
+    std::size_t used = 0;
+    long long n = std::stoll(text, &used);
+    if (used == text.size() && n >= min && n <= max) return n;
+  } catch (const std::exception&) {
+  }
+  throw UsageError(what + " '" + text + "' must be a number from " + std::to_string(min) + " to " + std::to_string(max));
+}
+
+void lbRequest(Options& o, const std::string& verb, std::string& method, std::string& path, Object::Ptr& body) {
+  const std::string base = "/v1/plugins/lvs";
+  if (verb == "list") {
+    method = "GET", path = base + "/services";
+    return;
+  }
+  if (verb == "zero" || verb == "sync") {
+    method = "POST", path = base + "/" + verb, body = new Object;
+    return;
+  }
+  const std::string key = serviceKey(o);
+  const std::string servicePath = base + "/services/" + pathSegment(key);
+  if (verb == "add" || verb == "edit") {
+    body = new Object;
+    if (verb == "add") {
+      if (!o.flags.count("--service")) throw UsageError("lb add needs --service NAME (http, https, smtp, imap, pop3, ftp...)");
+      if (key.rfind("fwm:", 0) == 0) {
+        body->set("fwmark", parseNumber(key.substr(4), "-f", 1, 4294967295LL));
+        if (!o.flags.count("--listen")) throw UsageError("-f MARK needs --listen ADDRESS:PORT[,ADDRESS:PORT...]");
+        Array::Ptr listeners = new Array;
+        std::istringstream list(o.flags["--listen"]);
+        for (std::string item; std::getline(list, item, ',');)
+          if (!item.empty()) listeners->add(item);
+        body->set("listeners", listeners);
+      } else {
+        const std::string hostPort = key.substr(4);
+        const auto colon = hostPort.rfind(':');
+        if (colon == std::string::npos) throw UsageError("'" + hostPort + "' must be ADDRESS:PORT");
+        std::string host = hostPort.substr(0, colon);
+        if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+        body->set("protocol", key.substr(0, 3));
+        body->set("address", host);
+        body->set("port", parseNumber(hostPort.substr(colon + 1), "port", 1, 65535));
+      }
+    }
+    if (o.flags.count("--service")) body->set("service", o.flags["--service"]);
+    if (o.flags.count("-s")) body->set("scheduler", o.flags["-s"]);
+    if (o.flags.count("-p")) body->set("persistence", parseNumber(o.flags["-p"], "-p", 0, 31536000));
+    if (o.flags.count("-M")) body->set("netmask", o.flags["-M"]);
+    if (!forwardingFlag(o).empty()) body->set("forwarding", forwardingFlag(o));
+    method = verb == "add" ? "POST" : "PUT";
+    path = verb == "add" ? base + "/services" : servicePath;
+    return;
+  }
+  if (verb == "delete") {
+    method = "DELETE", path = servicePath;
+    return;
+  }
+  if (verb == "add-server" || verb == "edit-server" || verb == "delete-server") {
+    if (!o.flags.count("-r")) throw UsageError("lb " + verb + " needs -r ADDRESS:PORT (the real server)");
+    std::string real = o.flags["-r"];
+    const auto colon = real.rfind(':');
+    const bool hasPort = colon != std::string::npos && real.find(']') == std::string::npos ? real.find(':') == colon
+                                                                                            : real.back() != ']';
+    if (!hasPort) real += ":0";  // a firewall-mark group's real server: the client's port
+    if (verb == "delete-server") {
+      method = "DELETE", path = servicePath + "/members/" + pathSegment(real);
+      return;
+    }
+    body = new Object;
+    if (verb == "add-server") {
+      const auto c = real.rfind(':');
+      std::string host = real.substr(0, c);
+      if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+      body->set("address", host);
+      body->set("port", parseNumber(real.substr(c + 1), "real server port", 0, 65535));
+    }
+    if (o.flags.count("-w")) body->set("weight", parseNumber(o.flags["-w"], "-w", 0, 65535));
+    if (!forwardingFlag(o).empty()) body->set("forwarding", forwardingFlag(o));
+    method = verb == "add-server" ? "POST" : "PUT";
+    path = verb == "add-server" ? servicePath + "/members" : servicePath + "/members/" + pathSegment(real);
+    return;
+  }
+  throw UsageError("unknown command 'lb " + verb + "'");
+}
+
+std::string number(const Object::Ptr& o, const char* name) {
+  return o && o->has(name) ? o->get(name).convert<std::string>() : "-";
+}
+
+void printBalancer(const Object::Ptr& b, bool stats, bool rate) {
+  const char* forwardNames[] = {"dr", "Route", "nat", "Masq", "tun", "Tunnel"};
+  auto forwardName = [&](const std::string& f) {
+    for (int i = 0; i < 6; i += 2)
+      if (f == forwardNames[i]) return std::string(forwardNames[i + 1]);
+    return f;
+  };
+  std::cout << "balancer dataplane: " << (b->get("dataplane").isEmpty() ? std::string("on the director (counters there)") : text(b->get("dataplane"))) << "\n";
+  if (stats) {
+    std::cout << "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n"
+                 "  -> RemoteAddress:Port\n";
+  } else if (rate) {
+    std::cout << "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n"
+                 "  -> RemoteAddress:Port\n";
+  } else {
+    std::cout << "Prot LocalAddress:Port Scheduler Flags\n"
+                 "  -> RemoteAddress:Port           Forward Weight Effective ActiveConn InActConn Health\n";
+  }
+  auto services = b->getArray("services");
+  auto figures = [&](const Object::Ptr& counters) {
+    std::ostringstream out;
+    const char* statNames[] = {"connections", "packets_in", "packets_out", "bytes_in", "bytes_out"};
+    const char* rateNames[] = {"cps", "packets_in_per_second", "packets_out_per_second", "bytes_in_per_second",
+                               "bytes_out_per_second"};
+    for (int i = 0; i < 5; ++i) out << std::right << std::setw(9) << number(counters, stats ? statNames[i] : rateNames[i]);
+    return out.str();
+  };
+  for (std::size_t i = 0; services && i < services->size(); ++i) {
+    auto s = services->getObject(static_cast<unsigned>(i));
+    std::string where;
+    if (s->has("fwmark")) {
+      where = "FWM  " + text(s->get("fwmark"));
+    } else {
+      std::string address = text(s->get("address"));
+      if (address.find(':') != std::string::npos) address = "[" + address + "]";
+      where = (text(s->get("protocol")) == "udp" ? "UDP  " : "TCP  ") + address + ":" + text(s->get("port"));
+    }
+    if (stats || rate) {
+      std::cout << std::left << std::setw(33) << where << figures(s->getObject("counters")) << "\n";
+    } else {
+      std::cout << where << " " << text(s->get("scheduler"));
+      if (s->getValue<std::int64_t>("persistence") > 0) {
+        std::cout << " persistent " << text(s->get("persistence"));
+        if (!s->getValue<std::string>("netmask").empty()) std::cout << " mask " << text(s->get("netmask"));
+      }
+      std::cout << "  (" << text(s->get("service")) << ")\n";
+    }
+    auto members = s->getArray("members");
+    for (std::size_t m = 0; members && m < members->size(); ++m) {
+      auto r = members->getObject(static_cast<unsigned>(m));
+      std::string address = text(r->get("address"));
+      if (address.find(':') != std::string::npos) address = "[" + address + "]";
+      const std::string real = "  -> " + address + ":" + text(r->get("port"));
+      if (stats || rate) {
+        std::cout << std::left << std::setw(33) << real << figures(r->getObject("counters")) << "\n";
+        continue;
+      }
+      std::string health = text(r->get("health"));
+      if (!r->getValue<bool>("serving")) health += ", drained";
+      std::cout << std::left << std::setw(34) << real << std::setw(8)
+                << forwardName(r->optValue<std::string>("forwarding", s->getValue<std::string>("forwarding")))
+                << std::setw(7) << text(r->get("weight")) << std::setw(10) << text(r->get("effective_weight"))
+                << std::setw(11) << number(r, "active_connections") << std::setw(10) << number(r, "inactive_connections")
+                << health << "\n";
+    }
+  }
+  if (!services || services->size() == 0) std::cout << "no virtual services; add one with: shoalctl lb add -t ADDRESS:PORT --service NAME\n";
+}
+
+void printHealth(const Object::Ptr& b) {
+  auto list = b->getArray("services");
+  std::cout << std::left << std::setw(6) << "NODE" << std::setw(22) << "ADDRESS" << std::setw(10) << "SERVICE"
+            << std::setw(11) << "STATE" << std::setw(9) << "SERVING" << "REASON\n";
+  for (std::size_t i = 0; list && i < list->size(); ++i) {
+    auto h = list->getObject(static_cast<unsigned>(i));
+    std::string state = text(h->get("state"));
+    if (h->getValue<bool>("maintenance")) state += "*";
+    std::cout << std::left << std::setw(6) << text(h->get("node_id"))
+              << std::setw(22) << (text(h->get("address")) + ":" + text(h->get("port"))) << std::setw(10)
+              << text(h->get("service")) << std::setw(11) << state << std::setw(9)
+              << (h->getValue<bool>("serving") ? "yes" : "no") << h->optValue<std::string>("reason", "") << "\n";
+  }
+  if (!list || list->size() == 0)
+    std::cout << "no probed services: give nodes roles named after services (shoalctl node set-roles ID http)\n";
+  else
+    std::cout << "(* = in maintenance)\n";
+}
+
 int statusFor(const ApiReply& reply) {
   if (reply.status >= 200 && reply.status < 300) return kExitOk;
   return reply.status == 404 ? kExitNotFound : kExitRefused;
@@ -271,8 +511,21 @@ int main(int argc, char** argv) {
       if (!has(o, "--all")) throw UsageError("service restart needs --all (every node, batch by batch)");
       method = "POST", path = "/v1/rollouts", body = new Object;
       body->set("service", word(o, 2, "service name"));
-      body->set("batch", o.flags.count("--batch") ? parseId(o.flags["--batch"], "--batch") : 1);
+      const char* limit = o.flags.count("--max-unavailable") ? "--max-unavailable" : "--batch";
+      body->set("max_unavailable", o.flags.count(limit) ? parseId(o.flags[limit], limit) : 1);
+      if (has(o, "--no-drain")) body->set("drain", false);
       if (o.flags.count("--role")) body->set("role", o.flags["--role"]);
+    } else if (group == "health" && verb.empty()) {
+      method = "GET", path = "/v1/health/services";
+    } else if (group == "health" && verb == "maintenance") {
+      method = "PUT", path = "/v1/nodes/" + std::to_string(parseId(word(o, 2, "node id"), "node id")) + "/maintenance";
+      body = new Object;
+      body->set("service", word(o, 3, "service name"));
+      const auto on = word(o, 4, "on or off");
+      if (on != "on" && on != "off") throw UsageError("maintenance must be on or off, not '" + on + "'");
+      body->set("on", on == "on");
+    } else if (group == "lb") {
+      lbRequest(o, verb, method, path, body);
     } else {
       throw UsageError("unknown command '" + group + (verb.empty() ? "" : " " + verb) + "'");
     }
@@ -358,6 +611,21 @@ int main(int argc, char** argv) {
       if (rollouts->size() == 0) std::cout << "no rollouts yet\n";
     } else if (group == "queue") {
       std::cout << "delivery " << text(b->get("id")) << " is " << text(b->get("state")) << "\n";
+    } else if (group == "health" && verb.empty()) {
+      printHealth(b);
+    } else if (group == "health") {
+      std::cout << text(b->get("service")) << " on node " << text(b->get("node_id"))
+                << (b->getValue<bool>("maintenance") ? " is in maintenance (drained)" : " is back in rotation") << "\n";
+    } else if (group == "lb" && verb == "list") {
+      printBalancer(b, has(o, "--stats"), has(o, "--rate"));
+    } else if (group == "lb") {
+      auto apply = b->getObject("apply");
+      if (b->has("deleted")) std::cout << "deleted " << text(b->get("deleted")) << "\n";
+      if (b->has("service")) std::cout << "stored " << text(b->getObject("service")->get("key")) << "\n";
+      if (b->has("command") && !apply) std::cout << "sent as command " << text(b->get("command")) << "\n";
+      if (apply && apply->has("command")) std::cout << "sent to the director as command " << text(apply->get("command")) << "\n";
+      if (apply && apply->has("pending")) std::cerr << "note: " << text(apply->get("pending")) << "\n";
+      if (apply && apply->has("unchanged")) std::cout << "the balancer table is unchanged\n";
     }
     return kExitOk;
   } catch (const UsageError& e) {

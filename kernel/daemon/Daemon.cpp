@@ -93,6 +93,44 @@ void ensureClusterIdentity(store::Store& store, Poco::Logger& log) {
   log.information("created cluster " + newId);
 }
 
+// What plugins reach of the running daemon through ABI 1.1 (see host/HostRuntime.hpp).
+class DaemonRuntime final : public host::HostRuntime {
+ public:
+  DaemonRuntime(std::string role, std::filesystem::path dataDir, std::filesystem::path nodeDir,
+                manager::ManagerService* manager)
+      : role_(std::move(role)), dataDir_(std::move(dataDir)), nodeDir_(std::move(nodeDir)), manager_(manager) {}
+
+  std::string hostInfoJson() override {
+    Poco::JSON::Object o(Poco::JSON_PRESERVE_KEY_ORDER);
+    o.set("role", role_);
+    auto identity = nodeDir_.empty() ? std::nullopt : agent::NodeAgent::loadIdentity(nodeDir_);
+    o.set("node_id", identity ? identity->nodeId : 0);
+    o.set("data_dir", dataDir_.string());
+    o.set("host_version", std::string(build::kVersion));
+    std::ostringstream out;
+    o.stringify(out);
+    return out.str();
+  }
+  std::string enqueue(const std::string& requestJson) override {
+    return managerOrRefuse("enqueueing commands").enqueueForPlugin(requestJson);
+  }
+  std::string healthJson() override {
+    std::ostringstream out;
+    managerOrRefuse("the health of services").health().toJson()->stringify(out);
+    return out.str();
+  }
+
+ private:
+  manager::ManagerService& managerOrRefuse(const char* what) {
+    if (manager_ == nullptr)
+      throw Error(ErrorCode::Unsupported, std::string(what) + " is only possible on the manager");
+    return *manager_;
+  }
+  std::string role_;
+  std::filesystem::path dataDir_, nodeDir_;
+  manager::ManagerService* manager_;
+};
+
 const char* stateName(host::PluginState state) {
   return state == host::PluginState::Loaded ? "loaded" : "refused";
 }
@@ -184,6 +222,7 @@ int runDaemon(const LoadedConfig& config) {
     }
     std::unique_ptr<manager::ManagerService> managerService;
     std::unique_ptr<agent::NodeAgent> nodeAgent;
+    std::unique_ptr<DaemonRuntime> runtime;
     if (s.role == "manager") {
       manager::ManagerSettings ms;
       ms.dataDir = s.dataDir;
@@ -192,6 +231,9 @@ int runDaemon(const LoadedConfig& config) {
       ms.advertiseAddress = s.advertiseAddress;
       ms.queuePolicy.lease = std::chrono::seconds(s.queueLeaseSeconds);
       managerService = std::make_unique<manager::ManagerService>(*store, &plugins.registries(), ms);
+      runtime = std::make_unique<DaemonRuntime>(s.role, s.dataDir, s.appServer ? s.dataDir / "appserver" : "",
+                                                managerService.get());
+      plugins.setRuntime(runtime.get());
       managerService->start();
       log.information("manager API at https://" + managerService->advertisedEndpoint() + ", CA " +
                       managerService->caFingerprint() + ", admin token in " +
@@ -213,6 +255,8 @@ int runDaemon(const LoadedConfig& config) {
     } else {
       if (!config.joinToken.empty())
         agent::NodeAgent::enrol(s.dataDir, config.joinToken, s.advertiseAddress);
+      runtime = std::make_unique<DaemonRuntime>(s.role, s.dataDir, s.dataDir, nullptr);
+      plugins.setRuntime(runtime.get());
       nodeAgent = std::make_unique<agent::NodeAgent>(plugins.registries(), agent::NodeAgentSettings{s.dataDir});
       nodeAgent->start();
     }
@@ -240,6 +284,7 @@ int runDaemon(const LoadedConfig& config) {
     if (nodeAgent) nodeAgent->stop();
     if (managerService) managerService->stop();
     plugins.shutdown();
+    plugins.setRuntime(nullptr);
   }
   log.information("shoald stopped cleanly");
   return kExitOk;

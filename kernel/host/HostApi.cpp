@@ -13,6 +13,7 @@
 
 #include "common/Error.hpp"
 #include "host/HostObjects.hpp"
+#include "host/HostRuntime.hpp"
 #include "host/PanelDefinition.hpp"
 #include "shoal/BuildInfo.hpp"
 #include "store/DocumentStore.hpp"
@@ -285,6 +286,45 @@ shoal_status registerHook(shoal_plugin_ctx* ctx, const shoal_hook_desc* desc0,
   });
 }
 
+shoal_status registerApi(shoal_plugin_ctx* ctx, const shoal_api_desc* desc0, shoal_buffer* outError) {
+  return registration(ctx, outError, "registering an API endpoint", [&] {
+    const auto d = normalized(desc0, SHOAL_SIZE_THROUGH(shoal_api_desc, on_request), "API endpoint");
+    require(d.on_request != nullptr, "API endpoint has no on_request");
+    require(ctx->staged.apis.empty(), "a plugin registers at most one API endpoint");
+    ctx->staged.apis.push_back(ApiEntry{ctx->pluginName, d.user, d.on_request});
+  });
+}
+
+// The daemon's runtime, or Error(Unsupported) when this process has none (yet).
+HostRuntime& runtimeOf(shoal_plugin_ctx* ctx, const char* what) {
+  require(ctx != nullptr, std::string(what) + " needs a plugin context");
+  HostRuntime* runtime = ctx->runtime ? ctx->runtime->load() : nullptr;
+  if (runtime == nullptr)
+    throw Error(ErrorCode::Unsupported, std::string(what) + " is not available in this shoald command or before it runs");
+  return *runtime;
+}
+
+shoal_status hostInfo(shoal_plugin_ctx* ctx, shoal_buffer* outJson, shoal_buffer* outError) {
+  return run(outError, [&] {
+    fill(outJson, runtimeOf(ctx, "host_info").hostInfoJson());
+    return SHOAL_OK;
+  });
+}
+
+shoal_status enqueue(shoal_plugin_ctx* ctx, shoal_str request, shoal_buffer* outJson, shoal_buffer* outError) {
+  return run(outError, [&] {
+    fill(outJson, runtimeOf(ctx, "enqueue").enqueue(std::string(view(request))));
+    return SHOAL_OK;
+  });
+}
+
+shoal_status healthList(shoal_plugin_ctx* ctx, shoal_buffer* outJson, shoal_buffer* outError) {
+  return run(outError, [&] {
+    fill(outJson, runtimeOf(ctx, "health_list").healthJson());
+    return SHOAL_OK;
+  });
+}
+
 shoal_status txnBegin(shoal_plugin_ctx* ctx, shoal_txn** outTxn, shoal_buffer* outError) {
   return run(outError, [&] {
     require(ctx != nullptr && outTxn != nullptr, "txn_begin needs a context and out_txn");
@@ -390,6 +430,10 @@ shoal_host_api makeTable() {
   api.callback_doc_put = &docPut;
   api.callback_doc_delete = &docDelete;
   api.callback_doc_list = &docList;
+  api.callback_host_info = &hostInfo;
+  api.callback_enqueue = &enqueue;
+  api.callback_health_list = &healthList;
+  api.callback_register_api = &registerApi;
   return api;
 }
 

@@ -2,6 +2,7 @@
 // The host-side definitions of the ABI's opaque handles. Kernel-private.
 #include <shoal/abi.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -13,6 +14,10 @@ namespace Util {
 class AbstractConfiguration;
 }
 }  // namespace Poco
+
+namespace shoal::host {
+class HostRuntime;
+}
 
 namespace shoal::store {
 class DocumentStore;
@@ -26,6 +31,8 @@ struct shoal_plugin_ctx {
   const Poco::Util::AbstractConfiguration* config = nullptr;  // may be null
   shoal::store::DocumentStore* documents = nullptr;           // may be null (no store open)
   shoal::host::Registries* registries = nullptr;
+  // Set by the daemon once it runs (PluginHost::setRuntime); null until then.
+  const std::atomic<shoal::host::HostRuntime*>* runtime = nullptr;
   // Registration is open only while on_init runs; contributions are staged here.
   bool initializing = false;
   shoal::host::Contributions staged;

@@ -168,6 +168,7 @@ PluginRecord PluginHost::load(const std::filesystem::path& file) {
   context->config = services_.config;
   context->documents = services_.documents;
   context->registries = &registries_;
+  context->runtime = &runtime_;
   context->initializing = true;
 
   shoal_reply reply;

@@ -5,12 +5,14 @@
 // A plugin that cannot be used is refused with a reason that names the file and the cause;
 // the host goes on with the others. Libraries stay loaded until shutdown(), also those
 // refused after their init ran, so no code of theirs can be unmapped while referenced.
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "host/HostRuntime.hpp"
 #include "host/Registries.hpp"
 
 namespace Poco {
@@ -64,6 +66,10 @@ class PluginHost {
   void shutdown();
 
   const Registries& registries() const { return registries_; }
+
+  // What plugins reach through ABI 1.1's runtime callbacks (host info, enqueue, health).
+  // `runtime` must outlive every call into plugins; set it to null before it goes away.
+  void setRuntime(HostRuntime* runtime) { runtime_.store(runtime); }
   const std::vector<PluginRecord>& records() const { return records_; }
 
  private:
@@ -74,6 +80,7 @@ class PluginHost {
   HostServices services_;
   Poco::Logger& logger_;
   Registries registries_;
+  std::atomic<HostRuntime*> runtime_{nullptr};
   std::vector<PluginRecord> records_;
   std::vector<std::unique_ptr<Library>> libraries_;  // load order
 };

@@ -53,6 +53,7 @@ void Registries::commit(const Contributions& staged) {
   append(all_.probes, staged.probes);
   append(all_.panels, staged.panels);
   append(all_.hooks, staged.hooks);
+  append(all_.apis, staged.apis);
 }
 
 std::optional<QueueHandlerEntry> Registries::queueHandler(const std::string& kind) const {
@@ -84,6 +85,13 @@ std::vector<HookEntry> Registries::hooks(const std::string& event) const {
   for (const auto& entry : all_.hooks)
     if (entry.event == event) out.push_back(entry);
   return out;
+}
+
+std::optional<ApiEntry> Registries::api(const std::string& plugin) const {
+  std::shared_lock lock(mutex_);
+  for (const auto& entry : all_.apis)
+    if (entry.plugin == plugin) return entry;
+  return std::nullopt;
 }
 
 void Registries::clear() {

@@ -53,12 +53,20 @@ struct HookEntry {
   shoal_status (*onEvent)(void*, shoal_str, shoal_str, shoal_reply*) = nullptr;
 };
 
+// A plugin's endpoint under /v1/plugins/<plugin>/ (ABI 1.1).
+struct ApiEntry {
+  std::string plugin;
+  void* user = nullptr;
+  shoal_status (*onRequest)(void*, shoal_str, shoal_str, shoal_str, shoal_str, shoal_reply*) = nullptr;
+};
+
 // What one plugin registered during its init.
 struct Contributions {
   std::vector<QueueHandlerEntry> queueHandlers;
   std::vector<ProbeEntry> probes;
   std::vector<PanelEntry> panels;
   std::vector<HookEntry> hooks;
+  std::vector<ApiEntry> apis;  // at most one
 };
 
 // The events a hook may subscribe to in this ABI version.
@@ -80,6 +88,7 @@ class Registries {
   std::vector<ProbeEntry> probes() const;
   std::vector<PanelEntry> panels() const;
   std::vector<HookEntry> hooks(const std::string& event) const;
+  std::optional<ApiEntry> api(const std::string& plugin) const;
 
   // Forget everything (at shutdown, before libraries are unloaded).
   void clear();

@@ -1,12 +1,15 @@
 #include "manager/ManagerService.hpp"
 
 #include <Poco/JSON/Array.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/JSON/Stringifier.h>
 #include <Poco/Logger.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 #include <regex>
 
 #include "api/JoinToken.hpp"
@@ -14,6 +17,7 @@
 #include "common/Error.hpp"
 #include "common/Files.hpp"
 #include "common/Platform.hpp"
+#include "host/HostApi.hpp"
 #include "host/HostObjects.hpp"
 #include "host/Registries.hpp"
 #include "shoal/BuildInfo.hpp"
@@ -140,7 +144,9 @@ ManagerService::ManagerService(store::Store& store, const host::Registries* regi
       settings_(std::move(settings)),
       nodes_(store),
       queue_(store, settings_.queuePolicy),
-      rollouts_(store, queue_, nodes_, notifier_) {
+      events_(registries ? std::make_unique<host::EventBus>(*registries) : nullptr),
+      health_(std::make_unique<HealthService>(nodes_, registries, events_.get(), settings_.healthDefaults)),
+      rollouts_(store, queue_, nodes_, notifier_, *health_) {
   auto& log = Poco::Logger::get("shoald.manager");
   const auto platform = detectPlatform();
   if (settings_.advertiseAddress.empty()) settings_.advertiseAddress = platform.hostname;
@@ -199,6 +205,7 @@ std::string ManagerService::advertisedEndpoint() const {
 
 void ManagerService::start() {
   server_->start();
+  health_->start();
   rollouts_.start();
   running_ = true;
   sweeper_ = std::thread([this] {
@@ -223,6 +230,7 @@ void ManagerService::stop() {
   notifier_.shutdown();
   if (server_) server_->stop();
   rollouts_.stop();
+  health_->stop();
 }
 
 std::optional<api::Principal> ManagerService::authenticate(api::Access required, const std::string& bearer) {
@@ -262,6 +270,69 @@ void ManagerService::noteContact(std::int64_t nodeId) {
     last = now;
   }
   nodes_.heartbeat(nodeId);
+}
+
+void ManagerService::validateCommand(const cluster::CommandRequest& c, const std::string& where) const {
+  if (registries_ != nullptr) {
+    auto handler = registries_->queueHandler(c.kind);
+    if (!handler) throw Error(ErrorCode::InvalidArgument, where + "no plugin handles command kind '" + c.kind + "'");
+    if (handler->onValidate != nullptr) {
+      shoal_reply reply;
+      auto status = handler->onValidate(handler->user, shoal_str{c.payloadJson.data(), c.payloadJson.size()}, &reply);
+      if (status != SHOAL_OK)
+        throw Error(ErrorCode::InvalidArgument,
+                    where + c.kind + ": " + (reply.error.empty() ? "payload refused" : reply.error));
+    }
+  }
+}
+
+cluster::Command ManagerService::enqueueChecked(const cluster::CommandRequest& c, const std::string& where) {
+  validateCommand(c, where);
+  auto command = queue_.enqueue(c.kind, c.payloadJson, c.orderingKey, c.target);
+  host::EventBus::noteEnqueued(command.id);
+  notifier_.notifyAll();
+  return command;
+}
+
+std::string ManagerService::enqueueForPlugin(const std::string& requestJson) {
+  Object::Ptr body;
+  try {
+    body = Poco::JSON::Parser().parse(requestJson).extract<Object::Ptr>();
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::InvalidArgument, std::string("enqueue request is not a JSON object: ") + e.what());
+  }
+  cluster::CommandRequest c;
+  c.kind = requireString(body, "kind");
+  if (body->has("payload")) {
+    const auto& payload = body->get("payload");
+    if (payload.isString()) {
+      c.payloadJson = payload.extract<std::string>();
+    } else {
+      std::ostringstream text;
+      Poco::JSON::Stringifier::condense(payload, text);
+      c.payloadJson = text.str();
+    }
+  } else {
+    c.payloadJson = "{}";
+  }
+  c.orderingKey = body->has("key") ? requireString(body, "key") : c.kind;
+  auto target = body->getObject("target");
+  if (!target || target->has("all")) {
+    c.target = cluster::Target::all();
+  } else if (target->has("role")) {
+    c.target = cluster::Target::withRole(requireString(target, "role"));
+  } else if (target->has("node")) {
+    c.target = cluster::Target::node(target->getValue<std::int64_t>("node"));
+  } else {
+    throw Error(ErrorCode::InvalidArgument, "enqueue target must be {\"all\": true}, {\"role\": NAME} or {\"node\": ID}");
+  }
+  auto command = enqueueChecked(c, "");
+  auto o = api::object();
+  o->set("id", command.id);
+  o->set("deliveries", static_cast<std::int64_t>(command.deliveries.size()));
+  std::ostringstream out;
+  o->stringify(out);
+  return out.str();
 }
 
 std::vector<api::Route> ManagerService::makeRoutes() {
@@ -349,17 +420,7 @@ std::vector<api::Route> ManagerService::makeRoutes() {
       c.payloadJson = item->has("payload") ? requireString(item, "payload") : "{}";
       c.orderingKey = item->has("ordering_key") ? requireString(item, "ordering_key") : c.kind;
       c.target = parseTarget(item->has("target") ? requireString(item, "target") : "all");
-      if (registries_ != nullptr) {
-        auto handler = registries_->queueHandler(c.kind);
-        if (!handler) throw Error(ErrorCode::InvalidArgument, where + "no plugin handles command kind '" + c.kind + "'");
-        if (handler->onValidate != nullptr) {
-          shoal_reply reply;
-          auto status = handler->onValidate(handler->user, shoal_str{c.payloadJson.data(), c.payloadJson.size()}, &reply);
-          if (status != SHOAL_OK)
-            throw Error(ErrorCode::InvalidArgument,
-                        where + c.kind + ": " + (reply.error.empty() ? "payload refused" : reply.error));
-        }
-      }
+      validateCommand(c, where);
       return c;
     };
     if (!body->has("commands")) {
@@ -414,6 +475,61 @@ std::vector<api::Route> ManagerService::makeRoutes() {
     return ok(toJson(d));
   });
 
+  // ---- admin: health of services ----
+  add("GET", "/v1/health/services", Access::Admin, [this](const ApiRequest&) {
+    auto o = api::object();
+    o->set("services", health_->toJson());
+    return ok(o);
+  });
+  add("PUT", "/v1/nodes/{id}/maintenance", Access::Admin, [this](const ApiRequest& r) {
+    auto body = r.json();
+    const auto id = r.idParam("id");
+    if (!nodes_.find(id)) throw Error(ErrorCode::NotFound, "no node " + r.params.at("id"));
+    const std::string service = requireString(body, "service");
+    if (!body->has("on") || !body->get("on").isBoolean())
+      throw Error(ErrorCode::InvalidArgument, "field 'on' must be true or false");
+    auto commands = health_->setMaintenance(id, service, body->getValue<bool>("on"));
+    auto o = api::object();
+    o->set("node_id", id);
+    o->set("service", service);
+    o->set("maintenance", body->getValue<bool>("on"));
+    Array::Ptr ids = new Array;
+    for (auto c : commands) ids->add(c);
+    o->set("commands", ids);
+    return ok(o);
+  });
+
+  // ---- admin: endpoints plugins serve (ABI 1.1) ----
+  for (const char* method : {"GET", "POST", "PUT", "DELETE"}) {
+    auto handler = [this](const ApiRequest& r) {
+      const auto& plugin = r.params.at("plugin");
+      auto entry = registries_ ? registries_->api(plugin) : std::nullopt;
+      if (!entry) throw Error(ErrorCode::NotFound, "no loaded plugin serves /v1/plugins/" + plugin);
+      std::string path = r.params.count("path") ? r.params.at("path") : "";
+      shoal_reply reply;
+      const auto status = entry->onRequest(entry->user, shoal_str{r.method.data(), r.method.size()},
+                                           shoal_str{path.data(), path.size()},
+                                           shoal_str{r.rawQuery.data(), r.rawQuery.size()},
+                                           shoal_str{r.body.data(), r.body.size()}, &reply);
+      const std::string message = reply.error.empty() ? plugin + " answered " + host::statusName(status) : reply.error;
+      switch (status) {
+        case SHOAL_OK: break;
+        case SHOAL_ERR_INVALID_ARGUMENT: throw Error(ErrorCode::InvalidArgument, message);
+        case SHOAL_ERR_NOT_FOUND: throw Error(ErrorCode::NotFound, message);
+        case SHOAL_ERR_CONFLICT: throw Error(ErrorCode::Conflict, message);
+        case SHOAL_ERR_UNSUPPORTED: throw Error(ErrorCode::Unsupported, message);
+        case SHOAL_ERR_FAILED: throw Error(ErrorCode::Failed, message);
+        default: throw Error(ErrorCode::Internal, plugin + ": " + message);
+      }
+      api::ApiResponse response;
+      response.status = r.method == "POST" ? 201 : 200;
+      response.rawJson = reply.output.empty() ? "{}" : reply.output;
+      return response;
+    };
+    add(method, "/v1/plugins/{plugin}", Access::Admin, handler);
+    add(method, "/v1/plugins/{plugin}/{path...}", Access::Admin, handler);
+  }
+
   // ---- admin: rolling events ----
   add("POST", "/v1/rollouts", Access::Admin, [this](const ApiRequest& r) {
     auto body = r.json();
@@ -424,9 +540,17 @@ std::vector<api::Route> ManagerService::makeRoutes() {
     const std::string kind = service + ".restart";
     if (registries_ != nullptr && !registries_->queueHandler(kind))
       throw Error(ErrorCode::InvalidArgument, "no plugin handles '" + kind + "', so " + service + " cannot be restarted");
-    const std::string role = body->has("role") ? requireString(body, "role") : "";
-    const int batch = body->optValue<int>("batch", 1);
-    return ok(rollouts_.create(service, kind, role, batch), 201);
+    std::string role = body->has("role") ? requireString(body, "role") : "";
+    if (!body->has("role")) {
+      // By default the nodes that run the service: those with a role of its name, if any.
+      for (const auto& node : nodes_.list(false))
+        if (std::find(node.roles.begin(), node.roles.end(), service) != node.roles.end()) role = service;
+    }
+    RolloutOptions options;
+    options.batch = body->optValue<int>("max_unavailable", body->optValue<int>("batch", 1));
+    options.drain = body->optValue<bool>("drain", true);
+    options.healthTimeoutSeconds = body->optValue<int>("health_timeout_seconds", 120);
+    return ok(rollouts_.create(service, kind, role, options), 201);
   });
   add("GET", "/v1/rollouts", Access::Admin, [this](const ApiRequest& r) {
     auto o = api::object();

@@ -13,7 +13,10 @@
 #include "api/ApiServer.hpp"
 #include "cluster/CommandQueue.hpp"
 #include "cluster/NodeRegistry.hpp"
+#include "health/HealthEngine.hpp"
+#include "host/EventBus.hpp"
 #include "manager/DeliveryNotifier.hpp"
+#include "manager/HealthService.hpp"
 #include "manager/RolloutRunner.hpp"
 
 namespace shoal::store {
@@ -34,6 +37,8 @@ struct ManagerSettings {
   std::string advertiseAddress;
   std::chrono::seconds offlineAfter{15};
   cluster::QueuePolicy queuePolicy;
+  // Defaults for probes that leave interval, timeout, rise or fall at 0.
+  health::HealthDefaults healthDefaults;
 };
 
 class ManagerService {
@@ -56,9 +61,19 @@ class ManagerService {
 
   cluster::NodeRegistry& nodes() { return nodes_; }
   cluster::CommandQueue& queue() { return queue_; }
+  HealthService& health() { return *health_; }
+
+  // Enqueues for a plugin (ABI callback_enqueue): `requestJson` is
+  // {"kind", "payload" (object or string), "key", "target": {"all"|"role"|"node"}}.
+  // Runs the kind's on_validate; returns {"id", "deliveries"}. Throws Error.
+  std::string enqueueForPlugin(const std::string& requestJson);
 
  private:
   std::vector<api::Route> makeRoutes();
+  // Error(InvalidArgument) unless a plugin handles the kind and its on_validate accepts.
+  void validateCommand(const cluster::CommandRequest& request, const std::string& where) const;
+  // validateCommand, then enqueue; wakes the nodes.
+  cluster::Command enqueueChecked(const cluster::CommandRequest& request, const std::string& where);
   std::optional<api::Principal> authenticate(api::Access required, const std::string& bearer);
   void noteContact(std::int64_t nodeId);
 
@@ -68,6 +83,8 @@ class ManagerService {
   cluster::NodeRegistry nodes_;
   cluster::CommandQueue queue_;
   DeliveryNotifier notifier_;
+  std::unique_ptr<host::EventBus> events_;  // null without registries
+  std::unique_ptr<HealthService> health_;
   RolloutRunner rollouts_;
   std::string adminTokenHash_;
   std::string caFingerprint_;

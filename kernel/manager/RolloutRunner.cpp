@@ -11,6 +11,7 @@
 #include "cluster/NodeRegistry.hpp"
 #include "common/Error.hpp"
 #include "manager/DeliveryNotifier.hpp"
+#include "manager/HealthService.hpp"
 #include "store/DocumentStore.hpp"
 
 namespace shoal::manager {
@@ -42,18 +43,22 @@ std::string keyOf(std::int64_t id) {
 }  // namespace
 
 RolloutRunner::RolloutRunner(store::Store& store, cluster::CommandQueue& queue, cluster::NodeRegistry& nodes,
-                             DeliveryNotifier& notifier)
+                             DeliveryNotifier& notifier, HealthService& health)
     : store_(store),
       documents_(std::make_unique<store::DocumentStore>(store)),
       queue_(queue),
       nodes_(nodes),
-      notifier_(notifier) {}
+      notifier_(notifier),
+      health_(health) {}
 
 RolloutRunner::~RolloutRunner() { stop(); }
 
 Object::Ptr RolloutRunner::create(const std::string& service, const std::string& kind, const std::string& role,
-                                  int batch) {
-  if (batch < 1 || batch > 100) throw Error(ErrorCode::InvalidArgument, "batch must be 1-100");
+                                  const RolloutOptions& options) {
+  const int batch = options.batch;
+  if (batch < 1 || batch > 100) throw Error(ErrorCode::InvalidArgument, "max-unavailable (batch) must be 1-100");
+  if (options.healthTimeoutSeconds < 5 || options.healthTimeoutSeconds > 3600)
+    throw Error(ErrorCode::InvalidArgument, "health_timeout_seconds must be 5-3600");
   std::lock_guard lock(mutex_);
   Array::Ptr targets = new Array;
   for (const auto& node : nodes_.list(false)) {
@@ -78,6 +83,8 @@ Object::Ptr RolloutRunner::create(const std::string& service, const std::string&
   rollout->set("service", service);
   rollout->set("kind", kind);
   rollout->set("batch", batch);
+  rollout->set("drain", options.drain && health_.isProbed(service));
+  rollout->set("health_timeout_seconds", options.healthTimeoutSeconds);
   rollout->set("state", "running");
   rollout->set("message", "");
   rollout->set("nodes", targets);
@@ -87,7 +94,8 @@ Object::Ptr RolloutRunner::create(const std::string& service, const std::string&
   txn->commit();
   Poco::Logger::get("shoald.rollout").information("rollout " + std::to_string(id) + ": " + kind + " on " +
                                                   std::to_string(targets->size()) + " node(s), " +
-                                                  std::to_string(batch) + " at a time");
+                                                  std::to_string(batch) + " at a time" +
+                                                  (rollout->getValue<bool>("drain") ? ", draining each first" : ""));
   return rollout;
 }
 
@@ -108,6 +116,45 @@ Array::Ptr RolloutRunner::list(std::size_t limit) {
   return newest;
 }
 
+namespace {
+
+std::int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Array::Ptr idArray(const std::vector<std::int64_t>& ids) {
+  Array::Ptr a = new Array;
+  for (auto id : ids) a->add(id);
+  return a;
+}
+
+}  // namespace
+
+// Whether every command in `ids` has been applied on every node it went to. Sets `failure`
+// when one of them failed or was skipped (or is gone).
+bool RolloutRunner::commandsApplied(const Array::Ptr& ids, std::string& failure) {
+  if (!ids) return true;
+  bool all = true;
+  for (std::size_t i = 0; i < ids->size(); ++i) {
+    const auto id = ids->getElement<std::int64_t>(static_cast<unsigned>(i));
+    auto command = queue_.find(id);
+    if (!command) {
+      failure = "command " + std::to_string(id) + " is gone";
+      return false;
+    }
+    for (const auto& d : command->deliveries) {
+      if (d.state == cluster::DeliveryState::Failed || d.state == cluster::DeliveryState::Skipped) {
+        failure = command->kind + " (command " + std::to_string(id) + ") " + cluster::toString(d.state) +
+                  " on node " + std::to_string(d.nodeId) + ": " + d.output;
+        return false;
+      }
+      if (d.state != cluster::DeliveryState::Done) all = false;
+    }
+  }
+  return all;
+}
+
 void RolloutRunner::advance() {
   std::lock_guard lock(mutex_);
   std::vector<store::Document> active;
@@ -124,60 +171,126 @@ void RolloutRunner::advance() {
     if (rollout->getValue<std::string>("state") != "running") continue;
     auto targets = rollout->getArray("nodes");
     const auto kind = rollout->getValue<std::string>("kind");
-    bool changed = false, inFlight = false;
-    for (std::size_t i = 0; i < targets->size(); ++i) {
+    const auto service = rollout->getValue<std::string>("service");
+    const auto rolloutId = rollout->getValue<std::string>("id");
+    const bool drain = rollout->optValue<bool>("drain", false);
+    const std::int64_t healthTimeoutMs = rollout->optValue<std::int64_t>("health_timeout_seconds", 120) * 1000;
+    bool changed = false;
+    int inFlight = 0;
+
+    auto fail = [&](const Object::Ptr& node, const std::string& why) {
+      node->set("state", "failed");
+      rollout->set("state", "failed");
+      rollout->set("message", why + "; the remaining nodes were left as they are");
+      log.warning("rollout " + rolloutId + ": " + why);
+      // Health decides again whether the failed node serves.
+      if (drain) health_.setMaintenance(node->getValue<std::int64_t>("id"), service, false);
+      changed = true;
+    };
+    auto where = [](const Object::Ptr& node) {
+      return "node " + node->getValue<std::string>("id") + " (" + node->getValue<std::string>("hostname") + ")";
+    };
+    auto enqueueRestart = [&](const Object::Ptr& node) {
+      cluster::Target target = cluster::Target::node(node->getValue<std::int64_t>("id"));
+      Object payload;
+      payload.set("service", service);
+      std::ostringstream text;
+      payload.stringify(text);
+      auto command = queue_.enqueue(kind, text.str(), "rollout." + rolloutId, target);
+      node->set("command_id", command.id);
+      node->set("state", "running");
+      notifier_.notifyAll();
+      changed = true;
+    };
+
+    for (std::size_t i = 0; i < targets->size() && rollout->getValue<std::string>("state") == "running"; ++i) {
       auto node = targets->getObject(static_cast<unsigned>(i));
-      if (node->getValue<std::string>("state") != "running") continue;
-      auto command = queue_.find(node->getValue<std::int64_t>("command_id"));
-      const auto* delivery = command && !command->deliveries.empty() ? &command->deliveries.front() : nullptr;
-      if (delivery && delivery->state == cluster::DeliveryState::Done) {
-        node->set("state", "done");
-        changed = true;
-      } else if (!delivery || delivery->state == cluster::DeliveryState::Failed ||
-                 delivery->state == cluster::DeliveryState::Skipped) {
-        node->set("state", "failed");
-        rollout->set("state", "failed");
-        rollout->set("message", kind + " failed on node " + node->getValue<std::string>("id") + " (" +
-                                    node->getValue<std::string>("hostname") + "): " +
-                                    (delivery ? delivery->output : std::string("its command is gone")) +
-                                    "; the remaining nodes were left as they are");
-        log.warning("rollout " + rollout->getValue<std::string>("id") + ": " + rollout->getValue<std::string>("message"));
-        changed = true;
-      } else {
-        inFlight = true;
+      const auto state = node->getValue<std::string>("state");
+      const auto nodeId = node->getValue<std::int64_t>("id");
+      std::string failure;
+      if (state == "draining") {
+        if (commandsApplied(node->getArray("wait_commands"), failure)) {
+          try {
+            enqueueRestart(node);
+          } catch (const Error& e) {
+            fail(node, "cannot enqueue " + kind + " on " + where(node) + ": " + e.what());
+          }
+        } else if (!failure.empty()) {
+          fail(node, "draining " + where(node) + " failed: " + failure);
+        }
+      } else if (state == "running") {
+        auto command = queue_.find(node->getValue<std::int64_t>("command_id"));
+        const auto* delivery = command && !command->deliveries.empty() ? &command->deliveries.front() : nullptr;
+        if (delivery && delivery->state == cluster::DeliveryState::Done) {
+          if (drain) {
+            auto status = health_.find(nodeId, service);
+            node->set("state", "recovering");
+            node->set("restarted_at_ms", nowMs());
+            node->set("checks_at_restart", status ? status->status.checks : 0);
+          } else {
+            node->set("state", "done");
+          }
+          changed = true;
+        } else if (!delivery || delivery->state == cluster::DeliveryState::Failed ||
+                   delivery->state == cluster::DeliveryState::Skipped) {
+          fail(node, kind + " failed on " + where(node) + ": " +
+                         (delivery ? delivery->output : std::string("its command is gone")));
+        }
+      } else if (state == "recovering") {
+        auto status = health_.find(nodeId, service);
+        bool healthy = !status;  // a node not probed for the service has nothing to wait for
+        if (status) {
+          const auto rise = std::max<std::uint64_t>(1, status->status.effectiveRise);
+          const auto since = node->optValue<std::uint64_t>("checks_at_restart", 0);
+          healthy = status->status.state == health::HealthState::Healthy &&
+                    status->status.consecutiveSuccesses >= rise && status->status.checks >= since + rise;
+        }
+        if (healthy) {
+          node->set("wait_commands", idArray(health_.setMaintenance(nodeId, service, false)));
+          node->set("state", "restoring");
+          changed = true;
+        } else if (nowMs() - node->getValue<std::int64_t>("restarted_at_ms") > healthTimeoutMs) {
+          fail(node, service + " on " + where(node) + " was not healthy " + std::to_string(healthTimeoutMs / 1000) +
+                         " s after its restart" + (status ? ": " + status->status.lastError : std::string()));
+        }
+      } else if (state == "restoring") {
+        if (commandsApplied(node->getArray("wait_commands"), failure)) {
+          node->set("state", "done");
+          changed = true;
+        } else if (!failure.empty()) {
+          fail(node, "restoring " + where(node) + " failed: " + failure);
+        }
       }
+      const auto now = node->getValue<std::string>("state");
+      if (now == "draining" || now == "running" || now == "recovering" || now == "restoring") ++inFlight;
     }
-    if (rollout->getValue<std::string>("state") == "running" && !inFlight) {
-      int started = 0;
+
+    if (rollout->getValue<std::string>("state") == "running") {
       const int batch = rollout->getValue<int>("batch");
-      for (std::size_t i = 0; i < targets->size() && started < batch; ++i) {
+      bool pendingLeft = false;
+      for (std::size_t i = 0; i < targets->size(); ++i) {
         auto node = targets->getObject(static_cast<unsigned>(i));
         if (node->getValue<std::string>("state") != "pending") continue;
-        cluster::Target target{};
-        target.kind = cluster::Target::Kind::Node;
-        target.nodeId = node->getValue<std::int64_t>("id");
-        Object payload;
-        payload.set("service", rollout->getValue<std::string>("service"));
-        std::ostringstream text;
-        payload.stringify(text);
+        pendingLeft = true;
+        if (inFlight >= batch) break;
         try {
-          auto command = queue_.enqueue(kind, text.str(), "rollout." + rollout->getValue<std::string>("id"), target);
-          node->set("command_id", command.id);
-          node->set("state", "running");
+          if (drain) {
+            node->set("wait_commands", idArray(health_.setMaintenance(node->getValue<std::int64_t>("id"), service, true)));
+            node->set("state", "draining");
+            changed = true;
+          } else {
+            enqueueRestart(node);
+          }
         } catch (const Error& e) {
-          node->set("state", "failed");
-          rollout->set("state", "failed");
-          rollout->set("message", std::string("cannot enqueue on ") + node->getValue<std::string>("hostname") + ": " + e.what());
+          fail(node, std::string("cannot start on ") + where(node) + ": " + e.what());
           break;
         }
-        ++started;
-        changed = true;
+        ++inFlight;
       }
-      if (started > 0) notifier_.notifyAll();
-      if (started == 0 && rollout->getValue<std::string>("state") == "running") {
+      if (!pendingLeft && inFlight == 0) {
         rollout->set("state", "done");
         rollout->set("message", kind + " succeeded on every node");
-        log.information("rollout " + rollout->getValue<std::string>("id") + " done");
+        log.information("rollout " + rolloutId + " done");
         changed = true;
       }
     }

@@ -1,14 +1,24 @@
 #pragma once
-// Rolling events: run a command on nodes one batch at a time, waiting for every delivery of
-// a batch to succeed before the next, and stopping at the first failure with the remaining
-// nodes left pending and visible. Rollouts are kept in the store (the kernel's own document
+// Rolling events: restart a service on nodes a few at a time, never more than `batch`
+// (max-unavailable) out at once, stopping at the first failure with the remaining nodes
+// left pending and visible. Rollouts are kept in the store (the kernel's own document
 // namespace "shoal.rollouts"), so a manager restart resumes them.
 //
+// Drain first: when the service is health-probed, each node goes
+//   pending -> draining   (maintenance on: health.changed tells the balancer to drain it;
+//                          the commands hooks enqueued for that are awaited)
+//           -> running    (the restart command is delivered and applied)
+//           -> recovering (waits for `rise` successful probes after the restart)
+//           -> restoring  (maintenance off; the balancer's commands are awaited)
+//           -> done
+// Without a probe for the service (or with drain off) a node goes pending -> running -> done.
+//
 // A rollout document:
-//   {"id": 3, "service": "http", "kind": "http.restart", "batch": 1,
-//    "state": "running" | "done" | "failed", "message": "...",
-//    "nodes": [{"id": 1, "hostname": "web1", "state": "pending" | "running" | "done" | "failed",
-//               "command_id": 17}, ...], "created_at_ms": ...}
+//   {"id": 3, "service": "http", "kind": "http.restart", "batch": 1, "drain": true,
+//    "health_timeout_seconds": 120, "state": "running" | "done" | "failed", "message": "...",
+//    "nodes": [{"id": 1, "hostname": "web1", "state": "...", "command_id": 17,
+//               "wait_commands": [..], "restarted_at_ms": .., "checks_at_restart": ..}, ...],
+//    "created_at_ms": ...}
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 
@@ -30,18 +40,25 @@ class NodeRegistry;
 namespace shoal::manager {
 
 class DeliveryNotifier;
+class HealthService;
+
+struct RolloutOptions {
+  int batch = 1;              // at most this many nodes out of service at once (1..100)
+  bool drain = true;          // drain in the balancer before restarting (when probed)
+  int healthTimeoutSeconds = 120;  // how long a restarted node may take to be healthy (5..3600)
+};
 
 class RolloutRunner {
  public:
   RolloutRunner(store::Store& store, cluster::CommandQueue& queue, cluster::NodeRegistry& nodes,
-                DeliveryNotifier& notifier);
+                DeliveryNotifier& notifier, HealthService& health);
   ~RolloutRunner();  // stop()
 
   // Creates a rollout of command `kind` (payload {"service": service}) over every online or
-  // offline node having `role` (empty = every node), `batch` nodes at a time (1..100).
-  // Error(InvalidArgument) when no node matches or batch is out of range.
+  // offline node having `role` (empty = every node).
+  // Error(InvalidArgument) when no node matches or an option is out of range.
   Poco::JSON::Object::Ptr create(const std::string& service, const std::string& kind,
-                                 const std::string& role, int batch);
+                                 const std::string& role, const RolloutOptions& options);
   Poco::JSON::Object::Ptr find(std::int64_t id);
   // The newest `limit` rollouts, newest first.
   Poco::JSON::Array::Ptr list(std::size_t limit);
@@ -54,11 +71,14 @@ class RolloutRunner {
   void advance();
 
  private:
+  bool commandsApplied(const Poco::JSON::Array::Ptr& ids, std::string& failure);
+
   store::Store& store_;
   std::unique_ptr<store::DocumentStore> documents_;
   cluster::CommandQueue& queue_;
   cluster::NodeRegistry& nodes_;
   DeliveryNotifier& notifier_;
+  HealthService& health_;
   std::mutex mutex_;  // one advance or create at a time
   std::atomic<bool> running_{false};
   std::thread worker_;

@@ -43,7 +43,7 @@ extern "C" {
 #endif
 
 #define SHOAL_ABI_VERSION_MAJOR 1
-#define SHOAL_ABI_VERSION_MINOR 0
+#define SHOAL_ABI_VERSION_MINOR 1
 
 /* The one symbol a plugin exports. */
 #define SHOAL_PLUGIN_ENTRY_SYMBOL "shoal_plugin_entry"
@@ -167,6 +167,11 @@ typedef struct shoal_panel_desc {
 /* A subscription to kernel events. Known events in this ABI version:
  *   account.created  account.changed  account.removed
  *   node.joined      node.left        health.changed
+ * health.changed (on the manager) carries the object callback_health_list describes, plus
+ * "previous": the state before. It is sent when a probe's state changes and when a service
+ * on a node enters or leaves maintenance (a rolling restart drains it first); "serving" is
+ * false while the service must receive no new connections. Hooks run one at a time, in the
+ * order events happened.
  * Registering any other name is refused. */
 typedef struct shoal_hook_desc {
   uint32_t struct_size;
@@ -177,6 +182,22 @@ typedef struct shoal_hook_desc {
   shoal_status (*on_event)(void* user, shoal_str event, shoal_str payload_json,
                            shoal_reply* reply);
 } shoal_hook_desc;
+
+/* Added in ABI 1.1. An HTTP endpoint of the manager's API that the plugin serves: every
+ * request to /v1/plugins/<plugin name>/<path> (any method) reaches `on_request`, after the
+ * host has authenticated it as an admin. `path` is what follows the plugin's name, without
+ * a leading slash ("services/tcp:192.0.2.10:80"), percent-decoded; `query` is the raw query
+ * string; `body` the request body (JSON for POST/PUT, empty otherwise). Text appended to
+ * `reply` is the JSON response body. The status becomes the HTTP status: SHOAL_OK 200 (201
+ * for POST), INVALID_ARGUMENT 400, NOT_FOUND 404, CONFLICT 409, UNSUPPORTED 501, FAILED 422,
+ * anything else 500; the reply's error message is sent as {"error": {...}}.
+ * One endpoint per plugin. Runs on the manager only. */
+typedef struct shoal_api_desc {
+  uint32_t struct_size;
+  void* user;
+  shoal_status (*on_request)(void* user, shoal_str method, shoal_str path, shoal_str query,
+                             shoal_str body, shoal_reply* reply);
+} shoal_api_desc;
 
 /* ---- what the host offers ------------------------------------------------------------ */
 
@@ -247,6 +268,35 @@ typedef struct shoal_host_api {
                                     int (*visit)(void* visit_user, shoal_str key, shoal_str json,
                                                  int64_t revision),
                                     void* visit_user, shoal_buffer* out_error);
+
+  /* ---- added in ABI 1.1 (check struct_size before calling) ---- */
+
+  /* Facts about the process the plugin runs in, as a JSON object:
+   *   {"role": "manager" | "node", "node_id": 3 (0 when not enrolled yet),
+   *    "data_dir": "/var/lib/shoal", "host_version": "0.2.0"}
+   * A manager that is also AppServer0 reports role "manager" and its own node_id. */
+  shoal_status (*callback_host_info)(shoal_plugin_ctx* ctx, shoal_buffer* out_json,
+                                     shoal_buffer* out_error);
+  /* Put a command into the Command Queue. Manager only (SHOAL_ERR_UNSUPPORTED elsewhere).
+   * `request_json`: {"kind": "lvs.apply", "payload": {...}, "key": "ordering key",
+   *                  "target": {"all": true} | {"role": "director"} | {"node": 3}}
+   * The kind's on_validate runs first. On success `out_json` holds
+   *   {"id": 17, "deliveries": 2}.
+   * Commands that a hook enqueues while it handles `health.changed` for a rolling restart
+   * are awaited by that restart before it goes on: a drain is in force before the service
+   * is restarted, and a restore before the next node is drained. */
+  shoal_status (*callback_enqueue)(shoal_plugin_ctx* ctx, shoal_str request_json,
+                                   shoal_buffer* out_json, shoal_buffer* out_error);
+  /* The health of every probed service on every node, as a JSON array of
+   *   {"node_id": "3", "address": "10.0.0.11", "service": "http", "port": 80,
+   *    "state": "healthy" | "unhealthy" | "unknown", "maintenance": false,
+   *    "serving": true, "reason": "..."}
+   * (the same objects `health.changed` events carry). Manager only. */
+  shoal_status (*callback_health_list)(shoal_plugin_ctx* ctx, shoal_buffer* out_json,
+                                       shoal_buffer* out_error);
+  /* Register the plugin's API endpoint (see shoal_api_desc). Only during on_init. */
+  shoal_status (*callback_register_api)(shoal_plugin_ctx* ctx, const shoal_api_desc* desc,
+                                        shoal_buffer* out_error);
 } shoal_host_api;
 
 /* ---- what the plugin provides -------------------------------------------------------- */

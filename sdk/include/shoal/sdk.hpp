@@ -233,11 +233,50 @@ class Host {
     return Transaction(api_, txn);
   }
 
+  // ---- ABI 1.1; each throws HostError(SHOAL_ERR_UNSUPPORTED) on an older host ----
+
+  // {"role": ..., "node_id": ..., "data_dir": ..., "host_version": ...} (see abi.h).
+  std::string hostInfoJson() const {
+    return call(&shoal_host_api::callback_host_info, "host_info");
+  }
+  // Put a command into the Command Queue (manager only); returns {"id":..,"deliveries":..}.
+  std::string enqueue(std::string_view requestJson) const {
+    require(&shoal_host_api::callback_enqueue, "enqueue");
+    detail::HostBuffer out(api_), error(api_);
+    detail::check(api_->callback_enqueue(ctx_, toStr(requestJson), out.get(), error.get()), error,
+                  "enqueue");
+    return out.str();
+  }
+  // The health of every probed service on every node, a JSON array (manager only).
+  std::string healthJson() const {
+    return call(&shoal_host_api::callback_health_list, "health_list");
+  }
+  // True when the host offers ABI 1.1's callbacks.
+  bool offersAbi11() const {
+    return detail::hostOffers(api_, &shoal_host_api::callback_register_api);
+  }
+
   std::string_view hostVersion() const { return toView(api_->host_version); }
   const shoal_host_api* api() const noexcept { return api_; }
   shoal_plugin_ctx* context() const noexcept { return ctx_; }
 
  private:
+  template <typename Member>
+  void require(Member shoal_host_api::*member, const char* what) const {
+    if (!detail::hostOffers(api_, member))
+      throw HostError(SHOAL_ERR_UNSUPPORTED, std::string("this shoald (ABI ") +
+                                                 std::to_string(api_->abi_major) + "." +
+                                                 std::to_string(api_->abi_minor) + ") offers no " +
+                                                 what + "; it needs ABI 1.1");
+  }
+  using JsonCallback = shoal_status (*)(shoal_plugin_ctx*, shoal_buffer*, shoal_buffer*);
+  std::string call(JsonCallback shoal_host_api::*member, const char* what) const {
+    require(member, what);
+    detail::HostBuffer out(api_), error(api_);
+    detail::check((api_->*member)(ctx_, out.get(), error.get()), error, what);
+    return out.str();
+  }
+
   const shoal_host_api* api_;
   shoal_plugin_ctx* ctx_;
 };
@@ -285,6 +324,13 @@ using ValidateFn = std::function<void(std::string_view payloadJson)>;
 using PanelDataFn = std::function<std::string(std::string_view sectionId, std::string_view queryJson)>;
 using PanelActionFn = std::function<std::string(std::string_view actionId, std::string_view inputJson)>;
 using EventFn = std::function<void(std::string_view event, std::string_view payloadJson)>;
+// An API request (ABI 1.1): returns the JSON response body. Throw PluginError with
+// SHOAL_ERR_INVALID_ARGUMENT (400), SHOAL_ERR_NOT_FOUND (404), SHOAL_ERR_CONFLICT (409),
+// SHOAL_ERR_FAILED (422).
+struct ApiRequest {
+  std::string_view method, path, query, body;
+};
+using ApiFn = std::function<std::string(const ApiRequest& request)>;
 
 namespace detail {
 
@@ -322,6 +368,10 @@ struct PanelBinding {
 struct HookBinding {
   const shoal_host_api* api;
   EventFn handler;
+};
+struct ApiBinding {
+  const shoal_host_api* api;
+  ApiFn handler;
 };
 
 }  // namespace detail
@@ -432,6 +482,28 @@ class Registrar {
                   "register_hook");
   }
 
+  // Serve /v1/plugins/<name>/... on the manager's API (ABI 1.1; admins only).
+  void api(ApiFn handler) {
+    if (!detail::hostOffers(host_.api(), &shoal_host_api::callback_register_api))
+      throw HostError(SHOAL_ERR_UNSUPPORTED, "this shoald offers no plugin API endpoints; it needs ABI 1.1");
+    auto* b = keep(apis_, detail::ApiBinding{host_.api(), std::move(handler)});
+    shoal_api_desc d{};
+    d.struct_size = sizeof d;
+    d.user = b;
+    d.on_request = [](void* user, shoal_str method, shoal_str path, shoal_str query, shoal_str body,
+                      shoal_reply* reply) -> shoal_status {
+      auto* self = static_cast<detail::ApiBinding*>(user);
+      return detail::guard(self->api, reply, [&] {
+        std::string out =
+            self->handler(ApiRequest{toView(method), toView(path), toView(query), toView(body)});
+        self->api->callback_reply_append(reply, toStr(out));
+      });
+    };
+    detail::HostBuffer error(host_.api());
+    detail::check(host_.api()->callback_register_api(host_.context(), &d, error.get()), error,
+                  "register_api");
+  }
+
   const Host& host() const { return host_; }
 
  private:
@@ -447,6 +519,7 @@ class Registrar {
   std::list<detail::QueueHandlerBinding> bindings_;
   std::list<detail::PanelBinding> panels_;
   std::list<detail::HookBinding> hooks_;
+  std::list<detail::ApiBinding> apis_;
 };
 
 // Base class of a plugin. The host reaches it only through SHOAL_PLUGIN's adapter.

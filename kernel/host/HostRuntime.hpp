@@ -1,0 +1,24 @@
+#pragma once
+// What the running daemon offers plugins beyond their own registrations (ABI 1.1): facts
+// about the process, the Command Queue and the health of services. The daemon implements
+// it once its manager and node parts exist and hands it to the plugin host; until then,
+// and in processes that have no such part (`shoald plugins`), the matching callbacks
+// answer SHOAL_ERR_UNSUPPORTED.
+#include <string>
+
+namespace shoal::host {
+
+class HostRuntime {
+ public:
+  virtual ~HostRuntime() = default;
+  // {"role": ..., "node_id": ..., "data_dir": ..., "host_version": ...}
+  virtual std::string hostInfoJson() = 0;
+  // Enqueues the command `requestJson` describes (see abi.h callback_enqueue) and returns
+  // {"id": N, "deliveries": M}. Throws Error: InvalidArgument for a bad request,
+  // Unsupported where there is no queue (not a manager).
+  virtual std::string enqueue(const std::string& requestJson) = 0;
+  // The JSON array callback_health_list describes. Throws Error(Unsupported) off a manager.
+  virtual std::string healthJson() = 0;
+};
+
+}  // namespace shoal::host

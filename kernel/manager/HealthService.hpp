@@ -1,0 +1,100 @@
+#pragma once
+// The manager's view of service health: which service is probed on which node, the health
+// engine that probes them, maintenance (a service taken out on purpose, as a rolling
+// restart does), and the `health.changed` events plugins hook.
+//
+// A node is probed for service S when one of its roles is S and a plugin registered a
+// probe for S (the http plugin's "http" and "https", smtp's "smtp", ...). The probe
+// connects to the node's address (what it reported when it joined).
+//
+// A service on a node is *serving* unless its probe says unhealthy, it is in maintenance,
+// or the whole node is draining. `health.changed` is published whenever state,
+// maintenance or serving changes; the lvs plugin turns serving=false into weight 0.
+#include <Poco/JSON/Array.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "health/HealthEngine.hpp"
+
+namespace shoal::cluster {
+class NodeRegistry;
+}
+namespace shoal::host {
+class Registries;
+class EventBus;
+}  // namespace shoal::host
+
+namespace shoal::manager {
+
+struct ServiceHealth {
+  health::HealthStatus status;
+  bool maintenance = false;
+  bool nodeDraining = false;
+  bool serving() const {
+    return status.state != health::HealthState::Unhealthy && !maintenance && !nodeDraining;
+  }
+};
+
+class HealthService {
+ public:
+  HealthService(cluster::NodeRegistry& nodes, const host::Registries* registries, host::EventBus* events,
+                health::HealthDefaults defaults = {});
+  ~HealthService();  // stop()
+
+  void start();
+  void stop();
+
+  // Re-reads nodes and probes now (also done every 2 s).
+  void refreshTargets();
+
+  // Takes (node, service) out of rotation, or puts it back. Publishes health.changed at
+  // once, on this thread, and returns the ids of the commands hooks enqueued for it.
+  std::vector<std::int64_t> setMaintenance(std::int64_t nodeId, const std::string& service, bool on);
+
+  std::vector<ServiceHealth> list() const;
+  std::optional<ServiceHealth> find(std::int64_t nodeId, const std::string& service) const;
+  // Whether some plugin registered a probe for `service`.
+  bool isProbed(const std::string& service) const;
+
+  // The JSON array of callback_health_list / GET /v1/health/services.
+  Poco::JSON::Array::Ptr toJson() const;
+
+ private:
+  using Key = std::pair<std::string, std::string>;  // node id text, service
+  struct Published {
+    health::HealthState state = health::HealthState::Unknown;
+    bool maintenance = false, serving = true;
+  };
+  ServiceHealth view(const health::HealthStatus& status) const;
+  // Publishes health.changed for `key` if what subscribers last saw differs; returns the
+  // commands the hooks enqueued.
+  std::vector<std::int64_t> publishIfChanged(const Key& key);
+
+  cluster::NodeRegistry& nodes_;
+  const host::Registries* registries_;
+  host::EventBus* events_;
+  health::HealthEngine engine_;
+
+  mutable std::mutex mutex_;
+  std::set<Key> maintenance_;
+  std::set<std::string> drainingNodes_;
+  std::map<Key, Published> published_;
+
+  std::mutex publishMutex_;  // one publication at a time, so `published_` follows event order
+  std::mutex queueMutex_;
+  std::condition_variable queueChanged_;
+  std::deque<Key> pending_;  // keys the engine reported changed, published by `worker_`
+  bool running_ = false;
+  std::thread worker_, refresher_;
+};
+
+}  // namespace shoal::manager

@@ -1,0 +1,496 @@
+// The lvs plugin: the cluster's load balancer.
+//
+// On the manager it keeps the balancer policies (document store, collection "policies"),
+// serves them at /v1/plugins/lvs/ (shoalctl lb), follows health.changed to drain members
+// whose service does not serve, and sends the resulting table to the director as an
+// `lvs.apply` command (ordering key "lvs", target role `director_role`).
+//
+// On the director (any node given that role; usually the manager itself as AppServer0)
+// `lvs.apply` programmes the dataplane — kernel IPVS when the generic-netlink family
+// resolves, else the userspace balancer — and remembers the table (collection
+// "director"), which a reconcile loop re-applies every `reconcile_interval_ms` so drift
+// (a service deleted with ipvsadm behind shoal's back) is repaired.
+//
+// Configuration, section [plugin.lvs]:
+//   dataplane = auto | ipvs | userspace   (auto)
+//   reconcile_interval_ms = 5000          (500..3600000)
+//   director_role = director
+//   userspace_threads = 2                 (1..64)
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/JSON/Stringifier.h>
+#include <shoal/sdk.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "Dataplane.hpp"
+#include "Policy.hpp"
+#include "ipvs/IpvsDataplane.hpp"
+#include "userspace/UserspaceDataplane.hpp"
+
+namespace {
+
+using Poco::JSON::Array;
+using Poco::JSON::Object;
+using shoal::PluginError;
+using namespace shoal::lvs;
+
+const char* kPolicies = "policies";
+const char* kDirector = "director";
+const char* kDesiredKey = "desired";
+
+std::string stringify(const Poco::Dynamic::Var& v) {
+  std::ostringstream out;
+  Poco::JSON::Stringifier::condense(v, out);
+  return out.str();
+}
+
+Poco::Dynamic::Var parse(std::string_view json) { return Poco::JSON::Parser().parse(std::string(json)); }
+
+Object::Ptr countersJson(const Counters& c, const Rates& r) {
+  Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+  o->set("connections", c.connections);
+  o->set("packets_in", c.packetsIn);
+  o->set("packets_out", c.packetsOut);
+  o->set("bytes_in", c.bytesIn);
+  o->set("bytes_out", c.bytesOut);
+  o->set("cps", r.connectionsPerSecond);
+  o->set("packets_in_per_second", r.packetsInPerSecond);
+  o->set("packets_out_per_second", r.packetsOutPerSecond);
+  o->set("bytes_in_per_second", r.bytesInPerSecond);
+  o->set("bytes_out_per_second", r.bytesOutPerSecond);
+  return o;
+}
+
+std::uint32_t configNumber(const shoal::Host& host, const char* key, std::uint32_t fallback, std::uint32_t min,
+                           std::uint32_t max) {
+  auto value = host.config(key);
+  if (!value) return fallback;
+  try {
+    std::size_t used = 0;
+    unsigned long n = std::stoul(*value, &used);
+    if (used == value->size() && n >= min && n <= max) return static_cast<std::uint32_t>(n);
+  } catch (const std::exception&) {
+  }
+  throw PluginError("[plugin.lvs] " + std::string(key) + " = '" + *value + "' must be a whole number from " +
+                        std::to_string(min) + " to " + std::to_string(max),
+                    SHOAL_ERR_INVALID_ARGUMENT);
+}
+
+class Lvs final : public shoal::Plugin {
+ public:
+  void init(shoal::Registrar& reg) override {
+    dataplaneMode_ = host().config("dataplane", "auto");
+    if (dataplaneMode_ != "auto" && dataplaneMode_ != "ipvs" && dataplaneMode_ != "userspace")
+      throw PluginError("[plugin.lvs] dataplane = '" + dataplaneMode_ + "' must be auto, ipvs or userspace",
+                        SHOAL_ERR_INVALID_ARGUMENT);
+    reconcileInterval_ = std::chrono::milliseconds(configNumber(host(), "reconcile_interval_ms", 5000, 500, 3600000));
+    userspaceThreads_ = configNumber(host(), "userspace_threads", 2, 1, 64);
+    directorRole_ = host().config("director_role", "director");
+    if (!std::regex_match(directorRole_, std::regex("[a-z][a-z0-9_-]{0,31}")))
+      throw PluginError("[plugin.lvs] director_role = '" + directorRole_ + "' must be a role name ([a-z][a-z0-9_-]{0,31})",
+                        SHOAL_ERR_INVALID_ARGUMENT);
+
+    reg.queueHandler(
+        "lvs.apply", "Programme the balancer's dataplane with the cluster's virtual services",
+        [this](std::string_view payload, shoal::Reply& reply) { reply.append(applyTable(tableFromJson(std::string(payload)))); },
+        [](std::string_view payload) { checked([&] { tableFromJson(std::string(payload)); }); });
+    reg.queueHandler("lvs.zero", "Zero the balancer's counters", [this](std::string_view, shoal::Reply& reply) {
+      std::lock_guard lock(dataplaneMutex_);
+      if (!dataplane_) throw PluginError("this node runs no balancer dataplane (it never received lvs.apply)");
+      dataplane_->zeroCounters();
+      reply.append("counters zeroed on the " + dataplane_->name() + " dataplane");
+    });
+    reg.hook("health.changed", [this](std::string_view, std::string_view payload) { onHealthChanged(payload); });
+    if (host().offersAbi11()) reg.api([this](const shoal::ApiRequest& r) { return checked([&] { return serve(r); }); });
+
+    running_ = true;
+    reconciler_ = std::thread([this] { reconcileLoop(); });
+  }
+
+  void shutdown() override {
+    {
+      std::lock_guard lock(stopMutex_);
+      running_ = false;
+    }
+    stopChanged_.notify_all();
+    if (reconciler_.joinable()) reconciler_.join();
+    std::lock_guard lock(dataplaneMutex_);
+    dataplane_.reset();
+  }
+
+ private:
+  // Turns model errors into the SDK's 400.
+  template <typename Body>
+  static auto checked(Body&& body) {
+    try {
+      return body();
+    } catch (const PolicyError& e) {
+      throw PluginError(e.what(), SHOAL_ERR_INVALID_ARGUMENT);
+    }
+  }
+
+  // ---- the director ----------------------------------------------------------------
+
+  // Creates the dataplane on first use. Called with dataplaneMutex_ held.
+  Dataplane& dataplane() {
+    if (dataplane_) return *dataplane_;
+    std::string why;
+    const bool ipvs = dataplaneMode_ == "ipvs" || (dataplaneMode_ == "auto" && ipvsAvailable(&why));
+    if (ipvs) {
+      dataplane_ = openIpvsDataplane();
+      host().info("balancing with the kernel's IPVS");
+    } else {
+      if (dataplaneMode_ == "auto")
+        host().warning("IPVS is not available (" + why + "); balancing with the userspace dataplane instead");
+      UserspaceSettings settings;
+      settings.threads = userspaceThreads_;
+      dataplane_ = std::make_unique<UserspaceDataplane>(settings);
+      if (dataplaneMode_ == "userspace") host().info("balancing with the userspace dataplane, as configured");
+    }
+    return *dataplane_;
+  }
+
+  std::string applyTable(const std::vector<VirtualService>& table) {
+    std::lock_guard lock(dataplaneMutex_);
+    auto& plane = dataplane();
+    // Remember first: if applying fails half-way, the reconcile loop finishes the work.
+    {
+      auto txn = host().transaction();
+      txn.put(kDirector, kDesiredKey, tableToJson(table));
+      txn.commit();
+    }
+    desired_ = table;
+    const auto report = plane.apply(table);
+    std::ostringstream out;
+    out << plane.name() << ": " << table.size() << " virtual service(s); added " << report.servicesAdded
+        << ", edited " << report.servicesEdited << ", removed " << report.servicesRemoved << " service(s); real servers added "
+        << report.realsAdded << ", edited " << report.realsEdited << ", removed " << report.realsRemoved;
+    return out.str();
+  }
+
+  void reconcileLoop() {
+    bool loaded = false;
+    std::string lastError;
+    for (;;) {
+      {
+        std::unique_lock lock(stopMutex_);
+        if (stopChanged_.wait_for(lock, loaded ? reconcileInterval_ : std::chrono::milliseconds(200),
+                                  [this] { return !running_; }))
+          return;
+      }
+      try {
+        std::lock_guard lock(dataplaneMutex_);
+        if (!loaded) {
+          // A restarted director takes up the table it last held, before the manager says more.
+          loaded = true;
+          if (!desired_) {
+            auto txn = host().transaction();
+            if (auto doc = txn.get(kDirector, kDesiredKey)) {
+              desired_ = tableFromJson(doc->json);
+              host().info("re-applying the balancer table kept from before the restart (" +
+                          std::to_string(desired_->size()) + " virtual service(s))");
+            }
+          }
+        }
+        if (!desired_) continue;
+        const auto report = dataplane().apply(*desired_);
+        if (report.changedAnything())
+          host().warning("reconcile: the dataplane had drifted from the policies and was repaired (services added " +
+                         std::to_string(report.servicesAdded) + ", edited " + std::to_string(report.servicesEdited) +
+                         ", removed " + std::to_string(report.servicesRemoved) + "; real servers added " +
+                         std::to_string(report.realsAdded) + ", edited " + std::to_string(report.realsEdited) +
+                         ", removed " + std::to_string(report.realsRemoved) + ")");
+        lastError.clear();
+      } catch (const std::exception& e) {
+        // Logged once per distinct failure, not every interval.
+        if (e.what() != lastError) host().error(std::string("reconcile: ") + e.what());
+        lastError = e.what();
+      }
+    }
+  }
+
+  // ---- the manager -------------------------------------------------------------------
+
+  std::vector<Policy> loadPolicies() {
+    std::vector<Policy> policies;
+    auto txn = host().transaction();
+    for (const auto& doc : txn.list(kPolicies)) policies.push_back(parsePolicy(doc.json));
+    return policies;
+  }
+
+  // (address, service) → health object, from the kernel's view.
+  std::map<std::pair<std::string, std::string>, Object::Ptr> healthByMember() {
+    std::map<std::pair<std::string, std::string>, Object::Ptr> out;
+    auto list = parse(host().healthJson()).extract<Array::Ptr>();
+    for (std::size_t i = 0; list && i < list->size(); ++i) {
+      auto o = list->getObject(static_cast<unsigned>(i));
+      out[{o->getValue<std::string>("address"), o->getValue<std::string>("service")}] = o;
+    }
+    return out;
+  }
+
+  void onHealthChanged(std::string_view payload) {
+    auto o = parse(payload).extract<Object::Ptr>();
+    const auto address = o->getValue<std::string>("address");
+    const auto service = o->getValue<std::string>("service");
+    const bool serving = o->getValue<bool>("serving");
+    {
+      std::lock_guard lock(managerMutex_);
+      seedServing();
+      serving_[{address, service}] = serving;
+    }
+    pushTable(false);
+  }
+
+  // Called with managerMutex_ held.
+  void seedServing() {
+    if (seeded_) return;
+    for (const auto& [key, o] : healthByMember()) serving_[key] = o->getValue<bool>("serving");
+    seeded_ = true;
+  }
+
+  // Sends the table the policies and health make to the director, unless it is what was
+  // last sent. Returns {"command": id} or {"pending": "why not"}.
+  Object::Ptr pushTable(bool force) {
+    std::lock_guard lock(managerMutex_);
+    seedServing();
+    const auto table = tableToJson(desiredTable(loadPolicies(), serving_));
+    Object::Ptr result = new Object;
+    if (!force && table == lastPushed_) {
+      result->set("unchanged", true);
+      return result;
+    }
+    Object request;
+    request.set("kind", "lvs.apply");
+    request.set("payload", parse(table));
+    request.set("key", "lvs");
+    Object::Ptr target = new Object;
+    target->set("role", directorRole_);
+    request.set("target", target);
+    try {
+      auto answer = parse(host().enqueue(stringify(request))).extract<Object::Ptr>();
+      lastPushed_ = table;
+      result->set("command", answer->get("id"));
+    } catch (const shoal::HostError& e) {
+      result->set("pending", std::string("not sent to a director: ") + e.what() +
+                                 "; give a node the role '" + directorRole_ + "', then POST /v1/plugins/lvs/sync");
+    }
+    return result;
+  }
+
+  // The dataplane's view, when it runs in this process (AppServer0 as director).
+  std::optional<std::vector<VirtualServiceState>> localState() {
+    std::lock_guard lock(dataplaneMutex_);
+    if (!dataplane_) return std::nullopt;
+    return dataplane_->read();
+  }
+
+  Object::Ptr describe(const Policy& p, const std::map<std::pair<std::string, std::string>, Object::Ptr>& health,
+                       const std::optional<std::vector<VirtualServiceState>>& state) {
+    auto o = parse(toJson(p)).extract<Object::Ptr>();
+    const auto table = desiredTable({p}, serving_);
+    const VirtualServiceState* live = nullptr;
+    if (state)
+      for (const auto& s : *state)
+        if (s.spec.key() == table.front().key()) live = &s;
+    if (live) o->set("counters", countersJson(live->counters, live->rates));
+    auto members = o->getArray("members");
+    for (std::size_t i = 0; i < members->size(); ++i) {
+      auto m = members->getObject(static_cast<unsigned>(i));
+      const auto& real = table.front().reals[i];
+      m->set("effective_weight", static_cast<std::int64_t>(real.weight));
+      auto h = health.find({real.address, p.service});
+      m->set("health", h == health.end() ? std::string("unchecked") : h->second->getValue<std::string>("state"));
+      m->set("serving", h == health.end() ? true : h->second->getValue<bool>("serving"));
+      if (h != health.end()) m->set("reason", h->second->get("reason"));
+      if (live) {
+        for (const auto& r : live->reals) {
+          if (r.spec.address != real.address || r.spec.port != real.port) continue;
+          m->set("active_connections", static_cast<std::int64_t>(r.activeConnections));
+          m->set("inactive_connections", static_cast<std::int64_t>(r.inactiveConnections));
+          m->set("counters", countersJson(r.counters, r.rates));
+        }
+      }
+    }
+    return o;
+  }
+
+  std::optional<Policy> findPolicy(const std::string& key) {
+    auto txn = host().transaction();
+    auto doc = txn.get(kPolicies, key);
+    if (!doc) return std::nullopt;
+    return parsePolicy(doc->json);
+  }
+  Policy requirePolicy(const std::string& key) {
+    auto p = findPolicy(key);
+    if (!p) throw PluginError("no virtual service " + key, SHOAL_ERR_NOT_FOUND);
+    return *p;
+  }
+
+  // Stores `p` (expected revision semantics: create = must not exist) and pushes the table.
+  std::string store(const Policy& p, bool create, const std::string& previousKey = {}) {
+    {
+      std::lock_guard lock(managerMutex_);
+      auto txn = host().transaction();
+      if (create && txn.get(kPolicies, p.key()))
+        throw PluginError("virtual service " + p.key() + " already exists; edit it instead", SHOAL_ERR_CONFLICT);
+      if (!previousKey.empty() && previousKey != p.key()) txn.remove(kPolicies, previousKey);
+      txn.put(kPolicies, p.key(), toJson(p));
+      txn.commit();
+    }
+    Object answer;
+    answer.set("service", parse(toJson(p)));
+    answer.set("apply", pushTable(false));
+    return stringify(answer);
+  }
+
+  std::string serve(const shoal::ApiRequest& r) {
+    std::vector<std::string> parts;
+    std::string part;
+    std::istringstream in{std::string(r.path)};
+    while (std::getline(in, part, '/'))
+      if (!part.empty()) parts.push_back(part);
+    const std::string method(r.method);
+    auto bad = [&]() -> std::string {
+      throw PluginError("no such lvs endpoint: " + method + " /v1/plugins/lvs/" + std::string(r.path) +
+                            " (see docs/api.md)",
+                        SHOAL_ERR_NOT_FOUND);
+    };
+
+    if (parts.empty() || parts[0] == "services") {
+      if (parts.size() <= 1) {
+        if (method == "GET") {
+          auto health = healthByMember();
+          auto state = localState();
+          Array::Ptr list = new Array;
+          std::lock_guard lock(managerMutex_);
+          seedServing();
+          for (const auto& p : loadPolicies()) list->add(describe(p, health, state));
+          Object answer;
+          answer.set("services", list);
+          {
+            std::lock_guard dl(dataplaneMutex_);
+            answer.set("dataplane", dataplane_ ? Poco::Dynamic::Var(dataplane_->name()) : Poco::Dynamic::Var());
+          }
+          return stringify(answer);
+        }
+        if (method == "POST") return store(parsePolicy(std::string(r.body)), true);
+        return bad();
+      }
+      const auto key = normalizedKey(parts[1]);
+      if (parts.size() == 2) {
+        if (method == "GET") {
+          auto p = requirePolicy(key);
+          auto health = healthByMember();
+          auto state = localState();
+          std::lock_guard lock(managerMutex_);
+          seedServing();
+          return stringify(describe(p, health, state));
+        }
+        if (method == "PUT") return store(editPolicy(requirePolicy(key), std::string(r.body)), false);
+        if (method == "DELETE") {
+          auto p = requirePolicy(key);
+          {
+            std::lock_guard lock(managerMutex_);
+            auto txn = host().transaction();
+            txn.remove(kPolicies, key);
+            txn.commit();
+          }
+          Object answer;
+          answer.set("deleted", key);
+          answer.set("apply", pushTable(false));
+          return stringify(answer);
+        }
+        return bad();
+      }
+      if (parts[2] != "members" || parts.size() > 4) return bad();
+      auto p = requirePolicy(key);
+      if (parts.size() == 3) {
+        if (method != "POST") return bad();
+        auto m = parseMember(std::string(r.body), p);
+        for (const auto& existing : p.members)
+          if (existing.key() == m.key())
+            throw PluginError("real server " + m.key() + " is already in " + key + "; edit it instead", SHOAL_ERR_CONFLICT);
+        p.members.push_back(m);
+        validatePolicy(p);
+        return store(p, false);
+      }
+      const auto memberKey = parts[3];
+      auto it = std::find_if(p.members.begin(), p.members.end(), [&](const Member& m) { return m.key() == memberKey; });
+      if (it == p.members.end()) throw PluginError("no real server " + memberKey + " in " + key, SHOAL_ERR_NOT_FOUND);
+      if (method == "DELETE") {
+        p.members.erase(it);
+        return store(p, false);
+      }
+      if (method == "PUT") {
+        // An edit names only what changes; the address and port stay.
+        auto edit = parse(r.body).extract<Object::Ptr>();
+        if (!edit) throw PluginError("the edit must be a JSON object", SHOAL_ERR_INVALID_ARGUMENT);
+        Object::Ptr merged = parse(toJson(*it, p)).extract<Object::Ptr>();
+        for (const auto& [name, value] : *edit) {
+          if (name == "address" || name == "port")
+            throw PluginError("'" + name + "' identifies the real server; delete it and add another", SHOAL_ERR_INVALID_ARGUMENT);
+          merged->set(name, value);
+        }
+        Policy without = p;
+        without.members.erase(without.members.begin() + (it - p.members.begin()));
+        auto m = parseMember(stringify(merged), without);
+        *it = m;
+        return store(p, false);
+      }
+      return bad();
+    }
+    if (parts.size() == 1 && parts[0] == "sync" && method == "POST") {
+      Object answer;
+      answer.set("apply", pushTable(true));
+      return stringify(answer);
+    }
+    if (parts.size() == 1 && parts[0] == "zero" && method == "POST") {
+      Object request;
+      request.set("kind", "lvs.zero");
+      request.set("payload", Object::Ptr(new Object));
+      request.set("key", "lvs");
+      Object::Ptr target = new Object;
+      target->set("role", directorRole_);
+      request.set("target", target);
+      auto answer = parse(host().enqueue(stringify(request))).extract<Object::Ptr>();
+      Object out;
+      out.set("command", answer->get("id"));
+      return stringify(out);
+    }
+    return bad();
+  }
+
+  std::string dataplaneMode_;
+  std::chrono::milliseconds reconcileInterval_{5000};
+  std::uint32_t userspaceThreads_ = 2;
+  std::string directorRole_;
+
+  std::mutex dataplaneMutex_;
+  std::unique_ptr<Dataplane> dataplane_;
+  std::optional<std::vector<VirtualService>> desired_;
+
+  std::mutex managerMutex_;
+  ServingMap serving_;
+  bool seeded_ = false;
+  std::string lastPushed_;
+
+  std::mutex stopMutex_;
+  std::condition_variable stopChanged_;
+  bool running_ = false;
+  std::thread reconciler_;
+};
+
+}  // namespace
+
+SHOAL_PLUGIN(Lvs, "lvs", "0.1.0", "Load balancer: virtual services on IPVS or a userspace dataplane, drained by health")
