@@ -5,7 +5,10 @@
 //     name in the plugin's document store and answers "Hello, NAME (greeting #N)";
 //   - a TCP probe for a "hello" service on port 7007 that answers "hello" to "ping";
 //   - a panel "greetings" listing the counts, with a form to greet someone;
-//   - a hook on "node.joined" that logs the new node.
+//   - a hook on "node.joined" that logs the new node;
+//   - (ABI 1.1) an API endpoint on the manager: GET /v1/plugins/hello/greetings lists the
+//     counts, POST /v1/plugins/hello/greetings {"name": ...} greets on every node through
+//     the Command Queue. On an older shoald the endpoint is simply not offered.
 #include <shoal/sdk.hpp>
 
 #include <cctype>
@@ -74,6 +77,18 @@ class Hello final : public shoal::Plugin {
     reg.hook("node.joined", [this](std::string_view, std::string_view payload) {
       host().info("a node joined: " + std::string(payload));
     });
+
+    if (reg.host().offersAbi11()) {
+      reg.api([this](const shoal::ApiRequest& request) -> std::string {
+        if (request.path != "greetings") throw shoal::PluginError("no such endpoint", SHOAL_ERR_NOT_FOUND);
+        if (request.method == "GET") return counts("counts");
+        if (request.method != "POST") throw shoal::PluginError("use GET or POST", SHOAL_ERR_UNSUPPORTED);
+        const std::string name = requireName(request.body);
+        // Answers {"id": N, "deliveries": M}: the command and how many nodes it went to.
+        return host().enqueue(R"({"kind":"hello.greet","target":{"all":true},"key":"hello","payload":{"name":")" +
+                              name + ""}}");
+      });
+    }
   }
 
  private:

@@ -86,14 +86,14 @@ ApiResponse errorResponse(int status, const std::string& code, const std::string
   error->set("message", message);
   auto body = object();
   body->set("error", error);
-  return ApiResponse{status, body};
+  return ApiResponse{status, body, {}};
 }
 
 }  // namespace
 
 Poco::JSON::Object::Ptr object() { return new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER); }
 
-ApiResponse ok(Poco::JSON::Object::Ptr body, int status) { return ApiResponse{status, body}; }
+ApiResponse ok(Poco::JSON::Object::Ptr body, int status) { return ApiResponse{status, body, {}}; }
 
 Poco::JSON::Object::Ptr ApiRequest::json() const {
   if (body.empty()) return object();

@@ -11,6 +11,7 @@
 // be reached (or its certificate did not verify); 4 the named thing does not exist.
 #include <Poco/AutoPtr.h>
 #include <Poco/JSON/Array.h>
+#include <Poco/JSON/Parser.h>
 #include <Poco/JSON/Stringifier.h>
 #include <Poco/Util/IniFileConfiguration.h>
 
@@ -58,6 +59,7 @@ const char* kUsage = R"(usage: shoalctl [--json] [--manager HOST:PORT] [--token-
                                        out at once: each is drained from the balancer, restarted,
                                        probed healthy and restored; stops at the first failure
   service rollouts [--limit N]         recent rolling restarts and where each stands
+  api METHOD PATH [--body JSON]        any admin route, e.g. a plugin's: api GET /v1/plugins/hello/greetings
   health                               the health of every probed service on every node
   health maintenance NODE_ID SERVICE on|off
                                        take a service on a node out of the balancer, or put it back
@@ -95,7 +97,7 @@ Options parse(int argc, char** argv) {
   static const std::vector<std::string> valued{"--manager", "--token-file", "--ca", "--config", "--ttl",
                                                "--state",   "--limit",      "--payload", "--key", "--target",
                                                "--batch", "--role", "--max-unavailable", "--service",
-                                               "--listen"};
+                                               "--listen", "--body"};
   static const std::vector<std::string> boolean{"--json", "--all", "--help", "-h", "--stats", "--rate", "--no-drain",
                                                 "-g", "-m", "-i", "-n"};
   // ipvsadm's short options of `lb`.
@@ -526,6 +528,19 @@ int main(int argc, char** argv) {
       body->set("on", on == "on");
     } else if (group == "lb") {
       lbRequest(o, verb, method, path, body);
+    } else if (group == "api") {
+      method = verb;
+      if (method != "GET" && method != "POST" && method != "PUT" && method != "DELETE")
+        throw UsageError("api needs a method: GET, POST, PUT or DELETE");
+      path = word(o, 2, "path (/v1/...)");
+      if (path.rfind("/v1/", 0) != 0) throw UsageError("the path must start with /v1/");
+      if (o.flags.count("--body")) {
+        try {
+          body = Poco::JSON::Parser().parse(o.flags["--body"]).extract<Object::Ptr>();
+        } catch (const std::exception&) {
+          throw UsageError("--body must be a JSON object");
+        }
+      }
     } else {
       throw UsageError("unknown command '" + group + (verb.empty() ? "" : " " + verb) + "'");
     }
@@ -563,7 +578,7 @@ int main(int argc, char** argv) {
         }
       }
     }
-    if (o.json) {
+    if (o.json || (group == "api" && status == kExitOk)) {
       Poco::JSON::Stringifier::condense(reply.body, std::cout);
       std::cout << "\n";
     }
@@ -571,7 +586,7 @@ int main(int argc, char** argv) {
       std::cerr << "shoalctl: " << reply.errorMessage() << "\n";
       return status;
     }
-    if (o.json) return kExitOk;
+    if (o.json || group == "api") return kExitOk;
 
     auto& b = reply.body;
     if (group == "cluster") {

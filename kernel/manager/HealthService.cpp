@@ -13,7 +13,7 @@
 namespace shoal::manager {
 namespace {
 
-Poco::JSON::Object::Ptr toJson(const ServiceHealth& h) {
+Poco::JSON::Object::Ptr healthJson(const ServiceHealth& h) {
   Poco::JSON::Object::Ptr o = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
   o->set("node_id", h.status.nodeId);
   o->set("address", h.status.address);
@@ -198,7 +198,7 @@ std::vector<std::int64_t> HealthService::publishIfChanged(const Key& key) {
     published_[key] = now;
   }
   if (events_ == nullptr) return {};
-  auto payload = toJson(current);
+  auto payload = healthJson(current);
   payload->set("previous", std::string(health::healthStateName(before.state)));
   return events_->dispatch("health.changed", text(payload));
 }
@@ -228,7 +228,7 @@ bool HealthService::isProbed(const std::string& service) const {
 
 Poco::JSON::Array::Ptr HealthService::toJson() const {
   Poco::JSON::Array::Ptr a = new Poco::JSON::Array;
-  for (const auto& h : list()) a->add(manager::toJson(h));
+  for (const auto& h : list()) a->add(healthJson(h));
   return a;
 }
 

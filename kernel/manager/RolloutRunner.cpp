@@ -178,7 +178,7 @@ void RolloutRunner::advance() {
     bool changed = false;
     int inFlight = 0;
 
-    auto fail = [&](const Object::Ptr& node, const std::string& why) {
+    auto fail = [&](Object::Ptr node, const std::string& why) {
       node->set("state", "failed");
       rollout->set("state", "failed");
       rollout->set("message", why + "; the remaining nodes were left as they are");
@@ -187,10 +187,10 @@ void RolloutRunner::advance() {
       if (drain) health_.setMaintenance(node->getValue<std::int64_t>("id"), service, false);
       changed = true;
     };
-    auto where = [](const Object::Ptr& node) {
+    auto where = [](Object::Ptr node) {
       return "node " + node->getValue<std::string>("id") + " (" + node->getValue<std::string>("hostname") + ")";
     };
-    auto enqueueRestart = [&](const Object::Ptr& node) {
+    auto enqueueRestart = [&](Object::Ptr node) {
       cluster::Target target = cluster::Target::node(node->getValue<std::int64_t>("id"));
       Object payload;
       payload.set("service", service);

@@ -103,6 +103,24 @@ try:
         time.sleep(0.1)
     if state != "done":
         failures.append(f"app server did not apply the command: {state}")
+
+    # A plugin's own API endpoint (ABI 1.1): hello enqueues through the host and lists counts.
+    greeted = ctl("api", "POST", "/v1/plugins/hello/greetings", "--body", '{"name":"api"}')
+    expect(greeted, 0, '"deliveries":1', where="stdout")
+    expect(ctl("api", "POST", "/v1/plugins/hello/greetings", "--body", '{"name":"no spaces"}'), 1, "must be 1-64")
+    counted = None
+    while time.time() < deadline:
+        counted = ctl("api", "GET", "/v1/plugins/hello/greetings")
+        if '"name":"api"' in counted.stdout:
+            break
+        time.sleep(0.1)
+    expect(counted, 0, '"name":"api"', where="stdout")
+    expect(ctl("api", "GET", "/v1/plugins/nosuch/x"), 4, "no loaded plugin serves /v1/plugins/nosuch")
+    expect(ctl("api", "PATCH", "/v1/cluster"), 2, "api needs a method")
+    expect(ctl("lb", "list"), 4, "no loaded plugin serves /v1/plugins/lvs")
+    expect(ctl("lb", "add", "--service", "http"), 2, "name the virtual service with one of -t")
+    expect(ctl("health"), 0, "no probed services", where="stdout")
+    expect(ctl("health", "maintenance", "1", "hello", "sometimes"), 2, "must be on or off")
 finally:
     manager.send_signal(signal.SIGTERM)
     manager.wait(timeout=30)

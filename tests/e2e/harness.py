@@ -52,13 +52,14 @@ class Api:
 
 class Cluster:
     def __init__(self, shoald, shoalctl, plugin_dir, store, nodes=("n1", "n2", "n3"), prefix="shq",
-                 manager_extra="", node_plugin_extra=None):
+                 manager_extra="", node_plugin_extra=None, manager_plugin_extra=""):
         self.shoald, self.shoalctl_path, self.plugin_dir, self.store = shoald, shoalctl, plugin_dir, store
         self.nodes = list(nodes)
         self.work = tempfile.mkdtemp(prefix="shoal-cluster-")
         self.processes = {}
         self.node_confs = {}
         self.manager_extra = manager_extra
+        self.manager_plugin_extra = manager_plugin_extra
         self.node_plugin_extra = node_plugin_extra or {}
         self.net = Network(prefix)
         self.net.add_host("m", 1)
@@ -107,7 +108,8 @@ class Cluster:
 
     def start_manager(self):
         if self.manager_conf is None:
-            self.manager_conf = self.write_config("m", "manager", "10.77.0.1", self.manager_extra)
+            self.manager_conf = self.write_config("m", "manager", "10.77.0.1", self.manager_extra,
+                                                  self.manager_plugin_extra)
         mark = self.log_size("m") if os.path.exists(self.log_path("m")) else 0
         self.start("m", ["--config", self.manager_conf])
         self.wait_log("m", "shoald ready", after=mark)
@@ -139,7 +141,7 @@ class Cluster:
         deadline = time.time() + 30
         while time.time() < deadline:
             status, body = self.api.call("GET", "/v1/nodes")
-            if status == 200 and sum(n["state"] == "online" for n in body["nodes"]) == len(self.nodes):
+            if status == 200 and sum(n["state"] == "online" for n in body["nodes"]) >= len(self.nodes):
                 return
             time.sleep(0.2)
         raise HarnessError(f"nodes not online: {body}")

@@ -90,7 +90,7 @@ class ManagerApiTest : public ::testing::Test {
   std::string adminToken_;
 };
 
-std::string concrete(const std::string& pattern) { return std::regex_replace(pattern, std::regex("\\{[a-z_]+\\}"), "1"); }
+std::string concrete(const std::string& pattern) { return std::regex_replace(pattern, std::regex("\\{[a-z_.]+\\}"), "1"); }
 
 }  // namespace
 
