@@ -86,7 +86,7 @@ class Hello final : public shoal::Plugin {
         const std::string name = requireName(request.body);
         // Answers {"id": N, "deliveries": M}: the command and how many nodes it went to.
         return host().enqueue(R"({"kind":"hello.greet","target":{"all":true},"key":"hello","payload":{"name":")" +
-                              name + ""}}");
+                              name + "\"}}");
       });
     }
   }

@@ -3,6 +3,7 @@
 per plugin file; the example plugin loaded with its contributions; every broken plugin
 refused with a reason a person understands; exit status 3 because some were refused."""
 import json
+import re
 import os
 import subprocess
 import sys
@@ -29,7 +30,11 @@ check(sorted(records) == files, f"reported {sorted(records)}, directory has {fil
 hello = records.get("hello.so", {})
 check(hello.get("state") == "loaded", f"hello: {hello}")
 check(hello.get("name") == "hello" and hello.get("version") == "1.0.0", f"hello identity: {hello}")
-check(hello.get("abi_version") == "1.0", f"hello abi: {hello}")
+# The ABI this tree defines: hello is built with it.
+ABI_MINOR = int(re.search(r"#define SHOAL_ABI_VERSION_MINOR (\d+)",
+                          open(os.path.join(os.path.dirname(__file__), "..", "..", "sdk", "include", "shoal", "abi.h"))
+                          .read()).group(1))
+check(hello.get("abi_version") == f"1.{ABI_MINOR}", f"hello abi: {hello}")
 check(hello.get("queue_handlers") == ["hello.greet"], f"hello queue handlers: {hello}")
 check(hello.get("probes") == ["hello"], f"hello probes: {hello}")
 check(hello.get("panels") == ["greetings"], f"hello panels: {hello}")
@@ -39,7 +44,7 @@ check(records.get("compat_v1_0.so", {}).get("state") == "loaded", f"compat: {rec
 expected_reasons = {
     "not_elf.so": "not a loadable shared library",
     "no_entry_point.so": "does not export shoal_plugin_entry",
-    "broken_abi_major.so": "built for plugin ABI 2.0 but this shoald provides ABI 1.0",
+    "broken_abi_major.so": f"built for plugin ABI 2.{ABI_MINOR} but this shoald provides ABI 1.{ABI_MINOR}",
     "broken_table_large.so": "larger than the",
     "broken_declines.so": "declined to load",
     "broken_bad_name.so": "its name 'Bad Name!' must match",
@@ -60,7 +65,7 @@ for name, reason in expected_reasons.items():
 text = subprocess.run([shoald, "plugins", "--plugin-dir", plugin_dir],
                       capture_output=True, text=True, timeout=60)
 check(len(text.stdout.splitlines()) == len(files), f"text report: {text.stdout}")
-check("hello.so: loaded hello 1.0.0 (ABI 1.0)" in text.stdout, f"text report: {text.stdout}")
+check(f"hello.so: loaded hello 1.0.0 (ABI 1.{ABI_MINOR})" in text.stdout, f"text report: {text.stdout}")
 
 # A directory that does not exist is a usage error with a clear message.
 missing = subprocess.run([shoald, "plugins", "--plugin-dir", "/nonexistent/plugins", "--json"],

@@ -1,0 +1,114 @@
+#pragma once
+// Running a program by argv for the service plugins (restart nginx, reload postfix...):
+// never through a shell, with a time limit, its output (stdout and stderr together, the
+// last 8 KiB) kept for the command's result. Header-only; plugins include only sdk/ and this.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace shoal::plugins {
+
+struct ProgramResult {
+  int exitCode = -1;       // -1 when killed by a signal (see `signal`)
+  int signal = 0;
+  bool timedOut = false;
+  std::string output;      // the last 8 KiB of stdout+stderr
+  bool succeeded() const { return exitCode == 0 && !timedOut; }
+  std::string describe() const {
+    if (timedOut) return "timed out";
+    if (signal != 0) return "killed by signal " + std::to_string(signal);
+    return "exited with status " + std::to_string(exitCode);
+  }
+};
+
+// Splits a configured command line on blanks ("systemctl restart nginx"). No quoting, no
+// expansion: what is written is what runs. Throws std::invalid_argument on an empty line or
+// on characters a shell would have interpreted, so nobody mistakes it for a shell line.
+inline std::vector<std::string> splitCommand(const std::string& line) {
+  if (line.find_first_of("|;&$`<>\"'\\*?(){}\n\r") != std::string::npos)
+    throw std::invalid_argument("'" + line + "' contains shell syntax; write the program and its arguments only");
+  std::vector<std::string> argv;
+  std::istringstream in(line);
+  for (std::string word; in >> word;) argv.push_back(word);
+  if (argv.empty()) throw std::invalid_argument("the command is empty");
+  return argv;
+}
+
+// Runs `argv` (argv[0] looked up in PATH) and waits up to `limit`; kills it (SIGKILL) past
+// that. Throws std::runtime_error when it cannot be started at all.
+inline ProgramResult runProgram(const std::vector<std::string>& argv, std::chrono::milliseconds limit) {
+  int pipeFds[2];
+  if (::pipe2(pipeFds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, pipeFds[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, pipeFds[1], 2);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int spawned = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(pipeFds[1]);
+  if (spawned != 0) {
+    ::close(pipeFds[0]);
+    throw std::runtime_error("cannot run " + argv[0] + ": " + std::strerror(spawned));
+  }
+  ProgramResult result;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  char buffer[4096];
+  auto keep = [&](ssize_t n) {
+    result.output.append(buffer, static_cast<std::size_t>(n));
+    if (result.output.size() > 8192) result.output.erase(0, result.output.size() - 8192);
+  };
+  ::fcntl(pipeFds[0], F_SETFL, O_NONBLOCK);
+  int status = 0;
+  bool exited = false, pipeOpen = true;
+  // The program may leave a daemon behind that keeps the pipe open (nginx keeps stderr):
+  // the program's own exit, not the pipe's end, says when it is done.
+  while (!exited) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      result.timedOut = true;
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    if (pipeOpen) {
+      pollfd p{pipeFds[0], POLLIN, 0};
+      ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 50)));
+      for (ssize_t n; (n = ::read(pipeFds[0], buffer, sizeof buffer)) > 0;) keep(n);
+      pollfd q{pipeFds[0], POLLIN, 0};
+      if (::poll(&q, 1, 0) > 0 && (q.revents & POLLHUP) && !(q.revents & POLLIN)) pipeOpen = false;
+    } else {
+      ::usleep(20000);
+    }
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    exited = done == pid;
+  }
+  for (ssize_t n; (n = ::read(pipeFds[0], buffer, sizeof buffer)) > 0;) keep(n);
+  ::close(pipeFds[0]);
+  if (!exited) {
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  if (WIFEXITED(status)) result.exitCode = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+  return result;
+}
+
+}  // namespace shoal::plugins
