@@ -238,7 +238,7 @@ struct IpvsDataplane::Netlink {
 
   MessagePtr request(std::uint8_t cmd, int flags) {
     MessagePtr m(nlmsg_alloc());
-    if (!m || !genlmsg_put(m.get(), NL_AUTO_PORT, nextSeq++, family, 0, flags, cmd,
+    if (!m || !genlmsg_put(m.get(), NL_AUTO_PORT, nextSeq++, family, 0, NLM_F_REQUEST | flags, cmd,
                            IPVS_GENL_VERSION))
       throw DataplaneError("Cannot build a netlink message");
     return m;
