@@ -42,7 +42,8 @@ std::vector<std::string> tokens(const std::string& line) {
 
 std::string join(const std::vector<std::string>& parts, std::size_t from, std::size_t to) {
   std::string out;
-  for (std::size_t i = from; i < to && i < parts.size(); ++i) out += (out.empty() ? "" : " ") + parts[i];
+  for (std::size_t i = from; i < to && i < parts.size(); ++i)
+    out += (out.empty() ? "" : " ") + parts[i];
   return out;
 }
 
@@ -53,9 +54,12 @@ std::string hostPort(const std::string& address, std::uint16_t port) {
 
 const char* forwardWord(Forwarding f) {
   switch (f) {
-    case Forwarding::Nat: return "Masq";
-    case Forwarding::Tunnel: return "Tunnel";
-    case Forwarding::DirectRouting: break;
+    case Forwarding::Nat:
+      return "Masq";
+    case Forwarding::Tunnel:
+      return "Tunnel";
+    case Forwarding::DirectRouting:
+      break;
   }
   return "Route";
 }
@@ -81,7 +85,9 @@ Listing parseIpvsadmListing(const std::string& text) {
   return listing;
 }
 
-Listing ipvsadmListing() { return parseIpvsadmListing(mustRun(std::string(kIpvsadm) + " -Ln")); }
+Listing ipvsadmListing() {
+  return parseIpvsadmListing(mustRun(std::string(kIpvsadm) + " -Ln"));
+}
 
 Listing expectedListing(const std::vector<VirtualService>& desired) {
   Listing listing;
@@ -94,8 +100,8 @@ Listing expectedListing(const std::vector<VirtualService>& desired) {
       unsigned char bytes[16];
       inet_pton(s.family, s.address.c_str(), bytes);
       inet_ntop(s.family, bytes, canonical, sizeof canonical);
-      line = std::string(s.protocol == Protocol::Udp ? "UDP " : "TCP ") +
-             hostPort(canonical, s.port);
+      line =
+          std::string(s.protocol == Protocol::Udp ? "UDP " : "TCP ") + hostPort(canonical, s.port);
     }
     line += " " + s.scheduler;
     if (s.persistenceSeconds) {

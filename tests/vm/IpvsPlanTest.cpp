@@ -28,10 +28,10 @@ std::vector<std::string> described(const IpvsPlan& plan) {
 
 TEST(IpvsPlan, EmptyKernelGetsEveryServiceThenItsReals) {
   IpvsPlan plan = planIpvsChanges({}, {service("192.0.2.1", {{"10.0.0.1", 80}, {"10.0.0.2", 80}})});
-  EXPECT_EQ(described(plan), (std::vector<std::string>{
-                                 "add service tcp:192.0.2.1:80",
-                                 "add real server 10.0.0.1:80 to tcp:192.0.2.1:80",
-                                 "add real server 10.0.0.2:80 to tcp:192.0.2.1:80"}));
+  EXPECT_EQ(described(plan),
+            (std::vector<std::string>{"add service tcp:192.0.2.1:80",
+                                      "add real server 10.0.0.1:80 to tcp:192.0.2.1:80",
+                                      "add real server 10.0.0.2:80 to tcp:192.0.2.1:80"}));
   EXPECT_EQ(plan.report.servicesAdded, 1u);
   EXPECT_EQ(plan.report.realsAdded, 2u);
 }
@@ -62,18 +62,18 @@ TEST(IpvsPlan, ServicesNotDesiredAreRemovedFirst) {
 }
 
 TEST(IpvsPlan, ChangedSettingsAndRealsAreEditedRemovedAndAddedInPlace) {
-  VirtualService held = service("192.0.2.1", {{"10.0.0.1", 80, 1}, {"10.0.0.2", 80, 1}, {"10.0.0.3", 80}});
-  VirtualService wanted = service("192.0.2.1", {{"10.0.0.1", 80, 5},
-                                                {"10.0.0.2", 80, 1, Forwarding::Nat},
-                                                {"10.0.0.4", 80}});
+  VirtualService held =
+      service("192.0.2.1", {{"10.0.0.1", 80, 1}, {"10.0.0.2", 80, 1}, {"10.0.0.3", 80}});
+  VirtualService wanted = service(
+      "192.0.2.1", {{"10.0.0.1", 80, 5}, {"10.0.0.2", 80, 1, Forwarding::Nat}, {"10.0.0.4", 80}});
   wanted.scheduler = "wlc";
   IpvsPlan plan = planIpvsChanges({held}, {wanted});
-  EXPECT_EQ(described(plan), (std::vector<std::string>{
-                                 "edit service tcp:192.0.2.1:80",
-                                 "remove real server 10.0.0.3:80 from tcp:192.0.2.1:80",
-                                 "edit real server 10.0.0.1:80 of tcp:192.0.2.1:80",
-                                 "edit real server 10.0.0.2:80 of tcp:192.0.2.1:80",
-                                 "add real server 10.0.0.4:80 to tcp:192.0.2.1:80"}));
+  EXPECT_EQ(described(plan),
+            (std::vector<std::string>{"edit service tcp:192.0.2.1:80",
+                                      "remove real server 10.0.0.3:80 from tcp:192.0.2.1:80",
+                                      "edit real server 10.0.0.1:80 of tcp:192.0.2.1:80",
+                                      "edit real server 10.0.0.2:80 of tcp:192.0.2.1:80",
+                                      "add real server 10.0.0.4:80 to tcp:192.0.2.1:80"}));
   EXPECT_EQ(plan.changes[0].service.scheduler, "wlc");
   EXPECT_EQ(plan.changes[2].real.weight, 5u);
   EXPECT_EQ(plan.changes[3].real.forwarding, Forwarding::Nat);

@@ -79,8 +79,8 @@ TEST_F(Ipvs, EverySchedulerTheKernelHasIsProgrammed) {
   std::vector<VirtualService> table;
   std::uint16_t port = 1000;
   for (const std::string& name : schedulers)
-    table.push_back(tcp("10.1.0.1", port++, name,
-                        {real("10.2.0.1", 80, 3), real("10.2.0.2", 80, 1)}));
+    table.push_back(
+        tcp("10.1.0.1", port++, name, {real("10.2.0.1", 80, 3), real("10.2.0.2", 80, 1)}));
   ApplyReport report = dataplane_->apply(table);
   EXPECT_EQ(report.servicesAdded, schedulers.size());
   EXPECT_EQ(report.realsAdded, 2 * schedulers.size());
@@ -93,10 +93,10 @@ std::vector<VirtualService> variedTable() {
   persistent.persistenceNetmask = "255.255.255.0";
   VirtualService hostPersistent = tcp("10.1.0.2", 80, "rr", {real("10.2.0.1", 80)});
   hostPersistent.persistenceSeconds = 60;
-  VirtualService methods = tcp("10.1.0.3", 80, "wrr",
-                               {real("10.2.0.1", 80, 5, Forwarding::DirectRouting),
-                                real("10.2.0.2", 8080, 2, Forwarding::Nat),
-                                real("10.2.0.3", 80, 0, Forwarding::Tunnel)});
+  VirtualService methods = tcp(
+      "10.1.0.3", 80, "wrr",
+      {real("10.2.0.1", 80, 5, Forwarding::DirectRouting),
+       real("10.2.0.2", 8080, 2, Forwarding::Nat), real("10.2.0.3", 80, 0, Forwarding::Tunnel)});
   VirtualService udp = tcp("10.1.0.4", 53, "sh", {real("10.2.0.4", 53)});
   udp.protocol = Protocol::Udp;
   VirtualService fwmark;
@@ -126,24 +126,25 @@ TEST_F(Ipvs, PersistenceForwardingFirewallMarksAndIpv6MatchIpvsadm) {
   std::printf("%s", mustRun(std::string(kIpvsadm) + " -Ln").c_str());  // for the log
   // Persistent-connection listing works on what was programmed, and lists every real.
   std::string persistent = mustRun(std::string(kIpvsadm) + " -Ln --persistent-conn");
-  EXPECT_NE(persistent.find("persistent 300 mask 255.255.255.0"), std::string::npos)
-      << persistent;
+  EXPECT_NE(persistent.find("persistent 300 mask 255.255.255.0"), std::string::npos) << persistent;
 
   // read() gives the same table back: same keys, settings and reals.
   std::vector<VirtualServiceState> state = dataplane_->read();
   ASSERT_EQ(state.size(), table.size());
   for (const VirtualService& want : table) {
-    auto found = std::find_if(state.begin(), state.end(),
-                              [&](const VirtualServiceState& s) { return s.spec.key() == want.key(); });
+    auto found = std::find_if(state.begin(), state.end(), [&](const VirtualServiceState& s) {
+      return s.spec.key() == want.key();
+    });
     ASSERT_NE(found, state.end()) << want.key();
     EXPECT_EQ(found->spec.scheduler, want.scheduler) << want.key();
     EXPECT_EQ(found->spec.persistenceSeconds, want.persistenceSeconds) << want.key();
     EXPECT_EQ(found->spec.persistenceNetmask, want.persistenceNetmask) << want.key();
     ASSERT_EQ(found->reals.size(), want.reals.size()) << want.key();
     for (const RealServer& r : want.reals) {
-      auto got = std::find_if(found->reals.begin(), found->reals.end(), [&](const RealServerState& s) {
-        return s.spec.address == r.address && s.spec.port == r.port;
-      });
+      auto got =
+          std::find_if(found->reals.begin(), found->reals.end(), [&](const RealServerState& s) {
+            return s.spec.address == r.address && s.spec.port == r.port;
+          });
       ASSERT_NE(got, found->reals.end()) << want.key() << " " << r.address;
       EXPECT_EQ(got->spec.weight, r.weight);
       EXPECT_EQ(got->spec.forwarding, r.forwarding) << want.key() << " " << r.address;
@@ -173,13 +174,13 @@ TEST_F(Ipvs, EditsWeightsSchedulerPersistenceAndForwardingInPlace) {
   dataplane_->apply(v1);
   std::vector<VirtualService> v2 = v1;
   v2[0].scheduler = "wrr";
-  v2[0].reals[0].weight = 7;                          // edit weight
-  v2[0].reals[1].forwarding = Forwarding::Tunnel;     // edit method
-  v2[0].reals.pop_back();                             // remove 10.2.0.3
-  v2[0].reals.push_back(real("10.2.0.4", 80, 2));     // add
-  v2[1].persistenceSeconds = 600;                     // edit persistence
+  v2[0].reals[0].weight = 7;                       // edit weight
+  v2[0].reals[1].forwarding = Forwarding::Tunnel;  // edit method
+  v2[0].reals.pop_back();                          // remove 10.2.0.3
+  v2[0].reals.push_back(real("10.2.0.4", 80, 2));  // add
+  v2[1].persistenceSeconds = 600;                  // edit persistence
   v2[1].persistenceNetmask = "255.255.0.0";
-  v2.pop_back();                                      // remove service 3
+  v2.pop_back();  // remove service 3
   ApplyReport report = dataplane_->apply(v2);
   EXPECT_EQ(report.servicesAdded, 0u);
   EXPECT_EQ(report.servicesEdited, 2u);
@@ -203,7 +204,7 @@ TEST_F(Ipvs, DriftMadeWithIpvsadmIsRepairedByTheNextApply) {
   std::string ipvsadm = kIpvsadm;
   mustRun(ipvsadm + " -D -t 10.1.0.2:80");
   mustRun(ipvsadm + " -e -t 10.1.0.1:80 -r 10.2.0.2:80 -g -w 9");
-  mustRun(ipvsadm + " -A -t 10.9.9.9:80 -s rr");          // someone else's service
+  mustRun(ipvsadm + " -A -t 10.9.9.9:80 -s rr");              // someone else's service
   mustRun(ipvsadm + " -A --sctp-service 10.9.9.9:90 -s rr");  // one the model cannot express
   ApplyReport report = dataplane_->apply(table);
   EXPECT_EQ(report.servicesAdded, 1u);
@@ -214,10 +215,9 @@ TEST_F(Ipvs, DriftMadeWithIpvsadmIsRepairedByTheNextApply) {
 }
 
 TEST_F(Ipvs, RejectedChangeNamesItsServiceAndTheKernelReasonAndTheRestIsApplied) {
-  std::vector<VirtualService> table = {
-      tcp("10.1.0.1", 80, "rr", {real("10.2.0.1", 80)}),
-      tcp("10.1.0.2", 80, "nosuchsched", {real("10.2.0.1", 80)}),
-      tcp("10.1.0.3", 80, "rr", {real("10.2.0.1", 80)})};
+  std::vector<VirtualService> table = {tcp("10.1.0.1", 80, "rr", {real("10.2.0.1", 80)}),
+                                       tcp("10.1.0.2", 80, "nosuchsched", {real("10.2.0.1", 80)}),
+                                       tcp("10.1.0.3", 80, "rr", {real("10.2.0.1", 80)})};
   try {
     dataplane_->apply(table);
     FAIL() << "apply with an unknown scheduler succeeded";
@@ -302,9 +302,10 @@ class IpvsTraffic : public Ipvs {
               "/index.html");
       std::string home = "/tmp/www-" + ns;
       const char* argv[] = {guest::kIp, "netns", "exec", ns.c_str(), "/bin/busybox", "httpd",
-                            "-f", "-p", "80", "-h", home.c_str(), nullptr};
+                            "-f",       "-p",    "80",   "-h",       home.c_str(),   nullptr};
       pid_t pid = 0;
-      ASSERT_EQ(posix_spawn(&pid, guest::kIp, nullptr, nullptr, const_cast<char**>(argv), environ), 0);
+      ASSERT_EQ(posix_spawn(&pid, guest::kIp, nullptr, nullptr, const_cast<char**>(argv), environ),
+                0);
       servers_.push_back(pid);
     }
     // httpd needs a moment to listen.
@@ -379,7 +380,8 @@ TEST_F(IpvsTraffic, NatRoundRobinAlternatesBetweenRealServersAndCountersRise) {
   for (int i = 0; i < kConnections; ++i) {
     EXPECT_TRUE(answers[i] == "served-by-rs1" || answers[i] == "served-by-rs2") << answers[i];
     if (i > 0) {
-      EXPECT_NE(answers[i], answers[i - 1]) << "connection " << i << " went to the same real server";
+      EXPECT_NE(answers[i], answers[i - 1])
+          << "connection " << i << " went to the same real server";
     }
   }
 
@@ -406,7 +408,8 @@ TEST_F(IpvsTraffic, NatRoundRobinAlternatesBetweenRealServersAndCountersRise) {
   EXPECT_GT(highestByteRate, 0u) << "the byte rate never rose above zero";
   ASSERT_EQ(s->reals.size(), 2u);
   for (const RealServerState& r : s->reals) {
-    EXPECT_EQ(r.counters.connections, static_cast<std::uint64_t>(kConnections / 2)) << r.spec.address;
+    EXPECT_EQ(r.counters.connections, static_cast<std::uint64_t>(kConnections / 2))
+        << r.spec.address;
     // Closed connections linger in TIME_WAIT, which IPVS counts as inactive.
     EXPECT_GT(r.activeConnections + r.inactiveConnections, 0u) << r.spec.address;
   }

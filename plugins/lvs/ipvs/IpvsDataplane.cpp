@@ -65,13 +65,18 @@ std::string kernelErrorText(int err, std::optional<IpvsChange::Kind> kind,
   std::string text = std::strerror(err);
   const char* meaning = nullptr;
   using K = IpvsChange::Kind;
-  if (err == EPERM) meaning = "changing IPVS needs CAP_NET_ADMIN (root)";
+  if (err == EPERM)
+    meaning = "changing IPVS needs CAP_NET_ADMIN (root)";
   else if (kind && err == ENOENT && (*kind == K::AddService || *kind == K::EditService))
     meaning = "IPVS has no scheduler of that name (is its ip_vs_<name> module loaded?)";
-  else if (kind && err == EEXIST && *kind == K::AddService) meaning = "service already exists";
-  else if (kind && err == EEXIST && *kind == K::AddReal) meaning = "real server already exists";
-  else if (kind && err == ESRCH) meaning = "no such service";
-  else if (kind && err == ENOENT) meaning = "no such real server";
+  else if (kind && err == EEXIST && *kind == K::AddService)
+    meaning = "service already exists";
+  else if (kind && err == EEXIST && *kind == K::AddReal)
+    meaning = "real server already exists";
+  else if (kind && err == ESRCH)
+    meaning = "no such service";
+  else if (kind && err == ENOENT)
+    meaning = "no such real server";
   if (meaning) text += std::string(" (") + meaning + ")";
   if (!extack.empty()) text += ": " + extack;
   return text;
@@ -106,9 +111,12 @@ ServiceIdentity identityOf(const VirtualService& s) {
 
 std::uint32_t forwardingFlag(Forwarding f) {
   switch (f) {
-    case Forwarding::Nat: return IP_VS_CONN_F_MASQ;
-    case Forwarding::Tunnel: return IP_VS_CONN_F_TUNNEL;
-    case Forwarding::DirectRouting: break;
+    case Forwarding::Nat:
+      return IP_VS_CONN_F_MASQ;
+    case Forwarding::Tunnel:
+      return IP_VS_CONN_F_TUNNEL;
+    case Forwarding::DirectRouting:
+      break;
   }
   return IP_VS_CONN_F_DROUTE;
 }
@@ -150,10 +158,14 @@ struct Attributes {
 std::uint64_t number(nlattr* a) {
   if (!a) return 0;
   switch (nla_len(a)) {
-    case 2: return nla_get_u16(a);
-    case 4: return nla_get_u32(a);
-    case 8: return nla_get_u64(a);
-    default: return 0;
+    case 2:
+      return nla_get_u16(a);
+    case 4:
+      return nla_get_u32(a);
+    case 8:
+      return nla_get_u64(a);
+    default:
+      return 0;
   }
 }
 
@@ -284,8 +296,8 @@ struct IpvsDataplane::Netlink {
           if (h->nlmsg_flags & NLM_F_ACK_TLVS) {
             // With NETLINK_CAP_ACK the echoed request is its header only.
             int offset = static_cast<int>(sizeof(nlmsgerr));
-            if (!(h->nlmsg_flags & NLM_F_CAPPED)) offset += static_cast<int>(
-                e->msg.nlmsg_len - sizeof(nlmsghdr));
+            if (!(h->nlmsg_flags & NLM_F_CAPPED))
+              offset += static_cast<int>(e->msg.nlmsg_len - sizeof(nlmsghdr));
             nlattr* tlv[NLMSGERR_ATTR_MAX + 1] = {};
             if (nlmsg_parse(h, offset, tlv, NLMSGERR_ATTR_MAX, nullptr) == 0)
               r.extack = text(tlv[NLMSGERR_ATTR_MSG]);
@@ -411,7 +423,8 @@ struct IpvsDataplane::Netlink {
     nla_put_u16(m, IPVS_DEST_ATTR_PORT, htons(r.port));
     // Only a mixed-family real (IPv4 tunnel behind an IPv6 service) needs the attribute;
     // leaving it out otherwise keeps kernels before 4.x working.
-    if (fam != serviceFamily) nla_put_u16(m, IPVS_DEST_ATTR_ADDR_FAMILY, static_cast<std::uint16_t>(fam));
+    if (fam != serviceFamily)
+      nla_put_u16(m, IPVS_DEST_ATTR_ADDR_FAMILY, static_cast<std::uint16_t>(fam));
     if (settings) {
       nla_put_u32(m, IPVS_DEST_ATTR_FWD_METHOD, forwardingFlag(r.forwarding));
       nla_put_u32(m, IPVS_DEST_ATTR_WEIGHT, r.weight);
@@ -424,9 +437,9 @@ struct IpvsDataplane::Netlink {
   Pending changeRequest(const IpvsChange& c) {
     using K = IpvsChange::Kind;
     static const std::map<K, std::uint8_t> commands = {
-        {K::AddService, IPVS_CMD_NEW_SERVICE}, {K::EditService, IPVS_CMD_SET_SERVICE},
+        {K::AddService, IPVS_CMD_NEW_SERVICE},    {K::EditService, IPVS_CMD_SET_SERVICE},
         {K::RemoveService, IPVS_CMD_DEL_SERVICE}, {K::AddReal, IPVS_CMD_NEW_DEST},
-        {K::EditReal, IPVS_CMD_SET_DEST},       {K::RemoveReal, IPVS_CMD_DEL_DEST}};
+        {K::EditReal, IPVS_CMD_SET_DEST},         {K::RemoveReal, IPVS_CMD_DEL_DEST}};
     MessagePtr m = request(commands.at(c.kind), NLM_F_ACK);
     ServiceIdentity id = identityOf(c.service);
     bool serviceSettings = c.kind == K::AddService || c.kind == K::EditService;
@@ -453,8 +466,9 @@ struct IpvsDataplane::Netlink {
       if (id.fwmark == 0) {
         id.protocol = static_cast<std::uint16_t>(number(a[IPVS_SVC_ATTR_PROTOCOL]));
         if (nlattr* addr = a[IPVS_SVC_ATTR_ADDR])
-          std::memcpy(id.address, nla_data(addr),
-                      std::min<std::size_t>(sizeof id.address, static_cast<std::size_t>(nla_len(addr))));
+          std::memcpy(
+              id.address, nla_data(addr),
+              std::min<std::size_t>(sizeof id.address, static_cast<std::size_t>(nla_len(addr))));
         id.port = ntohs(static_cast<std::uint16_t>(number(a[IPVS_SVC_ATTR_PORT])));
         k.expressible = id.protocol == IPPROTO_TCP || id.protocol == IPPROTO_UDP;
         s.protocol = id.protocol == IPPROTO_UDP ? Protocol::Udp : Protocol::Tcp;
@@ -463,14 +477,14 @@ struct IpvsDataplane::Netlink {
       }
       s.scheduler = text(a[IPVS_SVC_ATTR_SCHED_NAME]);
       std::uint32_t flags = 0;
-      if (nlattr* f = a[IPVS_SVC_ATTR_FLAGS]; f && nla_len(f) >= static_cast<int>(sizeof(ip_vs_flags)))
+      if (nlattr* f = a[IPVS_SVC_ATTR_FLAGS];
+          f && nla_len(f) >= static_cast<int>(sizeof(ip_vs_flags)))
         flags = static_cast<const ip_vs_flags*>(nla_data(f))->flags;
       if (flags & IP_VS_SVC_F_PERSISTENT)
         s.persistenceSeconds = static_cast<std::uint32_t>(number(a[IPVS_SVC_ATTR_TIMEOUT]));
       s.persistenceNetmask =
           netmaskText(s.family, static_cast<std::uint32_t>(number(a[IPVS_SVC_ATTR_NETMASK])));
-      readStats(a[IPVS_SVC_ATTR_STATS64], a[IPVS_SVC_ATTR_STATS], k.state.counters,
-                k.state.rates);
+      readStats(a[IPVS_SVC_ATTR_STATS64], a[IPVS_SVC_ATTR_STATS], k.state.counters, k.state.rates);
       id.key = s.key();
       services.push_back(std::move(k));
     });
@@ -521,7 +535,9 @@ bool ipvsAvailable(std::string* why) {
   return false;
 }
 
-std::unique_ptr<Dataplane> openIpvsDataplane() { return std::make_unique<IpvsDataplane>(); }
+std::unique_ptr<Dataplane> openIpvsDataplane() {
+  return std::make_unique<IpvsDataplane>();
+}
 
 IpvsDataplane::IpvsDataplane() : netlink_(std::make_unique<Netlink>()) {}
 IpvsDataplane::~IpvsDataplane() = default;

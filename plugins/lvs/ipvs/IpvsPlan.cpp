@@ -78,8 +78,8 @@ std::string canonicalAddress(int family, const std::string& text) {
   char out[INET6_ADDRSTRLEN];
   if (inet_pton(family, text.c_str(), bytes) != 1 ||
       inet_ntop(family, bytes, out, sizeof out) == nullptr)
-    throw DataplaneError("\"" + text + "\" is not an " +
-                         (family == AF_INET6 ? "IPv6" : "IPv4") + " address");
+    throw DataplaneError("\"" + text + "\" is not an " + (family == AF_INET6 ? "IPv6" : "IPv4") +
+                         " address");
   return out;
 }
 
@@ -114,11 +114,16 @@ std::string canonicalNetmask(int family, const std::string& text) {
 
 std::string IpvsChange::describe() const {
   switch (kind) {
-    case Kind::AddService: return "add service " + service.key();
-    case Kind::EditService: return "edit service " + service.key();
-    case Kind::RemoveService: return "remove service " + service.key();
-    case Kind::AddReal: return "add real server " + realKey(real) + " to " + service.key();
-    case Kind::EditReal: return "edit real server " + realKey(real) + " of " + service.key();
+    case Kind::AddService:
+      return "add service " + service.key();
+    case Kind::EditService:
+      return "edit service " + service.key();
+    case Kind::RemoveService:
+      return "remove service " + service.key();
+    case Kind::AddReal:
+      return "add real server " + realKey(real) + " to " + service.key();
+    case Kind::EditReal:
+      return "edit real server " + realKey(real) + " of " + service.key();
     case Kind::RemoveReal:
       return "remove real server " + realKey(real) + " from " + service.key();
   }

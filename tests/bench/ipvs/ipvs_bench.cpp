@@ -36,8 +36,8 @@ std::vector<VirtualService> table() {
     s.port = 80;
     s.scheduler = "wlc";
     for (int j = 0; j < kRealsPerService; ++j)
-      s.reals.push_back(RealServer{rip(i, j), 80, static_cast<std::uint32_t>(j + 1),
-                                   Forwarding::DirectRouting});
+      s.reals.push_back(
+          RealServer{rip(i, j), 80, static_cast<std::uint32_t>(j + 1), Forwarding::DirectRouting});
     services.push_back(std::move(s));
   }
   return services;
