@@ -223,6 +223,7 @@ TEST_F(Ipvs, RejectedChangeNamesItsServiceAndTheKernelReasonAndTheRestIsApplied)
     FAIL() << "apply with an unknown scheduler succeeded";
   } catch (const DataplaneError& e) {
     std::string message = e.what();
+    std::printf("apply refused: %s\n", message.c_str());  // for the log
     EXPECT_NE(message.find("add service tcp:10.1.0.2:80"), std::string::npos) << message;
     EXPECT_NE(message.find("scheduler"), std::string::npos) << message;
     // The kernel's own errno text for a missing scheduler.

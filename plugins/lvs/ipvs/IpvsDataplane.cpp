@@ -31,6 +31,9 @@ namespace {
 constexpr std::size_t kBatchRequests = 256;
 // Bytes per write: well under the socket's send buffer, so the kernel takes each at once.
 constexpr std::size_t kBatchBytes = 64 * 1024;
+// Room for the largest request (a service with its settings and a real server: ~250 bytes);
+// the default allocation is a page, and a large apply builds thousands of requests.
+constexpr std::size_t kMessageBytes = 512;
 constexpr int kSocketBufferBytes = 4 * 1024 * 1024;
 // An exchange that gets no answer in this time is abandoned and the socket replaced.
 constexpr int kReceiveTimeoutSeconds = 30;
@@ -68,7 +71,7 @@ std::string kernelErrorText(int err, std::optional<IpvsChange::Kind> kind,
   if (err == EPERM)
     meaning = "changing IPVS needs CAP_NET_ADMIN (root)";
   else if (kind && err == ENOENT && (*kind == K::AddService || *kind == K::EditService))
-    meaning = "IPVS has no scheduler of that name (is its ip_vs_<name> module loaded?)";
+    meaning = "IPVS has no scheduler of that name; is its module ip_vs_<name> loaded?";
   else if (kind && err == EEXIST && *kind == K::AddService)
     meaning = "service already exists";
   else if (kind && err == EEXIST && *kind == K::AddReal)
@@ -249,7 +252,7 @@ struct IpvsDataplane::Netlink {
   }
 
   MessagePtr request(std::uint8_t cmd, int flags) {
-    MessagePtr m(nlmsg_alloc());
+    MessagePtr m(nlmsg_alloc_size(kMessageBytes));
     if (!m || !genlmsg_put(m.get(), NL_AUTO_PORT, nextSeq++, family, 0, NLM_F_REQUEST | flags, cmd,
                            IPVS_GENL_VERSION))
       throw DataplaneError("Cannot build a netlink message");
@@ -389,49 +392,61 @@ struct IpvsDataplane::Netlink {
 
   // ---- message contents -----------------------------------------------------------------
 
+  // Every request fits kMessageBytes; a failed put would mean a truncated request.
+  static void check(int rc) {
+    if (rc < 0)
+      throw DataplaneError(std::string("Cannot build a netlink message: ") + nl_geterror(rc));
+  }
+  static nlattr* nest(nl_msg* m, int type) {
+    nlattr* n = nla_nest_start(m, type);
+    if (!n) check(-NLE_NOMEM);
+    return n;
+  }
+
   static void putIdentity(nl_msg* m, const ServiceIdentity& id) {
-    nla_put_u16(m, IPVS_SVC_ATTR_AF, id.family);
+    check(nla_put_u16(m, IPVS_SVC_ATTR_AF, id.family));
     if (id.fwmark != 0) {
-      nla_put_u32(m, IPVS_SVC_ATTR_FWMARK, id.fwmark);
+      check(nla_put_u32(m, IPVS_SVC_ATTR_FWMARK, id.fwmark));
     } else {
-      nla_put_u16(m, IPVS_SVC_ATTR_PROTOCOL, id.protocol);
-      nla_put(m, IPVS_SVC_ATTR_ADDR, sizeof id.address, id.address);
-      nla_put_u16(m, IPVS_SVC_ATTR_PORT, htons(id.port));
+      check(nla_put_u16(m, IPVS_SVC_ATTR_PROTOCOL, id.protocol));
+      check(nla_put(m, IPVS_SVC_ATTR_ADDR, sizeof id.address, id.address));
+      check(nla_put_u16(m, IPVS_SVC_ATTR_PORT, htons(id.port)));
     }
   }
 
   static void putService(nl_msg* m, const ServiceIdentity& id, const VirtualService* settings) {
-    nlattr* nest = nla_nest_start(m, IPVS_CMD_ATTR_SERVICE);
+    nlattr* service = nest(m, IPVS_CMD_ATTR_SERVICE);
     putIdentity(m, id);
     if (settings) {
-      nla_put_string(m, IPVS_SVC_ATTR_SCHED_NAME, settings->scheduler.c_str());
+      check(nla_put_string(m, IPVS_SVC_ATTR_SCHED_NAME, settings->scheduler.c_str()));
+      // mask ~0: the flags become exactly these, clearing any set behind shoal's back.
       ip_vs_flags flags{settings->persistenceSeconds ? IP_VS_SVC_F_PERSISTENT : 0u, ~0u};
-      nla_put(m, IPVS_SVC_ATTR_FLAGS, sizeof flags, &flags);
-      nla_put_u32(m, IPVS_SVC_ATTR_TIMEOUT, settings->persistenceSeconds);
-      nla_put_u32(m, IPVS_SVC_ATTR_NETMASK,
-                  wireNetmask(settings->family, settings->persistenceNetmask));
+      check(nla_put(m, IPVS_SVC_ATTR_FLAGS, sizeof flags, &flags));
+      check(nla_put_u32(m, IPVS_SVC_ATTR_TIMEOUT, settings->persistenceSeconds));
+      check(nla_put_u32(m, IPVS_SVC_ATTR_NETMASK,
+                        wireNetmask(settings->family, settings->persistenceNetmask)));
     }
-    nla_nest_end(m, nest);
+    nla_nest_end(m, service);
   }
 
   static void putReal(nl_msg* m, int serviceFamily, const RealServer& r, bool settings) {
-    nlattr* nest = nla_nest_start(m, IPVS_CMD_ATTR_DEST);
+    nlattr* dest = nest(m, IPVS_CMD_ATTR_DEST);
     int fam = addressFamily(r.address);
     unsigned char addr[16] = {};
     inet_pton(fam, r.address.c_str(), addr);
-    nla_put(m, IPVS_DEST_ATTR_ADDR, sizeof addr, addr);
-    nla_put_u16(m, IPVS_DEST_ATTR_PORT, htons(r.port));
+    check(nla_put(m, IPVS_DEST_ATTR_ADDR, sizeof addr, addr));
+    check(nla_put_u16(m, IPVS_DEST_ATTR_PORT, htons(r.port)));
     // Only a mixed-family real (IPv4 tunnel behind an IPv6 service) needs the attribute;
     // leaving it out otherwise keeps kernels before 4.x working.
     if (fam != serviceFamily)
-      nla_put_u16(m, IPVS_DEST_ATTR_ADDR_FAMILY, static_cast<std::uint16_t>(fam));
+      check(nla_put_u16(m, IPVS_DEST_ATTR_ADDR_FAMILY, static_cast<std::uint16_t>(fam)));
     if (settings) {
-      nla_put_u32(m, IPVS_DEST_ATTR_FWD_METHOD, forwardingFlag(r.forwarding));
-      nla_put_u32(m, IPVS_DEST_ATTR_WEIGHT, r.weight);
-      nla_put_u32(m, IPVS_DEST_ATTR_U_THRESH, 0);
-      nla_put_u32(m, IPVS_DEST_ATTR_L_THRESH, 0);
+      check(nla_put_u32(m, IPVS_DEST_ATTR_FWD_METHOD, forwardingFlag(r.forwarding)));
+      check(nla_put_u32(m, IPVS_DEST_ATTR_WEIGHT, r.weight));
+      check(nla_put_u32(m, IPVS_DEST_ATTR_U_THRESH, 0));
+      check(nla_put_u32(m, IPVS_DEST_ATTR_L_THRESH, 0));
     }
-    nla_nest_end(m, nest);
+    nla_nest_end(m, dest);
   }
 
   Pending changeRequest(const IpvsChange& c) {
