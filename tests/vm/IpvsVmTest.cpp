@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -265,6 +266,49 @@ TEST_F(Ipvs, TablesLargerThanOneBatchRoundTrip) {
   EXPECT_EQ(dataplane_->read().size(), 300u);
   EXPECT_EQ(dataplane_->apply({}).servicesRemoved, 300u);
   EXPECT_TRUE(ipvsadmListing().empty());
+}
+
+TEST_F(Ipvs, MixedFamilyTunnelAndLocalRealServersAreStableAcrossApplies) {
+  // An IPv6 service may tunnel to an IPv4 real server; a real server on the director
+  // itself keeps the method asked (older kernels reported it as "Local").
+  VirtualService mixed = tcp("fd00:1::20", 80, "rr", {real("10.2.0.9", 80, 1, Forwarding::Tunnel)});
+  VirtualService local =
+      tcp("10.1.0.20", 80, "rr", {real("127.0.0.1", 80, 1, Forwarding::Nat), real("10.2.0.1", 80)});
+  std::vector<VirtualService> table = {mixed, local};
+  dataplane_->apply(table);
+  expectKernelHolds(table);
+  ApplyReport again = dataplane_->apply(table);
+  EXPECT_FALSE(again.changedAnything());
+  EXPECT_EQ(again.servicesUnchanged, 2u);
+  std::vector<VirtualServiceState> state = dataplane_->read();
+  ASSERT_EQ(state.size(), 2u);
+  for (const VirtualServiceState& s : state)
+    if (s.spec.key() == mixed.key()) {
+      ASSERT_EQ(s.reals.size(), 1u);
+      EXPECT_EQ(s.reals[0].spec.address, "10.2.0.9");
+      EXPECT_EQ(s.reals[0].spec.forwarding, Forwarding::Tunnel);
+    }
+}
+
+TEST_F(Ipvs, ConcurrentAppliesAndReadsShareOneSocketSafely) {
+  std::vector<VirtualService> table = variedTable();
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) try {
+          if (t % 2)
+            dataplane_->read();
+          else
+            dataplane_->apply(table);
+        } catch (const std::exception& e) {
+          std::printf("thread %d: %s\n", t, e.what());
+          ++failures;
+        }
+    });
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  expectKernelHolds(table);
 }
 
 // ---- real traffic through a NAT service -------------------------------------------------

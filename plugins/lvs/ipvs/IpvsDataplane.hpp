@@ -39,15 +39,15 @@ class IpvsDataplane : public Dataplane {
   // its service or real server and the kernel's error text. A desired table that cannot be
   // valid (bad address, duplicate service or real server) throws before anything is sent.
   //
-  // A real server whose address is local to the director is forwarded by IPVS itself
-  // ("Local" in ipvsadm) whatever method was asked; such a real counts as matching any
-  // forwarding method, so it is not edited on every apply.
+  // Older kernels report a real server whose address is local to the director as
+  // forwarded locally ("Local" in ipvsadm) whatever method was asked; such a real counts as
+  // matching any forwarding method, so it is not edited on every apply.
   ApplyReport apply(const std::vector<VirtualService>& desired) override;
 
   // The kernel's table with 64-bit counters (32-bit ones on kernels before 4.x), rates,
   // and active/inactive connection counts. Services of protocols the model cannot express
   // (SCTP) are left out. A persistence netmask equal to the host mask reads as empty; a
-  // local real server (see apply) reads as DirectRouting.
+  // real server reported as local (see apply) reads as DirectRouting.
   std::vector<VirtualServiceState> read() override;
 
   // IPVS_CMD_ZERO: every service's and real server's counters and rates restart at zero.
