@@ -262,6 +262,9 @@ void lbRequest(Options& o, const std::string& verb, std::string& method, std::st
     method = "POST", path = base + "/" + verb, body = new Object;
     return;
   }
+  static const std::vector<std::string> verbs{"add", "edit", "delete", "add-server", "edit-server", "delete-server"};
+  if (std::find(verbs.begin(), verbs.end(), verb) == verbs.end())
+    throw UsageError("unknown command 'lb " + verb + "'");
   const std::string key = serviceKey(o);
   const std::string servicePath = base + "/services/" + pathSegment(key);
   if (verb == "add" || verb == "edit") {

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""`shoalctl lb` against a manager that is its own director (AppServer0) on loopback, with the
+userspace dataplane: every verb, --json, the error messages and exit codes, and that a
+virtual service really forwards once added.
+
+  lvs_cli_test.py SHOALD SHOALCTL PLUGIN_DIR   (PLUGIN_DIR holds lvs.so)
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+shoald, shoalctl, plugin_dir = sys.argv[1:4]
+work = tempfile.mkdtemp(prefix="shoal-lb-cli-")
+failures = []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+api_port, vip_port = free_port(), free_port()
+VIP = "127.0.0.1"
+config = os.path.join(work, "shoald.conf")
+with open(config, "w") as f:
+    f.write(f"[shoald]\nrole = manager\ndata_dir = {work}/data\nplugin_dir = {plugin_dir}\nstore = sqlite\n"
+            f"api_listen = 127.0.0.1\napi_port = {api_port}\nadvertise_address = 127.0.0.1\napp_server = true\n"
+            f"[plugin.lvs]\ndataplane = userspace\nreconcile_interval_ms = 1000\n")
+env = dict(os.environ, SHOAL_MANAGER=f"127.0.0.1:{api_port}", SHOAL_CA=f"{work}/data/tls/ca.crt",
+           SHOAL_TOKEN_FILE=f"{work}/data/admin.token")
+env.pop("SHOAL_TOKEN", None)
+
+
+def ctl(*args):
+    return subprocess.run([shoalctl] + list(args), capture_output=True, text=True, timeout=30, env=env)
+
+
+def expect(result, code, text=None, where="stderr"):
+    out = getattr(result, where)
+    if result.returncode != code or (text and text not in out):
+        failures.append(f"{result.args[1:]}: exit {result.returncode} (expected {code}), {where}: {out.strip()!r}"
+                        + (f", expected to contain {text!r}" if text else ""))
+    return result
+
+
+# Two backends that say who they are.
+def backend(name):
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(name.encode())
+    threading.Thread(target=serve, daemon=True).start()
+    return server, server.getsockname()[1]
+
+
+def ask():
+    with socket.create_connection((VIP, vip_port), timeout=2) as s:
+        return s.recv(64).decode()
+
+
+(b1, p1), (b2, p2) = backend("one"), backend("two")
+log = open(os.path.join(work, "shoald.log"), "w")
+manager = subprocess.Popen([shoald, "--config", config], stdout=log, stderr=log)
+try:
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        nodes = ctl("--json", "node", "list")
+        if nodes.returncode == 0 and json.loads(nodes.stdout)["nodes"]:
+            break
+        time.sleep(0.2)
+    node_id = json.loads(nodes.stdout)["nodes"][0]["id"]
+
+    svc = f"{VIP}:{vip_port}"
+    # Before any director exists the policy is stored and the reply says what to do.
+    expect(ctl("lb", "add", "-t", svc, "--service", "http", "-s", "rr", "-p", "0", "-m"), 0, "give a node the role 'director'")
+    expect(ctl("lb", "add", "-t", svc, "--service", "http"), 1, "already exists")
+    expect(ctl("node", "set-roles", str(node_id), "director"), 0)
+    expect(ctl("lb", "sync"), 0, "sent to the director as command", where="stdout")
+    expect(ctl("lb", "add-server", "-t", svc, "-r", f"127.0.0.1:{p1}", "-w", "1", "-m"), 0)
+    expect(ctl("lb", "add-server", "-t", svc, "-r", f"127.0.0.1:{p2}", "-m"), 0)
+    expect(ctl("lb", "add-server", "-t", svc, "-r", f"127.0.0.1:{p2}", "-m"), 1, "already in")
+
+    answers = []
+    deadline = time.time() + 15
+    while time.time() < deadline and len(answers) < 6:
+        try:
+            answers.append(ask())
+        except OSError:
+            time.sleep(0.1)
+    if sorted(answers) != ["one", "one", "one", "two", "two", "two"]:
+        failures.append(f"round robin through the userspace dataplane: {answers}")
+
+    listed = expect(ctl("--json", "lb", "list"), 0)
+    if listed.returncode == 0:
+        body = json.loads(listed.stdout)
+        service = body["services"][0]
+        if body.get("dataplane") != "userspace" or service["key"] != f"tcp:{svc}" or len(service["members"]) != 2:
+            failures.append(f"lb list --json: {body}")
+        if service.get("counters", {}).get("connections", 0) < 6:
+            failures.append(f"counters did not count the connections: {service.get('counters')}")
+    expect(ctl("lb", "list"), 0, f"TCP  {svc} rr", where="stdout")
+    expect(ctl("lb", "list", "--stats"), 0, "Conns", where="stdout")
+    expect(ctl("lb", "list", "--rate"), 0, "CPS", where="stdout")
+
+    # Validation names the field; exit 1 (refused by the manager) or 2 (bad usage).
+    expect(ctl("lb", "edit", "-t", svc, "-s", "fastest"), 1, "'scheduler' 'fastest' is not one of rr")
+    expect(ctl("lb", "edit", "-t", svc, "-M", "255.0.255.0", "-p", "60"), 1, "'netmask'")
+    expect(ctl("lb", "add", "-t", "192.0.2.300:80", "--service", "http"), 1, "is not an IPv4 or IPv6 address")
+    expect(ctl("lb", "add", "-t", f"{VIP}:81"), 2, "needs --service")
+    expect(ctl("lb", "add-server", "-t", svc, "-r", "127.0.0.1:8080", "-w", "70000"), 2, "-w '70000'")
+    expect(ctl("lb", "edit-server", "-t", svc, "-r", "127.0.0.1:9", "-w", "2"), 4, "no real server 127.0.0.1:9")
+    expect(ctl("lb", "delete", "-t", f"{VIP}:1"), 4, f"no virtual service tcp:{VIP}:1")
+    expect(ctl("lb", "frob"), 2, "unknown command 'lb frob'")
+    expect(ctl("lb", "edit", "--service", "http"), 2, "name the virtual service with one of -t")
+
+    # Weight 0 drains: every new connection goes to the other real server.
+    expect(ctl("lb", "edit-server", "-t", svc, "-r", f"127.0.0.1:{p1}", "-w", "0"), 0)
+    time.sleep(1)
+    drained = [ask() for _ in range(4)]
+    if drained != ["two"] * 4:
+        failures.append(f"after weight 0 on 'one': {drained}")
+    expect(ctl("lb", "zero"), 0, "sent as command", where="stdout")
+
+    # Deleting the service closes its listener.
+    expect(ctl("lb", "delete", "-t", svc), 0, f"deleted tcp:{svc}", where="stdout")
+    deadline = time.time() + 10
+    closed = False
+    while time.time() < deadline and not closed:
+        try:
+            ask()
+            time.sleep(0.1)
+        except OSError:
+            closed = True
+    if not closed:
+        failures.append("the virtual service still answers after delete")
+    expect(ctl("lb", "list"), 0, "no virtual services", where="stdout")
+finally:
+    manager.send_signal(signal.SIGTERM)
+    manager.wait(timeout=30)
+    log.close()
+    if failures:
+        print(open(os.path.join(work, "shoald.log")).read()[-4000:])
+    shutil.rmtree(work, ignore_errors=True)
+
+if failures:
+    print("\n".join("FAIL: " + f for f in failures))
+    sys.exit(1)
+print("ok")
