@@ -147,6 +147,13 @@ std::string addressText(int family, const void* bytes) {
   return out;
 }
 
+bool sameAddress(const std::string& a, const std::string& b) {
+  unsigned char x[16] = {}, y[16] = {};
+  int family = addressFamily(a);
+  return inet_pton(family, a.c_str(), x) == 1 && inet_pton(family, b.c_str(), y) == 1 &&
+         std::memcmp(x, y, sizeof x) == 0;
+}
+
 // ---- attribute reading ------------------------------------------------------------------
 
 template <int Max>
@@ -238,6 +245,11 @@ struct IpvsDataplane::Netlink {
     timeval tv{kReceiveTimeoutSeconds, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     sk = std::move(s);
+  }
+
+  // Each public call starts here: a socket lost with an abandoned exchange is reopened.
+  void ensureConnected() {
+    if (!sk) connect();
   }
 
   // After a lost exchange the socket may still hold late replies: replace it.
@@ -437,7 +449,7 @@ struct IpvsDataplane::Netlink {
     check(nla_put(m, IPVS_DEST_ATTR_ADDR, sizeof addr, addr));
     check(nla_put_u16(m, IPVS_DEST_ATTR_PORT, htons(r.port)));
     // Only a mixed-family real (IPv4 tunnel behind an IPv6 service) needs the attribute;
-    // leaving it out otherwise keeps kernels before 4.x working.
+    // leaving it out otherwise keeps older kernels working.
     if (fam != serviceFamily)
       check(nla_put_u16(m, IPVS_DEST_ATTR_ADDR_FAMILY, static_cast<std::uint16_t>(fam)));
     if (settings) {
@@ -559,10 +571,21 @@ IpvsDataplane::~IpvsDataplane() = default;
 
 ApplyReport IpvsDataplane::apply(const std::vector<VirtualService>& desired) {
   std::lock_guard lock(mutex_);
+  netlink_->ensureConnected();
   std::vector<KernelService> kernel = netlink_->table();
 
+  // Desired services by the key the kernel's table spells (canonical address); an address
+  // that does not parse is left for the plan to refuse.
   std::map<std::string, const VirtualService*> wanted;
-  for (const VirtualService& d : desired) wanted[d.key()] = &d;
+  for (const VirtualService& d : desired) {
+    VirtualService keyed = d;
+    keyed.reals.clear();
+    try {
+      if (keyed.fwmark == 0) keyed.address = canonicalAddress(keyed.family, keyed.address);
+    } catch (const DataplaneError&) {
+    }
+    wanted[keyed.key()] = &d;
+  }
   std::vector<Netlink::Pending> requests;
   std::vector<VirtualService> current;
   std::size_t foreignRemoved = 0;
@@ -586,7 +609,7 @@ ApplyReport IpvsDataplane::apply(const std::vector<VirtualService>& desired) {
         if (auto w = wanted.find(spec.key()); w != wanted.end())
           for (const RealServer& wr : w->second->reals)
             if (wr.port == r.port && addressFamily(wr.address) == addressFamily(r.address) &&
-                canonicalAddress(addressFamily(wr.address), wr.address) == r.address)
+                sameAddress(wr.address, r.address))
               r.forwarding = wr.forwarding;
       }
       spec.reals.push_back(r);
@@ -613,6 +636,7 @@ ApplyReport IpvsDataplane::apply(const std::vector<VirtualService>& desired) {
 
 std::vector<VirtualServiceState> IpvsDataplane::read() {
   std::lock_guard lock(mutex_);
+  netlink_->ensureConnected();
   std::vector<VirtualServiceState> out;
   for (KernelService& k : netlink_->table())
     if (k.expressible) out.push_back(std::move(k.state));
@@ -621,6 +645,7 @@ std::vector<VirtualServiceState> IpvsDataplane::read() {
 
 void IpvsDataplane::zeroCounters() {
   std::lock_guard lock(mutex_);
+  netlink_->ensureConnected();
   std::vector<Netlink::Pending> requests;
   requests.push_back({netlink_->request(IPVS_CMD_ZERO, NLM_F_ACK), "zero the counters", {}});
   std::vector<std::string> failures = netlink_->exchange(requests);

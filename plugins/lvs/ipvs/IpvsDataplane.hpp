@@ -44,7 +44,7 @@ class IpvsDataplane : public Dataplane {
   // matching any forwarding method, so it is not edited on every apply.
   ApplyReport apply(const std::vector<VirtualService>& desired) override;
 
-  // The kernel's table with 64-bit counters (32-bit ones on kernels before 4.x), rates,
+  // The kernel's table with 64-bit counters (32-bit ones on older kernels without them), rates,
   // and active/inactive connection counts. Services of protocols the model cannot express
   // (SCTP) are left out. A persistence netmask equal to the host mask reads as empty; a
   // real server reported as local (see apply) reads as DirectRouting.
