@@ -471,6 +471,18 @@ TEST_F(IpvsTraffic, NatRoundRobinAlternatesBetweenRealServersAndCountersRise) {
     }
   }
 
+  // An edit in place (scheduler and a weight) keeps the totals: nothing was re-created.
+  std::vector<VirtualService> edited = table;
+  edited[0].scheduler = "wrr";
+  edited[0].reals[1].weight = 2;
+  ApplyReport report = dataplane_->apply(edited);
+  EXPECT_EQ(report.servicesEdited, 1u);
+  EXPECT_EQ(report.realsEdited, 1u);
+  state = dataplane_->read();
+  s = service(state);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->counters.connections, static_cast<std::uint64_t>(kConnections));
+
   dataplane_->zeroCounters();
   state = dataplane_->read();
   s = service(state);
@@ -479,7 +491,7 @@ TEST_F(IpvsTraffic, NatRoundRobinAlternatesBetweenRealServersAndCountersRise) {
   EXPECT_EQ(s->counters.bytesIn, 0u);
   for (const RealServerState& r : s->reals) EXPECT_EQ(r.counters.connections, 0u);
   // The service itself and its reals are untouched by zeroing.
-  expectKernelHolds(table);
+  expectKernelHolds(edited);
 }
 
 }  // namespace
