@@ -37,7 +37,8 @@ class ProbeRun {
   // Called once, on the executor: "" for success, else why the probe failed.
   using Done = std::function<void(const std::string& error)>;
 
-  // `tls` must outlive the run (the engine owns it). Starts at once.
+  // `tls` must outlive the run (the engine owns it). Starts at once; `done` is never called
+  // inside start().
   static std::shared_ptr<ProbeRun> start(boost::asio::any_io_executor executor,
                                          boost::asio::ssl::context& tls, ProbeSpec spec, Done done);
 

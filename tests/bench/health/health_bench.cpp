@@ -6,7 +6,9 @@
 //       connect checks at a fixed interval; probes per second and CPU seconds of each side.
 // Usage: health_bench [--detection] [--capacity] [--trials N] [--backends N] [--seconds S]
 //                     [--haproxy PATH] [--http]
-// With neither --detection nor --capacity both run. Figures are measured, not asserted.
+// With neither --detection nor --capacity both run; --http makes both sides check with
+// `GET /` expecting 200 instead of a TCP connect. Figures are measured, not asserted; the
+// exit status is non-zero only when a side failed to detect or to keep every backend up.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -29,6 +31,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -41,6 +44,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -68,30 +72,33 @@ struct Options {
 
 double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
-double cpuSeconds(const rusage& r) {
-  return static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
-         static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
-}
+struct Cpu {
+  double user = 0, system = 0;
+  Cpu operator-(const Cpu& o) const { return {user - o.user, system - o.system}; }
+  double total() const { return user + system; }
+};
 
-double selfCpuSeconds() {
+Cpu selfCpu() {
   rusage r{};
   getrusage(RUSAGE_SELF, &r);
-  return cpuSeconds(r);
+  return {static_cast<double>(r.ru_utime.tv_sec) + static_cast<double>(r.ru_utime.tv_usec) / 1e6,
+          static_cast<double>(r.ru_stime.tv_sec) + static_cast<double>(r.ru_stime.tv_usec) / 1e6};
 }
 
-// utime + stime of another process, from /proc/<pid>/stat.
-double processCpuSeconds(pid_t pid) {
+// utime and stime of another process, from /proc/<pid>/stat.
+Cpu processCpu(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const auto close = text.rfind(')');
-  if (close == std::string::npos) return 0;
+  if (close == std::string::npos) return {};
   std::istringstream fields(text.substr(close + 2));
   std::string field;
   std::vector<std::string> f;
   while (fields >> field) f.push_back(field);
   // After "(comm) ", field 3 (state) is f[0]; utime is field 14, stime field 15.
-  if (f.size() < 13) return 0;
-  return (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  if (f.size() < 13) return {};
+  const auto tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return {std::stod(f[11]) / tick, std::stod(f[12]) / tick};
 }
 
 // ---- HAProxy ---------------------------------------------------------------------------
@@ -417,20 +424,44 @@ int runDetection(const Options& o, const std::string& dir) {
 
 // ---- (c) capacity -------------------------------------------------------------------------
 
+// Counters shared with the backend farm's process.
+struct FarmCounters {
+  std::atomic<std::uint64_t> accepted{0};  // connections accepted
+  std::atomic<std::uint64_t> answered{0};  // HTTP requests answered
+};
+
 struct BackendFarm {
   pid_t pid = -1;
-  std::atomic<std::uint64_t>* accepted = nullptr;  // shared with the child
+  FarmCounters* counters = nullptr;
   std::vector<std::pair<std::string, std::uint16_t>> endpoints;
 };
 
+// The network namespace's count of TCP connections opened (/proc/net/snmp ActiveOpens):
+// HAProxy resets its connect-only checks before the backend accepts them, so only this
+// counter sees every check of both sides. Anything else opening connections meanwhile is
+// counted too.
+std::uint64_t tcpActiveOpens() {
+  std::ifstream in("/proc/net/snmp");
+  std::string header, values;
+  while (std::getline(in, header)) {
+    if (header.rfind("Tcp:", 0) != 0) continue;
+    std::getline(in, values);
+    std::istringstream h(header), v(values);
+    std::string name, value;
+    while (h >> name && v >> value)
+      if (name == "ActiveOpens") return std::stoull(value);
+  }
+  return 0;
+}
+
 // Forks (before the parent has threads) a child that listens on `count` endpoints
-// 127.1.a.b:port and accepts and closes every connection, counting them.
+// 127.1.a.b:port. It accepts every connection, answers an HTTP request with 200, closes a
+// connection the checker closes, and counts both.
 BackendFarm startFarm(int count) {
   BackendFarm farm;
-  void* shared = mmap(nullptr, sizeof(std::atomic<std::uint64_t>), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                      -1, 0);
+  void* shared = mmap(nullptr, sizeof(FarmCounters), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (shared == MAP_FAILED) throw std::runtime_error("mmap failed");
-  farm.accepted = new (shared) std::atomic<std::uint64_t>(0);
+  farm.counters = new (shared) FarmCounters();
   int pipeFds[2];
   if (pipe(pipeFds) != 0) throw std::runtime_error("pipe failed");
   farm.pid = fork();
@@ -438,6 +469,7 @@ BackendFarm startFarm(int count) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     close(pipeFds[0]);
     const int epoll = epoll_create1(0);
+    constexpr std::uint64_t kConnection = 1ull << 32;  // tags connection fds in epoll data
     std::string report;
     std::uint16_t port = 0;
     for (int i = 0; i < count; ++i) {
@@ -457,7 +489,7 @@ BackendFarm startFarm(int count) {
           port = ntohs(a.sin_port);  // the next endpoints try the same port on other addresses
           epoll_event ev{};
           ev.events = EPOLLIN;
-          ev.data.fd = fd;
+          ev.data.u64 = static_cast<std::uint64_t>(fd);
           epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &ev);
           report += std::string(ip) + " " + std::to_string(port) + "\n";
           break;
@@ -469,15 +501,33 @@ BackendFarm startFarm(int count) {
     report += "end\n";
     if (write(pipeFds[1], report.data(), report.size()) < 0) _exit(1);
     close(pipeFds[1]);
+    static const char response[] = "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n";
     epoll_event events[256];
+    char buffer[4096];
     for (;;) {
       const int n = epoll_wait(epoll, events, 256, -1);
       for (int i = 0; i < n; ++i) {
-        int client;
-        while ((client = accept4(events[i].data.fd, nullptr, nullptr, SOCK_CLOEXEC)) >= 0) {
-          farm.accepted->fetch_add(1, std::memory_order_relaxed);
-          close(client);
+        const int fd = static_cast<int>(events[i].data.u64 & 0xffffffffu);
+        if ((events[i].data.u64 & kConnection) == 0) {
+          int client;
+          while ((client = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+            farm.counters->accepted.fetch_add(1, std::memory_order_relaxed);
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.u64 = kConnection | static_cast<std::uint64_t>(client);
+            epoll_ctl(epoll, EPOLL_CTL_ADD, client, &ev);
+          }
+          continue;
         }
+        const ssize_t got = read(fd, buffer, sizeof buffer);
+        if (got < 0 && errno == EAGAIN) continue;
+        // Checks send their whole request in one segment.
+        if (got > 0 && std::string_view(buffer, static_cast<std::size_t>(got)).find("\r\n\r\n") != std::string_view::npos) {
+          if (write(fd, response, sizeof response - 1) > 0) farm.counters->answered.fetch_add(1, std::memory_order_relaxed);
+        } else if (got > 0) {
+          continue;
+        }
+        close(fd);
       }
     }
   }
@@ -498,32 +548,50 @@ BackendFarm startFarm(int count) {
 }
 
 struct CapacityRow {
-  double probesPerSecond = 0;      // as the checker counts them (-1: not available)
-  double connectionsPerSecond = 0; // as the backends saw them
-  double cpuSeconds = 0;
+  double ownPerSecond = -1;  // probes completed, as the checker counts them (-1: it does not)
+  double opensPerSecond = 0;     // TCP connections opened in the namespace
+  double answeredPerSecond = 0;  // HTTP requests the backends answered
+  Cpu cpu;
   int up = 0;
 };
 
+// Counters sampled at the start and end of one measured period.
+struct Period {
+  std::uint64_t opens = 0, answered = 0;
+  Clock::time_point at;
+  static Period now(const BackendFarm& farm) {
+    return {tcpActiveOpens(), farm.counters->answered.load(), Clock::now()};
+  }
+};
+
+void fill(CapacityRow& row, const Period& a, const Period& b) {
+  const double seconds = std::chrono::duration<double>(b.at - a.at).count();
+  row.opensPerSecond = static_cast<double>(b.opens - a.opens) / seconds;
+  row.answeredPerSecond = static_cast<double>(b.answered - a.answered) / seconds;
+}
+
 void printCapacity(const Options& o, std::size_t n, const CapacityRow& shoal, const CapacityRow& peer,
                    const std::string& peerName) {
-  std::printf("(c) Capacity: %zu backends (127.1.x.y), TCP connect checks every 1000 ms, %d s measured\n", n,
-              o.seconds);
-  std::printf("    %-26s %12s %14s %10s %12s %8s\n", "checker", "probes/s", "backend conn/s", "CPU s",
-              "CPU/1k probes", "up");
+  std::printf("(c) Capacity: %zu backends (127.1.x.y), %s checks every 1000 ms, %d s measured\n", n,
+              o.http ? "HTTP GET / (expect 200)" : "TCP connect", o.seconds);
+  std::printf("    %-27s %9s %12s %12s %15s %14s %10s\n", "checker", "probes/s", "TCP opens/s",
+              "HTTP 200s/s", "CPU s usr+sys", "CPU/1k probes", "up");
   auto row = [&](const std::string& name, const CapacityRow& r) {
-    const double probes = (r.probesPerSecond >= 0 ? r.probesPerSecond : r.connectionsPerSecond) * o.seconds;
-    char own[32];
-    if (r.probesPerSecond >= 0) {
-      std::snprintf(own, sizeof own, "%.0f", r.probesPerSecond);
-    } else {
-      std::snprintf(own, sizeof own, "n/a");
-    }
-    std::printf("    %-26s %12s %14.0f %10.2f %10.1f ms %5d/%zu\n", name.c_str(), own, r.connectionsPerSecond,
-                r.cpuSeconds, probes > 0 ? r.cpuSeconds * 1000.0 / (probes / 1000.0) : 0.0, r.up, n);
+    char own[32] = "n/a";
+    if (r.ownPerSecond >= 0) std::snprintf(own, sizeof own, "%.0f", r.ownPerSecond);
+    const double rate = o.http ? r.answeredPerSecond : r.opensPerSecond;
+    const double probes = rate * o.seconds;
+    char cpu[48];
+    std::snprintf(cpu, sizeof cpu, "%.2f+%.2f", r.cpu.user, r.cpu.system);
+    std::printf("    %-27s %9s %12.0f %12.0f %15s %11.1f ms %6d/%zu\n", name.c_str(), own, r.opensPerSecond,
+                r.answeredPerSecond, cpu, probes > 0 ? r.cpu.total() * 1000.0 / (probes / 1000.0) : 0.0, r.up, n);
   };
   row("shoal health (1 thread)", shoal);
   row(peerName + " (nbthread 1)", peer);
-  std::printf("    (CPU: shoal = this process's CPU while only the engine runs; HAProxy = /proc/<pid>/stat)\n\n");
+  std::printf("    probes/s: the checker's own count; TCP opens/s: /proc/net/snmp ActiveOpens of the namespace;\n"
+              "    HTTP 200s/s: answers the backends sent. CPU: shoal = this process while only the engine\n"
+              "    runs (getrusage); HAProxy = /proc/<pid>/stat. CPU/1k probes uses %s.\n\n",
+              o.http ? "HTTP 200s/s" : "TCP opens/s");
 }
 
 int runCapacity(const Options& o, const std::string& dir, BackendFarm& farm) {
@@ -540,7 +608,9 @@ int runCapacity(const Options& o, const std::string& dir, BackendFarm& farm) {
       t.nodeId = std::to_string(i);
       t.address = farm.endpoints[i].first;
       t.port = farm.endpoints[i].second;
-      t.probe.service = "tcp";
+      t.probe.service = o.http ? "http" : "tcp";
+      t.probe.kind = o.http ? SHOAL_PROBE_HTTP : SHOAL_PROBE_TCP;
+      t.probe.httpExpectStatus = 200;
       targets.push_back(std::move(t));
     }
     engine.setTargets(std::move(targets));
@@ -552,41 +622,37 @@ int runCapacity(const Options& o, const std::string& dir, BackendFarm& farm) {
       return sum;
     };
     const auto checks0 = checks();
-    const auto accepted0 = farm.accepted->load();
-    const auto cpu0 = selfCpuSeconds();
-    const auto t0 = Clock::now();
+    const auto cpu0 = selfCpu();
+    const auto p0 = Period::now(farm);
     std::this_thread::sleep_for(std::chrono::seconds(o.seconds));
-    const auto cpu1 = selfCpuSeconds();
-    const auto seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    const auto cpu1 = selfCpu();
+    const auto p1 = Period::now(farm);
     const auto checks1 = checks();
-    const auto accepted1 = farm.accepted->load();
-    shoalRow.probesPerSecond = static_cast<double>(checks1 - checks0) / seconds;
-    shoalRow.connectionsPerSecond = static_cast<double>(accepted1 - accepted0) / seconds;
-    shoalRow.cpuSeconds = cpu1 - cpu0;
+    fill(shoalRow, p0, p1);
+    shoalRow.ownPerSecond = static_cast<double>(checks1 - checks0) / std::chrono::duration<double>(p1.at - p0.at).count();
+    shoalRow.cpu = cpu1 - cpu0;
     for (const auto& s : engine.snapshot()) shoalRow.up += s.state == HealthState::Healthy;
     engine.stop();
   }
   std::this_thread::sleep_for(1s);  // let the last connections settle
   {
-    std::string config = haproxyGlobal(dir, 20000) +
-                         "defaults\n  mode tcp\n  timeout connect 1s\n  timeout check 1s\n"
-                         "  timeout client 10s\n  timeout server 10s\n"
-                         "backend be\n  default-server check inter 1000 fall 3 rise 2\n";
+    std::string config = haproxyGlobal(dir, 5000) + "defaults\n  mode " + std::string(o.http ? "http" : "tcp") +
+                         "\n  timeout connect 1s\n  timeout check 1s\n  timeout client 10s\n  timeout server 10s\n"
+                         "backend be\n" +
+                         (o.http ? "  option httpchk GET /\n  http-check expect status 200\n" : "") +
+                         "  default-server check inter 1000 fall 3 rise 2\n";
     for (std::size_t i = 0; i < n; ++i)
       config += "  server s" + std::to_string(i) + " " + farm.endpoints[i].first + ":" +
                 std::to_string(farm.endpoints[i].second) + "\n";
     Haproxy haproxy(o.haproxy, dir, config);
     std::this_thread::sleep_for(2s);
-    const auto accepted0 = farm.accepted->load();
-    const auto cpu0 = processCpuSeconds(haproxy.pid());
-    const auto t0 = Clock::now();
+    const auto cpu0 = processCpu(haproxy.pid());
+    const auto p0 = Period::now(farm);
     std::this_thread::sleep_for(std::chrono::seconds(o.seconds));
-    const auto cpu1 = processCpuSeconds(haproxy.pid());
-    const auto seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    const auto accepted1 = farm.accepted->load();
-    peerRow.probesPerSecond = -1;  // HAProxy's stats do not count checks run
-    peerRow.connectionsPerSecond = static_cast<double>(accepted1 - accepted0) / seconds;
-    peerRow.cpuSeconds = cpu1 - cpu0;
+    const auto cpu1 = processCpu(haproxy.pid());
+    const auto p1 = Period::now(farm);
+    fill(peerRow, p0, p1);
+    peerRow.cpu = cpu1 - cpu0;
     for (const auto& [name, status] : haproxy.serverStatus()) peerRow.up += status == "UP";
   }
   printCapacity(o, n, shoalRow, peerRow, haproxyVersion(o.haproxy));
