@@ -1,0 +1,23 @@
+// imap — the IMAP mailbox service (dovecot) of every node.
+//
+// Registers the health probe "imap" on port (143): the untagged "* OK" greeting, then a
+// LOGOUT answered with "* BYE", so the server is seen to process a command, and the
+// session ends cleanly instead of being dropped (no error lines in the server's log).
+// Configuration, section [plugin.imap]: port, interval_ms, timeout_ms, rise, fall.
+#include <shoal/sdk.hpp>
+
+#include "common/ProbeConfig.hpp"
+
+class Imap final : public shoal::Plugin {
+ public:
+  void init(shoal::Registrar& reg) override {
+    const shoal::plugins::ProbeConfig config(reg.host(), "imap");
+    const auto timing = config.timing();
+    reg.probe(shoal::ProbeSpec::tcp("imap", config.port("port", 143))
+                  .step("", "* OK")
+                  .step("a1 LOGOUT\r\n", "* BYE")
+                  .timing(timing.intervalMs, timing.timeoutMs, timing.rise, timing.fall));
+  }
+};
+
+SHOAL_PLUGIN(Imap, "imap", "0.1.0", "Mailbox access: IMAP health probe")

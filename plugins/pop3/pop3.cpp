@@ -1,0 +1,22 @@
+// pop3 — the POP3 mailbox service (dovecot) of every node.
+//
+// Registers the health probe "pop3" on port (110): the "+OK" greeting, then QUIT answered
+// with "+OK", so the server is seen to process a command and the session ends cleanly.
+// Configuration, section [plugin.pop3]: port, interval_ms, timeout_ms, rise, fall.
+#include <shoal/sdk.hpp>
+
+#include "common/ProbeConfig.hpp"
+
+class Pop3 final : public shoal::Plugin {
+ public:
+  void init(shoal::Registrar& reg) override {
+    const shoal::plugins::ProbeConfig config(reg.host(), "pop3");
+    const auto timing = config.timing();
+    reg.probe(shoal::ProbeSpec::tcp("pop3", config.port("port", 110))
+                  .step("", "+OK")
+                  .step("QUIT\r\n", "+OK")
+                  .timing(timing.intervalMs, timing.timeoutMs, timing.rise, timing.fall));
+  }
+};
+
+SHOAL_PLUGIN(Pop3, "pop3", "0.1.0", "Mailbox access: POP3 health probe")
