@@ -3,6 +3,7 @@
 // table it programmes is cross-checked with ipvsadm.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
@@ -309,6 +310,39 @@ TEST_F(Ipvs, ConcurrentAppliesAndReadsShareOneSocketSafely) {
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
   expectKernelHolds(table);
+}
+
+TEST(IpvsUnprivileged, RefusalSaysWhichCapabilityIsMissing) {
+  int pipefd[2];
+  ASSERT_EQ(pipe(pipefd), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(pipefd[0]);
+    std::string message = "no refusal";
+    if (setgroups(0, nullptr) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+        setresuid(65534, 65534, 65534) != 0) {
+      message = "cannot drop privileges";
+    } else {
+      try {
+        openIpvsDataplane()->apply({tcp("10.1.0.1", 80, "rr", {real("10.2.0.1", 80)})});
+      } catch (const DataplaneError& e) {
+        message = e.what();
+      }
+    }
+    ssize_t ignored = write(pipefd[1], message.data(), message.size());
+    (void)ignored;
+    _exit(0);
+  }
+  close(pipefd[1]);
+  std::string message;
+  char buffer[1024];
+  for (ssize_t n; (n = ::read(pipefd[0], buffer, sizeof buffer)) > 0;) message.append(buffer, n);
+  close(pipefd[0]);
+  waitpid(child, nullptr, 0);
+  std::printf("unprivileged: %s\n", message.c_str());  // for the log
+  EXPECT_NE(message.find("Operation not permitted"), std::string::npos) << message;
+  EXPECT_NE(message.find("CAP_NET_ADMIN"), std::string::npos) << message;
 }
 
 // ---- real traffic through a NAT service -------------------------------------------------

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -26,9 +27,10 @@ namespace shoal::lvs {
 namespace {
 
 // Requests per round trip: all are written, then all their acknowledgements read. Bounded
-// so the acknowledgements fit in the socket's receive buffer (each costs about 1 KiB of it;
-// an overflow would drop some and leave the exchange unanswerable).
+// so the acknowledgements fit in the socket's receive buffer (each costs up to about 1 KiB
+// of it; an overflow would drop some and leave the exchange unanswerable).
 constexpr std::size_t kBatchRequests = 256;
+constexpr std::size_t kAcknowledgementBytes = 1024;
 // Bytes per write: well under the socket's send buffer, so the kernel takes each at once.
 constexpr std::size_t kBatchBytes = 64 * 1024;
 // Room for the largest request (a service with its settings and a real server: ~250 bytes);
@@ -69,7 +71,7 @@ std::string kernelErrorText(int err, std::optional<IpvsChange::Kind> kind,
   const char* meaning = nullptr;
   using K = IpvsChange::Kind;
   if (err == EPERM)
-    meaning = "changing IPVS needs CAP_NET_ADMIN (root)";
+    meaning = "IPVS answers only processes with CAP_NET_ADMIN, such as root";
   else if (kind && err == ENOENT && (*kind == K::AddService || *kind == K::EditService))
     meaning = "IPVS has no scheduler of that name; is its module ip_vs_<name> loaded?";
   else if (kind && err == EEXIST && *kind == K::AddService)
@@ -218,6 +220,7 @@ struct IpvsDataplane::Netlink {
   SocketPtr sk;
   int family = 0;
   std::uint32_t nextSeq = 1;
+  std::size_t batchRequests = kBatchRequests;
 
   Netlink() { connect(); }
 
@@ -244,6 +247,14 @@ struct IpvsDataplane::Netlink {
     setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &on, sizeof on);
     timeval tv{kReceiveTimeoutSeconds, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    // Without CAP_NET_ADMIN the buffer stays small (and every change is refused): smaller
+    // batches then, so the refusals all arrive.
+    int received = 0;
+    socklen_t length = sizeof received;
+    getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &received, &length);
+    batchRequests = std::clamp<std::size_t>(
+        static_cast<std::size_t>(std::max(received, 0)) / 2 / kAcknowledgementBytes, 1,
+        kBatchRequests);
     sk = std::move(s);
   }
 
@@ -368,7 +379,7 @@ struct IpvsDataplane::Netlink {
     std::vector<std::string> failures;
     std::size_t next = 0;
     while (next < requests.size()) {
-      std::size_t end = std::min(requests.size(), next + kBatchRequests);
+      std::size_t end = std::min(requests.size(), next + batchRequests);
       std::map<std::uint32_t, std::size_t> awaiting;  // seq -> index in requests
       std::vector<unsigned char> datagram;
       auto flush = [&] {

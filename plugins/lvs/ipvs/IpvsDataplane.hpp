@@ -19,7 +19,8 @@ namespace shoal::lvs {
 bool ipvsAvailable(std::string* why);
 
 // Opens the IPVS dataplane. Throws DataplaneError carrying ipvsAvailable's sentence when
-// the kernel has no IPVS. Changing the table needs CAP_NET_ADMIN; without it apply() throws.
+// the kernel has no IPVS. Opening needs no privilege; reading or changing the table needs
+// CAP_NET_ADMIN, without which apply(), read() and zeroCounters() throw.
 std::unique_ptr<Dataplane> openIpvsDataplane();
 
 class IpvsDataplane : public Dataplane {
