@@ -125,7 +125,8 @@ class HealthEngine {
   // Called on the engine's thread for every state change, in order per target. A
   // subscriber must not block for long; it may call snapshot()/status() and setTargets(),
   // not stop(). An exception from a subscriber is swallowed. Subscribe before start().
-  // Changes of targets removed by setTargets() are not reported after setTargets() returns.
+  // A target removed by setTargets() reports no change that it had not begun reporting
+  // before setTargets() returned.
   using Subscriber = std::function<void(const HealthChange&)>;
   void subscribe(Subscriber subscriber);
 
