@@ -28,7 +28,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -96,7 +95,10 @@ class Lvs final : public shoal::Plugin {
     reconcileInterval_ = std::chrono::milliseconds(configNumber(host(), "reconcile_interval_ms", 5000, 500, 3600000));
     userspaceThreads_ = configNumber(host(), "userspace_threads", 2, 1, 64);
     directorRole_ = host().config("director_role", "director");
-    if (!std::regex_match(directorRole_, std::regex("[a-z][a-z0-9_-]{0,31}")))
+    const bool roleOk = !directorRole_.empty() && directorRole_.size() <= 32 && directorRole_[0] >= 'a' &&
+                        directorRole_[0] <= 'z' &&
+                        directorRole_.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") == std::string::npos;
+    if (!roleOk)
       throw PluginError("[plugin.lvs] director_role = '" + directorRole_ + "' must be a role name ([a-z][a-z0-9_-]{0,31})",
                         SHOAL_ERR_INVALID_ARGUMENT);
 

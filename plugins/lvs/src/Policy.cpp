@@ -7,7 +7,6 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -107,6 +106,14 @@ VirtualService::Listener parseListener(const std::string& text, const std::strin
       std::stoi(port) > 65535)
     fail(where + "port '" + port + "' must be 1-65535");
   return {host, static_cast<std::uint16_t>(std::stoi(port))};
+}
+
+// [a-z][a-z0-9_-]{0,31}, as the kernel names services.
+bool isServiceName(const std::string& name) {
+  if (name.empty() || name.size() > 32 || name[0] < 'a' || name[0] > 'z') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
 }
 
 bool contiguousV4Mask(const std::string& text) {
@@ -227,9 +234,8 @@ const std::vector<std::string>& knownSchedulers() {
 }
 
 void validatePolicy(const Policy& p) {
-  static const std::regex serviceName("[a-z][a-z0-9_-]{0,31}");
   if (p.service.empty()) fail("'service' is required: the balanced service whose probe decides health (http, https, smtp, imap, pop3, ftp, ...)");
-  if (!std::regex_match(p.service, serviceName)) fail("'service' '" + p.service + "' must match [a-z][a-z0-9_-]{0,31}");
+  if (!isServiceName(p.service)) fail("'service' '" + p.service + "' must match [a-z][a-z0-9_-]{0,31}");
   int family = 0;
   if (p.fwmark != 0) {
     if (!p.address.empty() || p.port != 0) fail("a firewall-mark group has 'fwmark' and 'listeners', not 'address' and 'port'");
