@@ -84,11 +84,15 @@ TEST(HealthEngine, StateNamesAreStable) {
   EXPECT_STREQ(healthStateName(HealthState::Unhealthy), "unhealthy");
 }
 
-TEST(HealthEngine, FallThreeRiseTwoGivesExactTransitionsInOrder) {
+// The same schedule on one event-loop thread and on two (per-target order holds on both).
+class HealthEngineThreads : public ::testing::TestWithParam<unsigned> {};
+INSTANTIATE_TEST_SUITE_P(Threads, HealthEngineThreads, ::testing::Values(1u, 2u));
+
+TEST_P(HealthEngineThreads, FallThreeRiseTwoGivesExactTransitionsInOrder) {
   Behaviour b;
   b.greeting = kGood;
   LoopbackServer server(b);
-  HealthEngine engine(fastDefaults(3, 2));
+  HealthEngine engine(fastDefaults(3, 2), GetParam());
   Recorder recorder;
   recorder.attach(engine);
   engine.setTargets({bannerTarget("7", server.port())});
@@ -135,6 +139,55 @@ TEST(HealthEngine, FallThreeRiseTwoGivesExactTransitionsInOrder) {
   EXPECT_GE(status->checks, changes[2].status.checks + 2);
   // Probes are spaced by the interval: ~20 per second at 50 ms.
   EXPECT_LE(status->checks, static_cast<std::uint64_t>(server.accepted()));
+}
+
+TEST(HealthEngine, HttpProbesFollowTheStatus) {
+  Behaviour ok, unavailable;
+  ok.httpResponse = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  unavailable.httpResponse = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n";
+  LoopbackServer good(ok), bad(unavailable);
+  HealthEngine engine(fastDefaults(2, 2));
+  Recorder recorder;
+  recorder.attach(engine);
+  auto target = [](const std::string& node, std::uint16_t port) {
+    HealthTarget t;
+    t.nodeId = node;
+    t.address = "127.0.0.1";
+    t.port = port;
+    t.probe.service = "http";
+    t.probe.kind = SHOAL_PROBE_HTTP;
+    t.probe.httpPath = "/";
+    t.probe.httpExpectStatus = 200;
+    return t;
+  };
+  engine.setTargets({target("1", good.port()), target("2", bad.port())});
+  engine.start();
+  ASSERT_EQ(recorder.waitFor(2).size(), 2u);
+  EXPECT_EQ(engine.status("1", "http")->state, HealthState::Healthy);
+  EXPECT_EQ(engine.status("2", "http")->state, HealthState::Unhealthy);
+  EXPECT_EQ(engine.status("2", "http")->lastError, "HTTP status 503, expected 200");
+}
+
+TEST(HealthEngine, ProbesOfOneTargetNeverOverlapWhenTheTimeoutExceedsTheInterval) {
+  Behaviour silent;
+  silent.silent = true;
+  LoopbackServer server(silent);
+  auto defaults = fastDefaults(1, 1);
+  defaults.interval = 20ms;
+  defaults.timeout = 150ms;
+  HealthEngine engine(defaults);
+  engine.setTargets({bannerTarget("1", server.port())});
+  engine.start();
+  std::this_thread::sleep_for(1000ms);
+  engine.stop();
+  const auto status = engine.status("1", "smtp");
+  EXPECT_EQ(status->state, HealthState::Unhealthy);
+  EXPECT_EQ(status->lastError, R"(timed out after 150 ms waiting for "220")");
+  EXPECT_GE(status->lastDuration, 150ms);
+  // About 1000 / 150 probes, one after another: never one per 20 ms interval.
+  EXPECT_GE(status->checks, 4u);
+  EXPECT_LE(status->checks, 7u);
+  EXPECT_LE(server.accepted(), static_cast<int>(status->checks) + 1);
 }
 
 TEST(HealthEngine, FirstFailureDecidesFromUnknown) {
