@@ -160,6 +160,19 @@ def _pid_alive(pid_file):
         return False
 
 
+def _require_traversable(path, who):
+    """Raises DaemonError unless every folder above `path` lets others pass (o+x): daemons
+    that drop privileges reach their files under `path` as another user (`who`)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    while True:
+        if not os.stat(parent).st_mode & 0o001:
+            raise DaemonError(f"{who} could not reach {path}: {parent} is not searchable by "
+                              f"others (chmod o+x it, e.g. make the temporary directory 0755)")
+        if parent == os.path.dirname(parent):
+            return
+        parent = os.path.dirname(parent)
+
+
 def _spawn(argv, netns, log_path, cwd=None):
     log = open(log_path, "ab")
     try:
@@ -270,6 +283,7 @@ def start_postfix(workdir, address="127.0.0.1", smtp_port=25, netns=None,
     if os.geteuid() != 0:
         raise DaemonError("postfix needs root (it changes to the postfix user itself)")
     workdir = os.path.abspath(workdir)
+    _require_traversable(workdir, "postfix (as user postfix)")
     conf_dir, queue_dir, data_dir = (os.path.join(workdir, d) for d in ("conf", "queue", "data"))
     for d in (conf_dir, queue_dir, data_dir):
         os.makedirs(d, exist_ok=True)
@@ -352,6 +366,7 @@ def start_dovecot(workdir, address="127.0.0.1", imap_port=143, pop3_port=110, ne
     Returns a Daemon with {"imap": ..., "pop3": ...}.
     """
     workdir = os.path.abspath(workdir)
+    _require_traversable(workdir, "dovecot (as users dovecot and dovenull)")
     base_dir, state_dir = os.path.join(workdir, "run"), os.path.join(workdir, "state")
     for d in (base_dir, state_dir):
         os.makedirs(d, exist_ok=True)
