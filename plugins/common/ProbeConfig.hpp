@@ -116,11 +116,14 @@ class ProbeConfig {
     static constexpr char kHex[] = "0123456789abcdef";
     std::string out;
     for (unsigned char c : value.substr(0, 120)) {
-      if (c == '\r') out += "\\r";
-      else if (c == '\n') out += "\\n";
+      if (c == '\r')
+        out += "\\r";
+      else if (c == '\n')
+        out += "\\n";
       else if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
         out += std::string("\\x") + kHex[c >> 4] + kHex[c & 15];
-      else out += static_cast<char>(c);
+      else
+        out += static_cast<char>(c);
     }
     if (value.size() > 120) out += "...";
     return out;

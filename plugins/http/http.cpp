@@ -19,7 +19,8 @@ class Http final : public shoal::Plugin {
     const auto hostHeader = config.hostName("host", "");
 
     auto plain = shoal::ProbeSpec::http("http", config.port("port", 80), path, status);
-    auto tls = shoal::ProbeSpec::http("https", config.port("https_port", 443), path, status).withTls();
+    auto tls =
+        shoal::ProbeSpec::http("https", config.port("https_port", 443), path, status).withTls();
     for (auto* spec : {&plain, &tls}) {
       spec->httpHost = hostHeader;
       spec->timing(timing.intervalMs, timing.timeoutMs, timing.rise, timing.fall);

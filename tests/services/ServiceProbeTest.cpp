@@ -31,15 +31,16 @@ using shoal::host::PluginRecord;
 using shoal::host::PluginState;
 using shoal::host::ProbeEntry;
 
-const std::map<std::string, std::string> kPluginFiles = {
-    {"http", SHOAL_PLUGIN_FILE_HTTP}, {"smtp", SHOAL_PLUGIN_FILE_SMTP},
-    {"imap", SHOAL_PLUGIN_FILE_IMAP}, {"pop3", SHOAL_PLUGIN_FILE_POP3},
-    {"ftp", SHOAL_PLUGIN_FILE_FTP}};
+const std::map<std::string, std::string> kPluginFiles = {{"http", SHOAL_PLUGIN_FILE_HTTP},
+                                                         {"smtp", SHOAL_PLUGIN_FILE_SMTP},
+                                                         {"imap", SHOAL_PLUGIN_FILE_IMAP},
+                                                         {"pop3", SHOAL_PLUGIN_FILE_POP3},
+                                                         {"ftp", SHOAL_PLUGIN_FILE_FTP}};
 
 // The six probed services and the plugin that owns each.
 const std::vector<std::pair<std::string, std::string>> kServices = {
     {"http", "http"}, {"https", "http"}, {"smtp", "smtp"},
-    {"imap", "imap"}, {"pop3", "pop3"}, {"ftp", "ftp"}};
+    {"imap", "imap"}, {"pop3", "pop3"},  {"ftp", "ftp"}};
 
 // A plugin host with the given [plugin.*] settings ("plugin.smtp.port" -> "2525") that has
 // loaded the named plugins. One at a time per process: the libraries are shared.
@@ -94,8 +95,9 @@ std::uint16_t daemonPort(const std::string& service) {
   for (char c : service) name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   const std::string value = env(name.c_str());
   if (value.empty())
-    throw std::runtime_error(name + " is not set: run this through run_service_probes.py, "
-                                    "which starts the daemons and passes their ports");
+    throw std::runtime_error(name +
+                             " is not set: run this through run_service_probes.py, "
+                             "which starts the daemons and passes their ports");
   return static_cast<std::uint16_t>(std::stoul(value));
 }
 
@@ -111,18 +113,20 @@ std::unique_ptr<LoadedPlugins> quickPlugins() {
   return std::make_unique<LoadedPlugins>(settings, allPlugins());
 }
 
-#define EXPECT_CONTAINS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "\"" << (text) << "\" lacks \"" << (part) << "\""
+#define EXPECT_CONTAINS(text, part)                          \
+  EXPECT_NE(std::string(text).find(part), std::string::npos) \
+      << "\"" << (text) << "\" lacks \"" << (part) << "\""
 
 // ---- what the plugins register ---------------------------------------------------------
 
 TEST(ServicePlugins, DefaultsRegisterEachServicesProbeOnItsWellKnownPort) {
   LoadedPlugins plugins({}, allPlugins());
   for (const auto& name : allPlugins())
-    ASSERT_EQ(plugins.record(name).state, PluginState::Loaded) << name << ": " << plugins.record(name).reason;
+    ASSERT_EQ(plugins.record(name).state, PluginState::Loaded)
+        << name << ": " << plugins.record(name).reason;
 
-  const std::map<std::string, std::uint16_t> ports = {{"http", 80}, {"https", 443}, {"smtp", 25},
-                                                      {"imap", 143}, {"pop3", 110}, {"ftp", 21}};
+  const std::map<std::string, std::uint16_t> ports = {{"http", 80},  {"https", 443}, {"smtp", 25},
+                                                      {"imap", 143}, {"pop3", 110},  {"ftp", 21}};
   for (const auto& [service, plugin] : kServices) {
     const auto p = plugins.probe(service);
     EXPECT_EQ(p.plugin, plugin);
@@ -276,8 +280,8 @@ TEST(ServiceProbes, DeadPortFailsAsConnectionRefused) {
   auto plugins = quickPlugins();
   HealthEngine engine;
   for (const auto& [service, plugin] : kServices)
-    EXPECT_EQ(engine.probeOnce(targetOf(plugins->probe(service), "127.0.0.1",
-                                        shoal::health::test::deadPort())),
+    EXPECT_EQ(engine.probeOnce(
+                  targetOf(plugins->probe(service), "127.0.0.1", shoal::health::test::deadPort())),
               "connection refused")
         << service;
 }
@@ -305,7 +309,8 @@ TEST(ServiceProbes, WrongGreetingFailsNamingWhatWasExpectedAndWhatCame) {
   };
   for (const auto& [service, banner, reason] : cases) {
     LoopbackServer server(greeting(banner));
-    EXPECT_CONTAINS(engine.probeOnce(targetOf(plugins->probe(service), "127.0.0.1", server.port())), reason);
+    EXPECT_CONTAINS(engine.probeOnce(targetOf(plugins->probe(service), "127.0.0.1", server.port())),
+                    reason);
     EXPECT_EQ(server.accepted(), 1) << service;
   }
 }
@@ -329,7 +334,9 @@ TEST(ServiceProbes, SmtpServerRefusingEhloFailsAtThatStep) {
   auto plugins = quickPlugins();
   HealthEngine engine;
   Behaviour refusing = greeting("220 mx.example ESMTP\r\n");
-  refusing.reply = [](const std::string&) -> std::vector<std::string> { return {"554 5.7.1 not you\r\n"}; };
+  refusing.reply = [](const std::string&) -> std::vector<std::string> {
+    return {"554 5.7.1 not you\r\n"};
+  };
   LoopbackServer server(refusing);
   EXPECT_CONTAINS(engine.probeOnce(targetOf(plugins->probe("smtp"), "127.0.0.1", server.port())),
                   R"(expected "250" but got "554 5.7.1 not you)");
@@ -341,9 +348,12 @@ TEST(ServiceProbes, SilentPeerTimesOutNamingWhatItWaitedFor) {
   Behaviour silent;
   silent.silent = true;
   const std::map<std::string, std::string> waitedFor = {
-      {"http", "waiting for the HTTP status line"}, {"https", "in the TLS handshake"},
-      {"smtp", R"(waiting for "220")"},            {"imap", R"(waiting for "* OK")"},
-      {"pop3", R"(waiting for "+OK")"},             {"ftp", R"(waiting for "220")"}};
+      {"http", "waiting for the HTTP status line"},
+      {"https", "in the TLS handshake"},
+      {"smtp", R"(waiting for "220")"},
+      {"imap", R"(waiting for "* OK")"},
+      {"pop3", R"(waiting for "+OK")"},
+      {"ftp", R"(waiting for "220")"}};
   for (const auto& [service, plugin] : kServices) {
     LoopbackServer server(silent);
     const auto started = std::chrono::steady_clock::now();
