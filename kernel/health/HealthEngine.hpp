@@ -111,7 +111,9 @@ class HealthEngine {
   // targets keep their state.
   void start();
   // Cancels every probe and joins the threads. No subscriber runs after stop() returns.
-  // Targets and their state stay (snapshot() still answers).
+  // Targets and their state stay (snapshot() still answers). Returns within milliseconds,
+  // except that a host-name lookup in progress is waited for (getaddrinfo cannot be
+  // interrupted); addresses given as IP literals are never looked up.
   void stop();
 
   // Replace the set of targets. Targets whose (nodeId, service) key stays keep their state
