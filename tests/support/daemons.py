@@ -239,6 +239,8 @@ def start_nginx(workdir, address="127.0.0.1", http_port=80, https_port=None, bod
         page = (f"    error_page {status} /index.txt;\n"
                 f"    location = /index.txt {{ internal; }}\n"
                 f"    location / {{ return {status}; }}\n")
+    # Workers run as root because the caller's workdir is often a private (0700) temporary
+    # directory that nginx's usual `nobody` could not read the page from.
     conf = os.path.join(workdir, "nginx.conf")
     with open(conf, "w") as f:
         f.write(f"""daemon off;
@@ -382,6 +384,9 @@ def start_dovecot(workdir, address="127.0.0.1", imap_port=143, pop3_port=110, ne
                      f"  inet_listener {name}s {{\n    port = 0\n  }}\n}}\n")
     if not protocols:
         raise ValueError("start_dovecot needs imap_port or pop3_port")
+    # An empty user list: every login fails, so nothing can reach a mailbox.
+    users = os.path.join(workdir, "users")
+    open(users, "w").close()
     conf = os.path.join(workdir, "dovecot.conf")
     with open(conf, "w") as f:
         f.write(f"""base_dir = {base_dir}
@@ -394,12 +399,12 @@ ssl = no
 disable_plaintext_auth = no
 mail_location = maildir:{workdir}/mail/%u
 passdb {{
-  driver = static
-  args = nopassword=n password=not-used-by-any-test-{os.getpid()}
+  driver = passwd-file
+  args = {users}
 }}
 userdb {{
-  driver = static
-  args = uid=nobody gid=nogroup home={workdir}/mail/%u
+  driver = passwd-file
+  args = {users}
 }}
 {services}""")
     process = _spawn(["dovecot", "-F", "-c", conf], netns, os.path.join(workdir, "dovecot.out"))
