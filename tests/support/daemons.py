@@ -25,6 +25,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 __all__ = ["Daemon", "DaemonError", "start_nginx", "start_postfix", "start_dovecot",
@@ -68,7 +69,7 @@ def _accepts(address, port, netns):
     probe = ("import socket,sys\n"
              "try: socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=0.5).close()\n"
              "except OSError: sys.exit(1)\n")
-    return subprocess.run(_in_netns(netns, ["python3", "-c", probe, address, str(port)]),
+    return subprocess.run(_in_netns(netns, [sys.executable, "-c", probe, address, str(port)]),
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
 
 
