@@ -7,7 +7,9 @@ Starts nginx (HTTP and HTTPS, plus a second one answering 503), postfix, dovecot
 POP3) and vsftpd on free ports of 127.0.0.1, each from its own configuration in a
 temporary directory (tests/support/daemons.py), runs the test executable with their
 address and ports in SHOAL_SERVICE_ADDRESS and SHOAL_SERVICE_PORT_<SERVICE>, then stops
-them all. The exit status is the executable's; when it fails, the daemons' logs are printed.
+them all. It also checks in postfix's and dovecot's logs that the probes' sessions ended
+with the probe's last command processed. The exit status is the executable's (or 1 when a
+log check fails); on failure the daemons' logs are printed.
 Needs root (postfix and vsftpd drop privileges themselves).
 """
 import os
@@ -15,11 +17,34 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import daemons  # noqa: E402
 
 ADDRESS = "127.0.0.1"
+
+
+# What each daemon logs when a probe's conversation ran to its polite end (the probe sent
+# its last command and the server processed it) rather than being dropped halfway.
+CLEAN_ENDS = {
+    "postfix": ["disconnect from localhost[127.0.0.1] ehlo=1 quit=1 commands=2"],
+    "dovecot": ["imap-login: Info: Disconnected: Aborted login by logging out",
+                "pop3-login: Info: Disconnected: Aborted login by logging out"],
+}
+
+
+def check_sessions_ended_cleanly(running, wait=5):
+    deadline = time.monotonic() + wait  # postfix logs through postlogd, a moment later
+    for daemon in running:
+        for line in CLEAN_ENDS.get(daemon.name, []):
+            while line not in daemon.log_text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if line not in daemon.log_text():
+                print(f"{daemon.name} never logged a probe session ending cleanly "
+                      f"(\"{line}\")", file=sys.stderr)
+                return 1
+    return 0
 
 
 def main(argv):
@@ -54,6 +79,8 @@ def main(argv):
                 env[f"SHOAL_SERVICE_PORT_{service.upper()}"] = str(number)
                 print(f"{daemon.name}: {service} on {ADDRESS}:{number}", flush=True)
         status = subprocess.run(argv[1:], env=env).returncode
+        if status == 0:
+            status = check_sessions_ended_cleanly(running)
         if status != 0:
             for daemon in running:
                 print(f"==== {daemon.name} logs\n{daemon.log_text()}")
