@@ -5,9 +5,17 @@
 //   - "https": the same request over TLS on https_port (443).
 // Configuration, section [plugin.http]: port, https_port, path, expect_status, host (the
 // Host header; empty = the node's address), interval_ms, timeout_ms, rise, fall.
+//
+// Queue handler "http.restart" (what `shoalctl service restart http --all` sends to each
+// node, after draining it from the balancer): runs restart_command, by argv and never
+// through a shell (default "systemctl restart nginx"), within restart_timeout_ms (60000).
 #include <shoal/sdk.hpp>
 
+#include <stdexcept>
+#include <vector>
+
 #include "common/ProbeConfig.hpp"
+#include "common/RunProgram.hpp"
 
 class Http final : public shoal::Plugin {
  public:
@@ -26,7 +34,30 @@ class Http final : public shoal::Plugin {
       spec->timing(timing.intervalMs, timing.timeoutMs, timing.rise, timing.fall);
       reg.probe(*spec);
     }
+
+    const std::string command = reg.host().config("restart_command", "systemctl restart nginx");
+    try {
+      restartArgv_ = shoal::plugins::splitCommand(command);
+    } catch (const std::invalid_argument& e) {
+      throw shoal::PluginError(std::string("[plugin.http] restart_command: ") + e.what(), SHOAL_ERR_INVALID_ARGUMENT);
+    }
+    restartTimeout_ = std::chrono::milliseconds(config.number("restart_timeout_ms", 60000, 1000, 3600000));
+    reg.queueHandler("http.restart", "Restart the web server (restart_command)",
+                     [this](std::string_view, shoal::Reply& reply) { restart(reply); });
   }
+
+ private:
+  void restart(shoal::Reply& reply) {
+    const auto result = shoal::plugins::runProgram(restartArgv_, restartTimeout_);
+    std::string line;
+    for (const auto& word : restartArgv_) line += (line.empty() ? "" : " ") + word;
+    if (!result.succeeded())
+      throw shoal::PluginError(line + " " + result.describe() + (result.output.empty() ? "" : ": " + result.output));
+    reply.append(line + " succeeded" + (result.output.empty() ? "" : ": " + result.output));
+  }
+
+  std::vector<std::string> restartArgv_;
+  std::chrono::milliseconds restartTimeout_{60000};
 };
 
-SHOAL_PLUGIN(Http, "http", "0.1.0", "Web service: HTTP and HTTPS health probes")
+SHOAL_PLUGIN(Http, "http", "0.1.0", "Web service: HTTP and HTTPS health probes, restarts")

@@ -18,6 +18,7 @@
 
 #include "LoopbackServer.hpp"
 #include "health/HealthEngine.hpp"
+#include "host/HostObjects.hpp"
 #include "host/PluginHost.hpp"
 
 namespace {
@@ -55,6 +56,15 @@ class LoadedPlugins {
   }
 
   const PluginRecord& record(const std::string& plugin) const { return records_.at(plugin); }
+
+  // Runs a queue handler the way a node does; returns the status and the output or error.
+  std::pair<shoal_status, std::string> apply(const std::string& kind, const std::string& payload) const {
+    auto handler = host_->registries().queueHandler(kind);
+    if (!handler) throw std::runtime_error("no handler for " + kind);
+    shoal_reply reply;
+    auto status = handler->onApply(handler->user, shoal_str{payload.data(), payload.size()}, &reply);
+    return {status, status == SHOAL_OK ? reply.output : reply.error};
+  }
 
   // The registered probe of `service`, as the engine will get it from the registries.
   ProbeEntry probe(const std::string& service) const {
@@ -224,6 +234,40 @@ TEST(ServicePlugins, BadValueRefusesThePluginNamingKeyValueAndWhatIsAllowed) {
     EXPECT_TRUE(r.contributions.probes.empty());
     EXPECT_CONTAINS(r.reason, "[plugin." + c.plugin + "] " + c.key + " = \"" + c.shown + "\"");
     EXPECT_CONTAINS(r.reason, c.allowed);
+  }
+}
+
+// http.restart runs restart_command by argv (never a shell) and reports how it ended.
+TEST(ServicePlugins, HttpRestartRunsTheConfiguredCommandByArgv) {
+  {
+    LoadedPlugins plugins({{"plugin.http.restart_command", "/bin/echo restarted nginx"}}, {"http"});
+    auto [status, output] = plugins.apply("http.restart", R"({"service":"http"})");
+    EXPECT_EQ(status, SHOAL_OK) << output;
+    EXPECT_CONTAINS(output, "/bin/echo restarted nginx succeeded: restarted nginx");
+  }
+  {
+    LoadedPlugins plugins({{"plugin.http.restart_command", "/bin/false"}}, {"http"});
+    auto [status, output] = plugins.apply("http.restart", "{}");
+    EXPECT_EQ(status, SHOAL_ERR_FAILED);
+    EXPECT_CONTAINS(output, "/bin/false exited with status 1");
+  }
+  {
+    LoadedPlugins plugins({{"plugin.http.restart_command", "/bin/sleep 5"}, {"plugin.http.restart_timeout_ms", "1000"}},
+                          {"http"});
+    auto [status, output] = plugins.apply("http.restart", "{}");
+    EXPECT_EQ(status, SHOAL_ERR_FAILED);
+    EXPECT_CONTAINS(output, "timed out");
+  }
+  {
+    LoadedPlugins plugins({{"plugin.http.restart_command", "/no/such/program"}}, {"http"});
+    auto [status, output] = plugins.apply("http.restart", "{}");
+    EXPECT_NE(status, SHOAL_OK);
+    EXPECT_CONTAINS(output, "/no/such/program");
+  }
+  for (const char* shell : {"systemctl restart nginx; rm -rf /", "nginx -s reload && true", "echo $HOME"}) {
+    LoadedPlugins plugins({{"plugin.http.restart_command", shell}}, {"http"});
+    EXPECT_EQ(plugins.record("http").state, PluginState::Refused) << shell;
+    EXPECT_CONTAINS(plugins.record("http").reason, "contains shell syntax");
   }
 }
 
