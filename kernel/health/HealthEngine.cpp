@@ -31,6 +31,9 @@ namespace {
 
 using Key = std::pair<std::string, std::string>;  // (nodeId, service)
 
+// Probe starts are rounded up to this grid (see arm()); it delays a probe by at most this.
+constexpr std::chrono::milliseconds kStartGrid{5};
+
 template <class T>
 T orDefault(T value, T fallback) {
   return value != T{} ? value : fallback;
@@ -124,6 +127,11 @@ struct HealthEngine::Impl {
       std::lock_guard lock(mutex);
       if (stopping || t->removed) return;
     }
+    // Starts fall on a grid of kStartGrid: the targets due in one slot start in one wake-up
+    // of the loop, and their connects complete together, instead of one wake-up each.
+    const auto since = at.time_since_epoch();
+    const auto slots = (since + kStartGrid - SteadyClock::duration(1)) / kStartGrid;
+    at = SteadyClock::time_point(slots * kStartGrid);
     t->nextStart = at;
     t->timer.expires_at(at);
     t->timer.async_wait([this, t](const boost::system::error_code& ec) {
