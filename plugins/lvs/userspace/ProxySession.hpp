@@ -1,0 +1,67 @@
+#pragma once
+// One client connection through the userspace dataplane: connects to the scheduled real
+// server (redispatching after a failed connect), then moves bytes both ways with splice(2)
+// through a pipe per direction, shutting down the write side of one socket when the other
+// has finished sending. Lives on one event-loop thread; kept alive by its pending handlers.
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <vector>
+
+#include "ServiceScheduler.hpp"
+#include "UserspaceDataplane.hpp"
+
+namespace shoal::lvs::userspace {
+
+class ProxySession : public std::enable_shared_from_this<ProxySession> {
+ public:
+  // `client` is accepted and bound to the io_context the session will live on; `assignment`
+  // has a target. `clientPort` is the port the client connected to (for reals with port 0).
+  ProxySession(boost::asio::ip::tcp::socket client, std::shared_ptr<ServiceScheduler> service,
+               ServiceScheduler::Assignment assignment, std::uint16_t clientPort,
+               const UserspaceSettings& settings);
+  ~ProxySession();
+  ProxySession(const ProxySession&) = delete;
+  ProxySession& operator=(const ProxySession&) = delete;
+
+  // The session's event loop.
+  boost::asio::any_io_executor executor() { return client_.get_executor(); }
+  // Call on the session's own event loop.
+  void start();
+
+ private:
+  struct Direction {
+    boost::asio::ip::tcp::socket* from = nullptr;
+    boost::asio::ip::tcp::socket* to = nullptr;
+    bool inbound = false;  // client to real server
+    int pipe[2] = {-1, -1};
+    std::size_t inPipe = 0;  // bytes spliced in and not yet out
+    bool endOfInput = false;
+    bool done = false;
+    bool copying = false;  // splice refused: buffer copy instead
+    std::vector<char> buffer;
+  };
+
+  void connect();
+  void onConnected(const boost::system::error_code& error);
+  void pump(Direction& d);
+  void copy(Direction& d);
+  void count(const Direction& d, std::size_t bytes);
+  void finish(Direction& d);
+  void abort();
+
+  boost::asio::ip::tcp::socket client_;
+  boost::asio::ip::tcp::socket server_;
+  boost::asio::steady_timer connectTimer_;
+  std::shared_ptr<ServiceScheduler> service_;
+  ServiceScheduler::Assignment assignment_;
+  std::uint16_t clientPort_;
+  std::chrono::milliseconds connectTimeout_;
+  unsigned retriesLeft_;
+  bool aborted_ = false;
+  std::array<Direction, 2> directions_;
+};
+
+}  // namespace shoal::lvs::userspace
