@@ -633,6 +633,16 @@ int runCapacity(const Options& o, const std::string& dir, BackendFarm& farm) {
     shoalRow.cpu = cpu1 - cpu0;
     for (const auto& s : engine.snapshot()) shoalRow.up += s.state == HealthState::Healthy;
     engine.stop();
+    if (std::getenv("SHOAL_BENCH_DEBUG")) {
+      std::map<std::string, int> errors;
+      std::map<long, int> durations;
+      for (const auto& s : engine.snapshot()) {
+        errors[s.lastError]++;
+        durations[static_cast<long>(s.lastDuration.count() / 10 * 10)]++;
+      }
+      for (const auto& [e, c] : errors) std::printf("  last error %-40s x %d\n", e.c_str(), c);
+      for (const auto& [d, c] : durations) std::printf("  last duration %4ld ms x %d\n", d, c);
+    }
   }
   std::this_thread::sleep_for(1s);  // let the last connections settle
   {
