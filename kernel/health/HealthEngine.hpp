@@ -17,7 +17,9 @@
 //   "554 go away"`). When a later step follows, the reply is read to the end of its line,
 //   and multi-line replies in the SMTP/FTP style (`250-...` lines up to `250 ...`) are read
 //   whole, so the next step's text starts with the next reply; anything else received
-//   before the next send is discarded. A probe with no steps is a plain connect check.
+//   before the next send is discarded. A probe with no steps is a plain connect check; its
+//   connection is closed with a reset, as HAProxy's checks are (no TIME_WAIT left behind,
+//   nothing for the service to log). Connections that exchanged data close normally.
 // - HTTP: `METHOD path HTTP/1.1` with Host (http_host, else the address, with the port
 //   when it is not 80/443), `Connection: close`, `User-Agent: shoal-health/1`; only the
 //   status line is read. Empty method = GET, empty path = "/"; an expected status of 0
