@@ -58,6 +58,11 @@ inline ProgramResult runProgram(const std::vector<std::string>& argv, std::chron
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, pipeFds[1], 1);
   posix_spawn_file_actions_adddup2(&actions, pipeFds[1], 2);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+  // Nothing of shoald's (API connections, probe sockets, the store) leaks into the program
+  // or into a daemon it leaves running.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+#endif
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);

@@ -85,6 +85,20 @@ std::uint32_t configNumber(const shoal::Host& host, const char* key, std::uint32
                     SHOAL_ERR_INVALID_ARGUMENT);
 }
 
+// Turns model errors into the SDK's 400, and a body that is not a JSON object into one too.
+template <typename Body>
+auto checked(Body&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const PolicyError& e) {
+    throw PluginError(e.what(), SHOAL_ERR_INVALID_ARGUMENT);
+  } catch (const Poco::JSON::JSONException& e) {
+    throw PluginError("the request body is not valid JSON: " + e.displayText(), SHOAL_ERR_INVALID_ARGUMENT);
+  } catch (const Poco::BadCastException&) {
+    throw PluginError("the request body must be a JSON object", SHOAL_ERR_INVALID_ARGUMENT);
+  }
+}
+
 class Lvs final : public shoal::Plugin {
  public:
   void init(shoal::Registrar& reg) override {
@@ -131,16 +145,6 @@ class Lvs final : public shoal::Plugin {
   }
 
  private:
-  // Turns model errors into the SDK's 400.
-  template <typename Body>
-  static auto checked(Body&& body) {
-    try {
-      return body();
-    } catch (const PolicyError& e) {
-      throw PluginError(e.what(), SHOAL_ERR_INVALID_ARGUMENT);
-    }
-  }
-
   // ---- the director ----------------------------------------------------------------
 
   // Creates the dataplane on first use. Called with dataplaneMutex_ held.
@@ -419,7 +423,10 @@ class Lvs final : public shoal::Plugin {
       auto p = requirePolicy(key);
       if (parts.size() == 3) {
         if (method != "POST") return bad();
-        auto m = parseMember(std::string(r.body), p);
+        // Checked alone first, so a duplicate is reported as such rather than as a list error.
+        Policy alone = p;
+        alone.members.clear();
+        auto m = parseMember(std::string(r.body), alone);
         for (const auto& existing : p.members)
           if (existing.key() == m.key())
             throw PluginError("real server " + m.key() + " is already in " + key + "; edit it instead", SHOAL_ERR_CONFLICT);
