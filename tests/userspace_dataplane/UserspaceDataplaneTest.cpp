@@ -365,6 +365,36 @@ TEST_F(UserspaceDataplaneTest, AFailedConnectIsRetriedOnAnotherRealServer) {
   EXPECT_EQ(nameVia("127.0.0.2", "127.0.0.1", vip), "");
 }
 
+// A real server whose accept queue is full drops the SYN: the connect times out and the
+// client is served by the other real server.
+TEST(UserspaceDataplaneTimeout, AConnectThatTimesOutIsRetriedOnAnotherRealServer) {
+  UserspaceSettings settings;
+  settings.threads = 1;
+  settings.connectTimeout = 300ms;
+  UserspaceDataplane plane(settings);
+  const std::uint16_t vip = freePort();
+  Backend b("b", "127.0.0.6");
+  int silent = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa = socketAddress("127.0.0.9", 0);
+  ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ASSERT_EQ(::listen(silent, 0), 0);
+  socklen_t len = sizeof sa;
+  ::getsockname(silent, reinterpret_cast<sockaddr*>(&sa), &len);
+  const std::uint16_t silentPort = ntohs(sa.sin_port);
+  // Fill the accept queue (backlog 0 holds one) so that further SYNs are dropped.
+  Client filler("127.0.0.2", "127.0.0.9", silentPort);
+  ASSERT_TRUE(filler.connected());
+
+  plane.apply(
+      {service(vip, "rr", {RealServer{"127.0.0.9", silentPort, 1, Forwarding::Nat}, real(b)})});
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(nameVia("127.0.0.2", "127.0.0.1", vip), "b");
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(took, 250ms);  // the first real server was tried and given up on
+  EXPECT_LT(took, 3s);
+  ::close(silent);
+}
+
 TEST_F(UserspaceDataplaneTest, CountersRiseAndZeroCountersZeroesThem) {
   Backend a("a", "127.0.0.5");
   plane.apply({service(vip, "rr", {real(a)})});
@@ -557,21 +587,26 @@ TEST_F(UserspaceDataplaneTest, LargeTransfersArriveIntactBothWays) {
 TEST_F(UserspaceDataplaneTest, ApplyIsSafeWhileTrafficFlows) {
   Backend a("a", "127.0.0.5"), b("b", "127.0.0.6");
   std::atomic<bool> stop{false};
-  std::atomic<int> answered{0};
+  std::atomic<int> answered{0}, unanswered{0};
   plane.apply({service(vip, "rr", {real(a), real(b)})});
   std::thread traffic([&] {
     while (!stop) {
       const std::string name = nameVia("127.0.0.2", "127.0.0.1", vip);
-      if (name == "a" || name == "b") ++answered;
+      ++(name == "a" || name == "b" ? answered : unanswered);
     }
   });
-  for (int i = 0; i < 50; ++i) {
-    plane.apply({service(vip, i % 2 ? "wlc" : "rr", {real(a, i % 3), real(b)})});
+  // Every table keeps b taking connections, so every client must be answered.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  int applies = 0;
+  while ((applies < 50 || answered < 50) && std::chrono::steady_clock::now() < deadline) {
+    plane.apply({service(vip, applies % 2 ? "wlc" : "rr", {real(a, applies % 3), real(b)})});
     plane.read();
+    ++applies;
   }
   stop = true;
   traffic.join();
-  EXPECT_GT(answered.load(), 0);
+  EXPECT_GE(answered.load(), 50);
+  EXPECT_EQ(unanswered.load(), 0);
 }
 
 }  // namespace

@@ -60,16 +60,19 @@ void ProxySession::connect() {
   boost::system::error_code ignored;
   server_.close(ignored);
   auto self = shared_from_this();
+  const unsigned attempt = ++attempt_;
   connectTimer_.expires_after(connectTimeout_);
-  connectTimer_.async_wait([this, self](const boost::system::error_code& error) {
-    // Closing makes the pending connect complete with operation_aborted.
-    if (!error && !aborted_) {
+  connectTimer_.async_wait([this, self, attempt](const boost::system::error_code& error) {
+    // Closing makes the pending connect complete with operation_aborted. A timer that
+    // expired for an earlier attempt must not close the socket of this one.
+    if (!error && !aborted_ && attempt == attempt_) {
       boost::system::error_code ignored;
       server_.close(ignored);
     }
   });
-  server_.async_connect(tcp::endpoint(target.address, port),
-                        [this, self](const boost::system::error_code& error) { onConnected(error); });
+  server_.async_connect(
+      tcp::endpoint(target.address, port),
+      [this, self](const boost::system::error_code& error) { onConnected(error); });
 }
 
 void ProxySession::onConnected(const boost::system::error_code& error) {
@@ -175,7 +178,8 @@ void ProxySession::copy(Direction& d) {
   if (d.buffer.empty()) d.buffer.resize(kChunk);
   auto self = shared_from_this();
   d.from->async_read_some(
-      asio::buffer(d.buffer), [this, self, &d](const boost::system::error_code& error, std::size_t n) {
+      asio::buffer(d.buffer),
+      [this, self, &d](const boost::system::error_code& error, std::size_t n) {
         if (aborted_) return;
         if (error == asio::error::eof) {
           finish(d);

@@ -60,6 +60,7 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
   std::uint16_t clientPort_;
   std::chrono::milliseconds connectTimeout_;
   unsigned retriesLeft_;
+  unsigned attempt_ = 0;  // which connect the pending timer belongs to
   bool aborted_ = false;
   std::array<Direction, 2> directions_;
 };

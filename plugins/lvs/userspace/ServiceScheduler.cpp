@@ -20,7 +20,9 @@ constexpr std::array<SchedulerName, 7> kSchedulers{
 
 // IPVS's active-connection overhead with no inactive (TIME_WAIT) connections: a proxy
 // closes its sockets and keeps nothing the kernel would count as inactive.
-std::uint64_t overhead(const RealTarget& r) { return std::uint64_t{r.active.load()} << 8; }
+std::uint64_t overhead(const RealTarget& r) {
+  return std::uint64_t{r.active.load()} << 8;
+}
 
 std::string realKey(const std::string& address, std::uint16_t port) {
   return address + "/" + std::to_string(port);
@@ -58,7 +60,9 @@ void RateWindow::advance(const Counters& now, std::chrono::duration<double> wind
   previous = now;
 }
 
-const char* supportedSchedulers() { return "rr, wrr, lc, wlc, sh, sed, nq"; }
+const char* supportedSchedulers() {
+  return "rr, wrr, lc, wlc, sh, sed, nq";
+}
 
 bool isSupportedScheduler(const std::string& name) {
   return std::any_of(kSchedulers.begin(), kSchedulers.end(),
@@ -216,8 +220,9 @@ std::shared_ptr<RealTarget> ServiceScheduler::pickLeastConnections(bool weighted
   for (const auto& t : targets_) {
     if (t.get() == avoid || !takesConnections(*t)) continue;
     const std::uint64_t oh = overhead(*t);
-    const bool better = !least || (weighted ? leastOverhead * t->spec.weight > oh * least->spec.weight
-                                            : oh < leastOverhead);
+    const bool better =
+        !least ||
+        (weighted ? leastOverhead * t->spec.weight > oh * least->spec.weight : oh < leastOverhead);
     if (better) {
       least = t;
       leastOverhead = oh;

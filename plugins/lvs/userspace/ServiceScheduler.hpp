@@ -107,7 +107,7 @@ class ServiceScheduler {
   mutable std::mutex mutex_;
   VirtualService spec_;  // reals kept in targets_
   std::vector<std::shared_ptr<RealTarget>> targets_;
-  std::size_t cursor_ = 0;       // rr and wrr: the last real picked
+  std::size_t cursor_ = 0;          // rr and wrr: the last real picked
   std::int64_t currentWeight_ = 0;  // wrr
   std::vector<std::shared_ptr<RealTarget>> sourceHashTable_;
   std::map<std::string, Persisted> persisted_;

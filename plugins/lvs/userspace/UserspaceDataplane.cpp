@@ -80,24 +80,24 @@ class Listener : public std::enable_shared_from_this<Listener> {
   void acceptNext() {
     if (closed_) return;
     auto self = shared_from_this();
-    acceptor_.async_accept(pickContext_(), [this, self](const boost::system::error_code& error,
-                                                        tcp::socket socket) {
-      if (error == asio::error::operation_aborted) return;
-      if (!error) serve(std::move(socket));
-      std::lock_guard lock(mutex_);
-      if (closed_) return;
-      if (!error) {
-        acceptNext();
-        return;
-      }
-      // Out of descriptors or memory: pause rather than spin on the failing accept.
-      retryTimer_.expires_after(std::chrono::milliseconds(100));
-      retryTimer_.async_wait([this, self](const boost::system::error_code& e) {
-        if (e) return;
-        std::lock_guard lock(mutex_);
-        acceptNext();
-      });
-    });
+    acceptor_.async_accept(
+        pickContext_(), [this, self](const boost::system::error_code& error, tcp::socket socket) {
+          if (error == asio::error::operation_aborted) return;
+          if (!error) serve(std::move(socket));
+          std::lock_guard lock(mutex_);
+          if (closed_) return;
+          if (!error) {
+            acceptNext();
+            return;
+          }
+          // Out of descriptors or memory: pause rather than spin on the failing accept.
+          retryTimer_.expires_after(std::chrono::milliseconds(100));
+          retryTimer_.async_wait([this, self](const boost::system::error_code& e) {
+            if (e) return;
+            std::lock_guard lock(mutex_);
+            acceptNext();
+          });
+        });
   }
 
   void serve(tcp::socket socket) {
@@ -218,7 +218,8 @@ std::string Engine::problemWith(const VirtualService& s) {
     const auto address = asio::ip::make_address(r.address, error);
     if (error) return where + "real server '" + r.address + "' is not an IP address";
     if (r.port == 0 && s.fwmark == 0)
-      return where + "real server " + r.address + " needs a port (0 only in a firewall-mark service)";
+      return where + "real server " + r.address +
+             " needs a port (0 only in a firewall-mark service)";
     if (!reals.emplace(address.to_string(), r.port).second)
       return where + "real server " + endpointText(r.address, r.port) + " is listed twice";
   }
@@ -243,10 +244,9 @@ std::map<Engine::EndpointKey, std::shared_ptr<Listener>> Engine::openListeners(
   try {
     for (const EndpointKey& e : endpoints) {
       if (opened.count(e)) continue;
-      opened[e] = std::make_shared<Listener>(nextContext(), s.key(), e.first, e.second, scheduler,
-                                             settings_, [this]() -> asio::io_context& {
-                                               return nextContext();
-                                             });
+      opened[e] = std::make_shared<Listener>(
+          nextContext(), s.key(), e.first, e.second, scheduler, settings_,
+          [this]() -> asio::io_context& { return nextContext(); });
     }
   } catch (...) {
     for (auto& [e, listener] : opened) listener->close();
@@ -392,8 +392,12 @@ ApplyReport UserspaceDataplane::apply(const std::vector<VirtualService>& desired
   return engine_->apply(desired);
 }
 
-std::vector<VirtualServiceState> UserspaceDataplane::read() { return engine_->read(); }
+std::vector<VirtualServiceState> UserspaceDataplane::read() {
+  return engine_->read();
+}
 
-void UserspaceDataplane::zeroCounters() { engine_->zero(); }
+void UserspaceDataplane::zeroCounters() {
+  engine_->zero();
+}
 
 }  // namespace shoal::lvs
