@@ -217,15 +217,33 @@ class LbTest:
             pids_before = {name: open(os.path.join(p, "nginx.pid")).read().strip() for name, p in self.nginx.items()}
             watcher_stop = threading.Event()
             minimum_serving = [3]
+            first_drained, first_new_pid = {}, {}
+
+            def pid_of(name):
+                try:
+                    return open(os.path.join(self.nginx[name], "nginx.pid")).read().strip()
+                except OSError:
+                    return None
 
             def watch():
+                # Samples the balancer and the nginx pid files: each node must be seen drained
+                # (effective weight 0) before its nginx is seen with a new master process.
                 while not watcher_stop.is_set():
+                    now = time.time()
+                    for name in self.nginx:
+                        pid = pid_of(name)
+                        if pid and pid != pids_before[name]:
+                            first_new_pid.setdefault(name, now)
                     try:
-                        serving = sum(m["effective_weight"] > 0 for m in self.members().values())
+                        members = self.members()
+                        serving = sum(m["effective_weight"] > 0 for m in members.values())
                         minimum_serving[0] = min(minimum_serving[0], serving)
+                        for address, m in members.items():
+                            if m["effective_weight"] == 0:
+                                first_drained.setdefault(by_address[address], now)
                     except Exception:  # noqa: BLE001 — a failed sample is not a result
                         pass
-                    time.sleep(0.1)
+                    time.sleep(0.05)
 
             watcher = threading.Thread(target=watch)
             watcher.start()
@@ -243,6 +261,13 @@ class LbTest:
             check(all(pids_before[n] != pids_after[n] for n in pids_before),
                   f"nginx was not restarted everywhere: {pids_before} -> {pids_after}")
             check(minimum_serving[0] >= 2, f"at some moment only {minimum_serving[0]} member(s) served")
+            for name in self.nginx:
+                check(name in first_drained, f"{name} was never seen drained during the rolling restart")
+                check(name in first_new_pid, f"{name}'s new nginx was not seen during the rolling restart")
+                check(first_drained[name] <= first_new_pid[name],
+                      f"{name} restarted ({first_new_pid[name]:.2f}) before it was drained ({first_drained[name]:.2f})")
+            log("each node was drained before its nginx restarted: " +
+                ", ".join(f"{n} {first_new_pid[n] - first_drained[n]:.2f}s" for n in sorted(self.nginx)))
             time.sleep(1)
         finally:
             loop.send_signal(signal.SIGTERM)
