@@ -131,7 +131,8 @@ bool ServiceScheduler::redispatch(Assignment& a) {
     auto found = persisted_.find(a.persistenceKey);
     if (found != persisted_.end()) {
       if (next && found->second.target == failed) found->second.target = next;
-      if (!next && --found->second.connections == 0) found->second.idleSince = Clock::now();
+      if (!next && found->second.connections > 0 && --found->second.connections == 0)
+        found->second.idleSince = Clock::now();
     }
     if (!next) a.persistenceKey.clear();
   }
@@ -373,7 +374,9 @@ bool ServiceScheduler::update(const VirtualService& desired, ApplyReport& report
       ++report.realsEdited;
       realsChanged = true;
     }
-    target->spec = r;
+    // Only what may change: connections read the address and port without the lock.
+    target->spec.weight = r.weight;
+    target->spec.forwarding = r.forwarding;
     kept.push_back(std::move(target));
   }
   for (auto& [key, gone] : have) {

@@ -35,7 +35,9 @@ struct RateWindow {
 };
 
 struct RealTarget {
-  RealServer spec;  // guarded by the service's mutex (weight and forwarding change in place)
+  // Address and port never change; weight and forwarding change in place under the
+  // service's mutex.
+  RealServer spec;
   boost::asio::ip::address address;
   bool removed = false;  // guarded by the service's mutex
   CounterCells counters;
