@@ -466,6 +466,26 @@ TEST_F(UserspaceDataplaneTest, ApplyingTheSameTableTwiceChangesNothing) {
   EXPECT_EQ(state[1].reals[0].spec.weight, 5u);
 }
 
+TEST_F(UserspaceDataplaneTest, AFirewallMarkGroupGainsAndLosesListenersInPlace) {
+  Backend a("a", "127.0.0.5");
+  const std::uint16_t second = freePort(), third = freePort();
+  VirtualService s;
+  s.fwmark = 3;
+  s.scheduler = "rr";
+  s.listeners = {{"127.0.0.1", vip}, {"127.0.0.1", second}};
+  s.reals = {real(a)};
+  plane.apply({s});
+  ASSERT_EQ(nameVia("127.0.0.2", "127.0.0.1", second), "a");
+
+  s.listeners = {{"127.0.0.1", vip}, {"127.0.0.1", third}};
+  const auto report = plane.apply({s});
+  EXPECT_EQ(report.servicesEdited, 1u);
+  EXPECT_EQ(nameVia("127.0.0.2", "127.0.0.1", vip), "a");
+  EXPECT_EQ(nameVia("127.0.0.2", "127.0.0.1", third), "a");
+  EXPECT_FALSE(Client("127.0.0.2", "127.0.0.1", second).connected());
+  EXPECT_EQ(plane.read()[0].counters.connections, 3u);  // one service throughout
+}
+
 TEST_F(UserspaceDataplaneTest, RemovingAServiceClosesItsListener) {
   Backend a("a", "127.0.0.5");
   plane.apply({service(vip, "rr", {real(a)})});

@@ -287,6 +287,23 @@ ApplyReport Engine::apply(const std::vector<VirtualService>& desired) {
     std::lock_guard lock(tableMutex_);
     it = services_.erase(it);
   }
+  // Likewise listeners that staying services give up, so another service may take them over.
+  for (const VirtualService* s : valid) {
+    auto found = services_.find(s->key());
+    if (found == services_.end()) continue;
+    const auto endpoints = endpointsOf(*s);
+    const std::set<EndpointKey> keep(endpoints.begin(), endpoints.end());
+    auto& listeners = found->second.listeners;
+    for (auto it = listeners.begin(); it != listeners.end();) {
+      if (keep.count(it->first)) {
+        ++it;
+        continue;
+      }
+      it->second->close();
+      std::lock_guard lock(tableMutex_);
+      it = listeners.erase(it);
+    }
+  }
 
   for (const VirtualService* s : valid) {
     const std::string key = s->key();
@@ -304,9 +321,10 @@ ApplyReport Engine::apply(const std::vector<VirtualService>& desired) {
         services_.emplace(key, std::move(service));
         continue;
       }
+      // A listener that could not be opened before (or was given up above) opens now; if
+      // one cannot, the service keeps its previous settings and the next apply retries.
       Service& service = found->second;
       std::vector<EndpointKey> missing;
-      std::set<EndpointKey> keep(endpoints.begin(), endpoints.end());
       for (const EndpointKey& e : endpoints)
         if (!service.listeners.count(e)) missing.push_back(e);
       auto opened = openListeners(*s, missing, service.scheduler);
@@ -315,14 +333,6 @@ ApplyReport Engine::apply(const std::vector<VirtualService>& desired) {
       for (auto& [e, listener] : opened) {
         listener->start();
         service.listeners.emplace(e, listener);
-      }
-      for (auto it = service.listeners.begin(); it != service.listeners.end();) {
-        if (keep.count(it->first)) {
-          ++it;
-          continue;
-        }
-        it->second->close();
-        it = service.listeners.erase(it);
       }
     } catch (const DataplaneError& e) {
       problems.push_back(e.what());
