@@ -562,7 +562,7 @@ TEST_F(UserspaceDataplaneTest, ANonLocalAddressIsNamed) {
 
 // Several megabytes each way on two connections at once, echoed back: what arrives is
 // exactly what was sent, and the half-close travels through (the echo ends with EOF).
-TEST_F(UserspaceDataplaneTest, LargeTransfersArriveIntactBothWays) {
+void transferSeveralMegabytesBothWays(UserspaceDataplane& plane, std::uint16_t vip) {
   Backend a("a", "127.0.0.5");
   plane.apply({service(vip, "rr", {real(a)})});
   constexpr std::size_t kSize = 8 << 20;
@@ -602,6 +602,17 @@ TEST_F(UserspaceDataplaneTest, LargeTransfersArriveIntactBothWays) {
   const auto state = plane.read()[0];
   EXPECT_EQ(state.counters.bytesIn, 2 * kSize);
   EXPECT_EQ(state.counters.bytesOut, 2 * (kSize + 2));
+}
+
+TEST_F(UserspaceDataplaneTest, LargeTransfersArriveIntactBothWays) {
+  transferSeveralMegabytesBothWays(plane, vip);
+}
+
+TEST(UserspaceDataplaneCopy, LargeTransfersArriveIntactThroughTheBufferCopy) {
+  UserspaceSettings settings;
+  settings.splice = false;
+  UserspaceDataplane plane(settings);
+  transferSeveralMegabytesBothWays(plane, freePort());
 }
 
 TEST_F(UserspaceDataplaneTest, ApplyIsSafeWhileTrafficFlows) {

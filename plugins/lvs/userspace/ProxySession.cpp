@@ -37,8 +37,12 @@ ProxySession::ProxySession(tcp::socket client, std::shared_ptr<ServiceScheduler>
   directions_[0].inbound = true;
   directions_[1].from = &server_;
   directions_[1].to = &client_;
-  for (Direction& d : directions_)
-    if (::pipe2(d.pipe, O_NONBLOCK | O_CLOEXEC) != 0) d.copying = true;  // out of descriptors
+  for (Direction& d : directions_) {
+    if (!settings.splice)
+      d.copying = true;
+    else if (::pipe2(d.pipe, O_NONBLOCK | O_CLOEXEC) != 0)
+      d.copying = true;  // out of descriptors: copy rather than refuse the client
+  }
 }
 
 ProxySession::~ProxySession() {

@@ -51,6 +51,9 @@ struct UserspaceSettings {
   // After a failed connect, how many other real servers are tried before the client's
   // connection is closed.
   unsigned connectRetries = 1;
+  // Move bytes with splice(2). False copies through a buffer instead, the path taken
+  // anyway where splice is refused; there to compare the two and to test the copy.
+  bool splice = true;
 };
 
 namespace userspace {

@@ -132,8 +132,9 @@ backend nginx
     return p
 
 
-def start_userspace(procs, work, balancer, port, backends):
-    argv = [balancer, "--listen", f"127.0.0.1:{port}", "--threads", "2", "--scheduler", "rr"]
+def start_userspace(procs, work, balancer, port, backends, splice=True):
+    argv = [balancer, "--listen", f"127.0.0.1:{port}", "--threads", "2", "--scheduler", "rr",
+            "--splice", "on" if splice else "off"]
     for p in backends:
         argv += ["--real", f"127.0.0.1:{p}"]
     log = os.path.join(work, "userspace.log")
@@ -169,6 +170,8 @@ def main():
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--verbose", action="store_true", help="print wrk's full output")
+    parser.add_argument("--copy", action="store_true",
+                        help="also run the userspace dataplane with its buffer copy instead of splice")
     args = parser.parse_args()
     for tool in ("nginx", "haproxy", "wrk"):
         if not shutil.which(tool):
@@ -176,7 +179,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="shoal-bench-userspace-")
     procs = Processes()
-    results = {"haproxy": [], "userspace": []}
+    results = {"haproxy": [], "userspace": [], "copy": []}
     try:
         backends = [free_port() for _ in range(3)]
         for i, port in enumerate(backends):
@@ -185,13 +188,15 @@ def main():
               f"3 nginx backends (worker_processes 1, {len(BODY)}-byte static body); "
               f"{os.cpu_count()} cores")
         for round_ in range(args.rounds):
-            order = ["haproxy", "userspace"] if round_ % 2 == 0 else ["userspace", "haproxy"]
+            order = ["haproxy", "userspace"] + (["copy"] if args.copy else [])
+            if round_ % 2:
+                order.reverse()
             for peer in order:
                 port = free_port()
                 if peer == "haproxy":
                     p = start_haproxy(procs, work, port, backends)
                 else:
-                    p = start_userspace(procs, work, args.balancer, port, backends)
+                    p = start_userspace(procs, work, args.balancer, port, backends, splice=peer != "copy")
                 time.sleep(0.2)
                 r = run_wrk(args, port)
                 procs.stop(p)
@@ -212,6 +217,8 @@ def main():
     print(f"{'':10s} {'req/s':>10s} {'p99 ms':>8s}")
     print(f"{'haproxy':10s} {h_rps:10.0f} {h_p99:8.2f}")
     print(f"{'userspace':10s} {u_rps:10.0f} {u_p99:8.2f}")
+    if args.copy:
+        print(f"{'(copy)':10s} {median('copy', 'rps'):10.0f} {median('copy', 'p99'):8.2f}")
     ratio = u_rps / h_rps if h_rps else 0.0
     print(f"userspace / haproxy throughput: {ratio:.2f}x (target >= 0.80x); p99 {u_p99 / h_p99 if h_p99 else 0:.2f}x")
     return 0

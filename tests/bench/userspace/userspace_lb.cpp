@@ -2,7 +2,7 @@
 // benchmark beside HAProxy.
 //
 //   userspace_lb --listen 127.0.0.1:8080 --real 127.0.0.1:8081 --real 127.0.0.1:8082
-//                [--scheduler rr] [--threads 2]
+//                [--scheduler rr] [--threads 2] [--splice on|off]
 #include <signal.h>
 
 #include <cstdio>
@@ -31,7 +31,7 @@ bool splitEndpoint(const std::string& text, std::string& address, std::uint16_t&
 int usage() {
   std::fprintf(stderr,
                "usage: userspace_lb --listen ADDRESS:PORT --real ADDRESS:PORT... [--scheduler "
-               "NAME] [--threads N]\n");
+               "NAME] [--threads N] [--splice on|off]\n");
   return 2;
 }
 
@@ -53,6 +53,9 @@ int main(int argc, char** argv) {
       service.reals.push_back(real);
     } else if (option == "--scheduler") {
       service.scheduler = value;
+    } else if (option == "--splice") {
+      if (value != "on" && value != "off") return usage();
+      settings.splice = value == "on";
     } else if (option == "--threads") {
       settings.threads = static_cast<unsigned>(std::stoul(value));
     } else {
