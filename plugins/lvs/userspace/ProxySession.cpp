@@ -16,6 +16,12 @@ using asio::ip::tcp;
 
 // The most one splice moves; a pipe holds 64 KiB by default.
 constexpr std::size_t kChunk = 64 * 1024;
+// Reads start with a copy through this buffer; one that fills it means bulk data, which
+// moves on to splice. A splice that moves less than kSmallSplice goes back to copying: for
+// small exchanges a copy costs fewer system calls than two splices and a pipe (measured
+// with the benchmark beside HAProxy, which decides the same way with splice-auto).
+constexpr std::size_t kCopyBuffer = 16 * 1024;
+constexpr std::size_t kSmallSplice = 4 * 1024;
 // Operations one direction performs before it lets other connections on the loop run.
 constexpr int kRoundsPerTurn = 32;
 
@@ -97,12 +103,7 @@ void ProxySession::onConnected(const boost::system::error_code& error) {
   server_.set_option(tcp::no_delay(true), ignored);
   client_.native_non_blocking(true, ignored);
   server_.native_non_blocking(true, ignored);
-  for (Direction& d : directions_) {
-    if (d.copying)
-      copy(d);
-    else
-      pump(d);
-  }
+  for (Direction& d : directions_) copy(d);
 }
 
 void ProxySession::count(const Direction& d, std::size_t bytes) {
@@ -150,10 +151,15 @@ void ProxySession::pump(Direction& d) {
       finish(d);
       return;
     }
+    if (d.lastSplice > 0 && d.lastSplice < kSmallSplice) {
+      d.lastSplice = 0;  // the bulk is over: the pipe is empty, copying takes over cleanly
+      copy(d);
+      return;
+    }
     const ssize_t n = ::splice(d.from->native_handle(), nullptr, d.pipe[1], nullptr, kChunk,
                                SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n > 0) {
-      d.inPipe = static_cast<std::size_t>(n);
+      d.inPipe = d.lastSplice = static_cast<std::size_t>(n);
       count(d, d.inPipe);
       continue;
     }
@@ -179,7 +185,7 @@ void ProxySession::pump(Direction& d) {
 
 void ProxySession::copy(Direction& d) {
   if (aborted_) return;
-  if (d.buffer.empty()) d.buffer.resize(kChunk);
+  if (d.buffer.empty()) d.buffer.resize(kCopyBuffer);
   auto self = shared_from_this();
   d.from->async_read_some(
       asio::buffer(d.buffer),
@@ -195,9 +201,11 @@ void ProxySession::copy(Direction& d) {
         }
         count(d, n);
         asio::async_write(*d.to, asio::buffer(d.buffer.data(), n),
-                          [this, self, &d](const boost::system::error_code& error, std::size_t) {
+                          [this, self, &d, n](const boost::system::error_code& error, std::size_t) {
                             if (error)
                               abort();
+                            else if (!d.copying && n == d.buffer.size())
+                              pump(d);  // a full buffer: bulk data, spliced from here on
                             else
                               copy(d);
                           });

@@ -1,8 +1,9 @@
 #pragma once
 // One client connection through the userspace dataplane: connects to the scheduled real
-// server (redispatching after a failed connect), then moves bytes both ways with splice(2)
-// through a pipe per direction, shutting down the write side of one socket when the other
-// has finished sending. Lives on one event-loop thread; kept alive by its pending handlers.
+// server (redispatching after a failed connect), then moves bytes both ways, small
+// exchanges through a buffer and bulk data with splice(2) through a pipe per direction,
+// shutting down the write side of one socket when the other has finished sending. Lives on
+// one event-loop thread; kept alive by its pending handlers.
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -37,10 +38,11 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
     boost::asio::ip::tcp::socket* to = nullptr;
     bool inbound = false;  // client to real server
     int pipe[2] = {-1, -1};
-    std::size_t inPipe = 0;  // bytes spliced in and not yet out
+    std::size_t inPipe = 0;      // bytes spliced in and not yet out
+    std::size_t lastSplice = 0;  // what the last splice from `from` moved
     bool endOfInput = false;
     bool done = false;
-    bool copying = false;  // splice refused: buffer copy instead
+    bool copying = false;  // splice refused or turned off: buffer copy only
     std::vector<char> buffer;
   };
 
