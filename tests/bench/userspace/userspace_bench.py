@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-BODY = "<html><body>" + "shoal userspace dataplane benchmark " * 16 + "</body></html>\n"
+SMALL_BODY = "<html><body>" + "shoal userspace dataplane benchmark " * 16 + "</body></html>\n"
 
 
 def free_port():
@@ -72,12 +72,12 @@ class Processes:
         self.started.clear()
 
 
-def start_nginx(procs, work, index, port):
+def start_nginx(procs, work, index, port, body):
     prefix = os.path.join(work, f"nginx{index}")
     os.makedirs(os.path.join(prefix, "html"))
     os.makedirs(os.path.join(prefix, "logs"))
     with open(os.path.join(prefix, "html", "index.html"), "w") as f:
-        f.write(BODY)
+        f.write(body)
     conf = os.path.join(prefix, "nginx.conf")
     # Workers run as root: the temporary prefix is readable by its owner only.
     with open(conf, "w") as f:
@@ -170,6 +170,8 @@ def main():
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--verbose", action="store_true", help="print wrk's full output")
+    parser.add_argument("--body-bytes", type=int, default=0,
+                        help="size of the static body (default: a 603-byte page); large bodies exercise splice")
     parser.add_argument("--copy", action="store_true",
                         help="also run the userspace dataplane with its buffer copy instead of splice")
     args = parser.parse_args()
@@ -177,15 +179,16 @@ def main():
         if not shutil.which(tool):
             sys.exit(f"{tool} is not installed")
 
+    body = SMALL_BODY if args.body_bytes <= 0 else ("x" * 63 + "\n") * (args.body_bytes // 64) + "x" * (args.body_bytes % 64)
     work = tempfile.mkdtemp(prefix="shoal-bench-userspace-")
     procs = Processes()
     results = {"haproxy": [], "userspace": [], "copy": []}
     try:
         backends = [free_port() for _ in range(3)]
         for i, port in enumerate(backends):
-            start_nginx(procs, work, i, port)
+            start_nginx(procs, work, i, port, body)
         print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency; "
-              f"3 nginx backends (worker_processes 1, {len(BODY)}-byte static body); "
+              f"3 nginx backends (worker_processes 1, {len(body)}-byte static body); "
               f"{os.cpu_count()} cores")
         for round_ in range(args.rounds):
             order = ["haproxy", "userspace"] + (["copy"] if args.copy else [])
