@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
@@ -81,7 +82,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
     if (closed_) return;
     auto self = shared_from_this();
     acceptor_.async_accept(
-        pickContext_(), [this, self](const boost::system::error_code& error, tcp::socket socket) {
+        [this, self](const boost::system::error_code& error, tcp::socket socket) {
           if (error == asio::error::operation_aborted) return;
           if (!error) serve(std::move(socket));
           std::lock_guard lock(mutex_);
@@ -100,12 +101,23 @@ class Listener : public std::enable_shared_from_this<Listener> {
         });
   }
 
-  void serve(tcp::socket socket) {
+  void serve(tcp::socket accepted) {
     boost::system::error_code error;
-    const auto peer = socket.remote_endpoint(error);
+    const auto peer = accepted.remote_endpoint(error);
     if (error) return;  // already gone
-    const auto local = socket.local_endpoint(error);
+    const auto local = accepted.local_endpoint(error);
     if (error) return;
+    // The connection moves to the event loop it will live on. Accepting straight into that
+    // loop would leave, at shutdown, one loop's queue holding a socket of another loop that
+    // may already be destroyed.
+    const int fd = accepted.release(error);
+    if (error) return;
+    tcp::socket socket(pickContext_());
+    socket.assign(peer.protocol(), fd, error);
+    if (error) {
+      ::close(fd);
+      return;
+    }
     auto assignment = scheduler_->schedule(peer.address());
     if (!assignment.target) return;  // no real server takes connections: close at once
     auto session = std::make_shared<ProxySession>(std::move(socket), scheduler_,
