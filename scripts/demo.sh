@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds shoal, installs it under /opt/shoal with the example
 # plugin, and runs a local demo cluster in the foreground: a manager on the embedded SQLite
-# store and two nodes, each a shoald of its own with its own data directory. Ctrl-C (or
-# SIGTERM) stops it cleanly; run this again and it finds its stores and enrolments intact.
+# store and two nodes, each a shoald of its own with its own data directory. The manager is
+# also AppServer0 and the load balancer's director: a virtual service on 127.0.0.1:8000
+# spreads requests over a small web server per node (127.0.0.2:8080, 127.0.0.3:8080), which
+# the health engine probes. Ctrl-C (or SIGTERM) stops it cleanly; run this again and it finds
+# its stores and enrolments intact.
 #   SHOAL_PREFIX  install prefix (default /opt/shoal)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +24,7 @@ install -m 0755 build/examples/hello/hello.so "$prefix/lib/shoal/plugins/hello.s
 
 etc=$prefix/etc
 mkdir -p "$etc" "$prefix/var"
-write_config() { # NAME ROLE
+write_config() { # NAME ROLE ADDRESS [EXTRA]
   local file=$etc/$1.conf
   [ -f "$file" ] && return
   cat >"$file" <<CONF
@@ -31,15 +34,26 @@ data_dir = $prefix/var/$1
 plugin_dir = $prefix/lib/shoal/plugins
 store = sqlite
 log_level = information
-advertise_address = 127.0.0.1
-
+advertise_address = $3
+${4:-}
 [plugin.hello]
 greeting = Hello
 CONF
 }
-write_config manager manager
-write_config node1 node
-write_config node2 node
+# The demo's web servers listen on 8080; everything stays on loopback, where only the
+# userspace dataplane can balance (IPVS does not forward loopback traffic).
+write_config manager manager 127.0.0.1 "app_server = true
+
+[plugin.http]
+port = 8080
+interval_ms = 1000
+timeout_ms = 500
+
+[plugin.lvs]
+dataplane = userspace
+"
+write_config node1 node 127.0.0.2
+write_config node2 node 127.0.0.3
 
 pids=()
 stop_all() {
@@ -72,10 +86,43 @@ sleep 2
 "$ctl" queue add hello.greet --payload '{"name":"admin"}' --key demo --target all >/dev/null
 sleep 1
 "$ctl" queue list --limit 1
+
+# A web server per node, each saying which node it is.
+for n in 1 2; do
+  www=$prefix/var/www-node$n
+  mkdir -p "$www"
+  echo "served by node$n" >"$www/index.html"
+  python3 -m http.server 8080 --bind "127.0.0.$((n + 1))" --directory "$www" >/dev/null 2>&1 &
+  pids+=($!)
+done
+# Roles: the manager's own node directs the balancer; node1 and node2 run http.
+node_id() { "$ctl" --json node list | python3 -c "import json,sys; print(next(n['id'] for n in json.load(sys.stdin)['nodes'] if n['address'] == sys.argv[1]))" "$1"; }
+for _ in $(seq 50); do "$ctl" --json node list | grep -q '"127.0.0.1"' && break; sleep 0.2; done
+"$ctl" node set-roles "$(node_id 127.0.0.1)" director >/dev/null
+"$ctl" node set-roles "$(node_id 127.0.0.2)" http >/dev/null
+"$ctl" node set-roles "$(node_id 127.0.0.3)" http >/dev/null
+if ! "$ctl" --json lb list | grep -q 'tcp:127.0.0.1:8000'; then
+  "$ctl" lb add -t 127.0.0.1:8000 --service http -s rr -p 0 -m >/dev/null
+  "$ctl" lb add-server -t 127.0.0.1:8000 -r 127.0.0.2:8080 -m >/dev/null
+  "$ctl" lb add-server -t 127.0.0.1:8000 -r 127.0.0.3:8080 -m >/dev/null
+else
+  "$ctl" lb sync >/dev/null
+fi
+sleep 3
+"$ctl" lb list
+python3 - <<'PY'
+import urllib.request
+for _ in range(4):
+    try:
+        print("GET http://127.0.0.1:8000/ ->", urllib.request.urlopen("http://127.0.0.1:8000/", timeout=2).read().decode().strip())
+    except OSError as e:
+        print("GET http://127.0.0.1:8000/ ->", e)
+PY
 echo
 echo "demo: a manager and two nodes are running; their logs follow (also in $log)."
 echo "  export SHOAL_MANAGER=$SHOAL_MANAGER SHOAL_CA=$SHOAL_CA SHOAL_TOKEN_FILE=$SHOAL_TOKEN_FILE"
 echo "  $ctl queue add hello.greet --payload '{\"name\":\"you\"}' --key demo --target all"
+echo "  $ctl lb list --stats; $ctl health     # stop a node's web server and watch it drain"
 echo "Ctrl-C stops the cluster; running this again finds it as it was."
 tail -n +1 -f "$log" &
 pids+=($!)

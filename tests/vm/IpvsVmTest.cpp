@@ -20,12 +20,14 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include "GuestSupport.hpp"
 #include "IpvsDataplane.hpp"
+#include "Reconciler.hpp"
 
 namespace shoal::lvs {
 namespace {
@@ -214,6 +216,38 @@ TEST_F(Ipvs, DriftMadeWithIpvsadmIsRepairedByTheNextApply) {
   EXPECT_EQ(report.realsEdited, 1u);
   EXPECT_EQ(report.servicesRemoved, 2u);
   expectKernelHolds(table);
+}
+
+// What the lvs plugin runs on a director: the reconcile loop puts back, within one
+// interval and without anyone calling apply, a service deleted with ipvsadm.
+TEST_F(Ipvs, ReconcilerRepairsADeletedServiceWithinOneInterval) {
+  std::vector<VirtualService> table = {tcp("10.1.0.1", 80, "wlc", {real("10.2.0.1", 80), real("10.2.0.2", 80)}),
+                                       tcp("10.1.0.2", 443, "rr", {real("10.2.0.1", 443)})};
+  std::vector<std::string> warnings;
+  std::mutex warningsMutex;
+  const auto interval = std::chrono::milliseconds(500);
+  Reconciler reconciler(*dataplane_, interval, [&](bool warning, const std::string& message) {
+    std::lock_guard lock(warningsMutex);
+    if (warning) warnings.push_back(message);
+  });
+  reconciler.apply(table);
+  reconciler.start();
+  expectKernelHolds(table);
+  mustRun(std::string(kIpvsadm) + " -D -t 10.1.0.2:443");
+  const auto deleted = std::chrono::steady_clock::now();
+  auto holds = [&] { return guest::describe(ipvsadmListing()) == guest::describe(expectedListing(table)); };
+  while (!holds() && std::chrono::steady_clock::now() - deleted < 4 * interval)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto took = std::chrono::steady_clock::now() - deleted;
+  EXPECT_TRUE(holds()) << guest::describe(ipvsadmListing());
+  // One interval, plus what a pass costs under emulation.
+  EXPECT_LE(took, interval + std::chrono::milliseconds(300))
+      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+  reconciler.stop();
+  EXPECT_EQ(reconciler.repairs(), 1u);
+  std::lock_guard lock(warningsMutex);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("services added 1"), std::string::npos) << warnings[0];
 }
 
 TEST_F(Ipvs, RejectedChangeNamesItsServiceAndTheKernelReasonAndTheRestIsApplied) {

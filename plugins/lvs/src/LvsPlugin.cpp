@@ -33,6 +33,7 @@
 
 #include "Dataplane.hpp"
 #include "Policy.hpp"
+#include "Reconciler.hpp"
 #include "ipvs/IpvsDataplane.hpp"
 #include "userspace/UserspaceDataplane.hpp"
 
@@ -130,7 +131,7 @@ class Lvs final : public shoal::Plugin {
     if (host().offersAbi11()) reg.api([this](const shoal::ApiRequest& r) { return checked([&] { return serve(r); }); });
 
     running_ = true;
-    reconciler_ = std::thread([this] { reconcileLoop(); });
+    restorer_ = std::thread([this] { restoreLoop(); });
   }
 
   void shutdown() override {
@@ -139,17 +140,18 @@ class Lvs final : public shoal::Plugin {
       running_ = false;
     }
     stopChanged_.notify_all();
-    if (reconciler_.joinable()) reconciler_.join();
+    if (restorer_.joinable()) restorer_.join();
     std::lock_guard lock(dataplaneMutex_);
+    reconciler_.reset();  // before the dataplane it holds
     dataplane_.reset();
   }
 
  private:
   // ---- the director ----------------------------------------------------------------
 
-  // Creates the dataplane on first use. Called with dataplaneMutex_ held.
-  Dataplane& dataplane() {
-    if (dataplane_) return *dataplane_;
+  // Creates the dataplane and its reconciler on first use. Called with dataplaneMutex_ held.
+  Reconciler& director() {
+    if (reconciler_) return *reconciler_;
     std::string why;
     const bool ipvs = dataplaneMode_ == "ipvs" || (dataplaneMode_ == "auto" && ipvsAvailable(&why));
     if (ipvs) {
@@ -163,65 +165,46 @@ class Lvs final : public shoal::Plugin {
       dataplane_ = std::make_unique<UserspaceDataplane>(settings);
       if (dataplaneMode_ == "userspace") host().info("balancing with the userspace dataplane, as configured");
     }
-    return *dataplane_;
+    reconciler_ = std::make_unique<Reconciler>(*dataplane_, reconcileInterval_, [this](bool warning, const std::string& m) {
+      if (warning) host().warning(m);
+      else host().info(m);
+    });
+    reconciler_->start();
+    return *reconciler_;
   }
 
   std::string applyTable(const std::vector<VirtualService>& table) {
     std::lock_guard lock(dataplaneMutex_);
-    auto& plane = dataplane();
-    // Remember first: if applying fails half-way, the reconcile loop finishes the work.
+    auto& reconciler = director();
+    // Remembered first: a restarted director takes it up again before the manager says more.
     {
       auto txn = host().transaction();
       txn.put(kDirector, kDesiredKey, tableToJson(table));
       txn.commit();
     }
-    desired_ = table;
-    const auto report = plane.apply(table);
-    std::ostringstream out;
-    out << plane.name() << ": " << table.size() << " virtual service(s); added " << report.servicesAdded
-        << ", edited " << report.servicesEdited << ", removed " << report.servicesRemoved << " service(s); real servers added "
-        << report.realsAdded << ", edited " << report.realsEdited << ", removed " << report.realsRemoved;
-    return out.str();
+    const auto report = reconciler.apply(table);
+    return dataplane_->name() + ": " + std::to_string(table.size()) + " virtual service(s); " + shoal::lvs::describe(report);
   }
 
-  void reconcileLoop() {
-    bool loaded = false;
-    std::string lastError;
-    for (;;) {
-      {
-        std::unique_lock lock(stopMutex_);
-        if (stopChanged_.wait_for(lock, loaded ? reconcileInterval_ : std::chrono::milliseconds(200),
-                                  [this] { return !running_; }))
-          return;
-      }
-      try {
-        std::lock_guard lock(dataplaneMutex_);
-        if (!loaded) {
-          // A restarted director takes up the table it last held, before the manager says more.
-          loaded = true;
-          if (!desired_) {
-            auto txn = host().transaction();
-            if (auto doc = txn.get(kDirector, kDesiredKey)) {
-              desired_ = tableFromJson(doc->json);
-              host().info("re-applying the balancer table kept from before the restart (" +
-                          std::to_string(desired_->size()) + " virtual service(s))");
-            }
-          }
-        }
-        if (!desired_) continue;
-        const auto report = dataplane().apply(*desired_);
-        if (report.changedAnything())
-          host().warning("reconcile: the dataplane had drifted from the policies and was repaired (services added " +
-                         std::to_string(report.servicesAdded) + ", edited " + std::to_string(report.servicesEdited) +
-                         ", removed " + std::to_string(report.servicesRemoved) + "; real servers added " +
-                         std::to_string(report.realsAdded) + ", edited " + std::to_string(report.realsEdited) +
-                         ", removed " + std::to_string(report.realsRemoved) + ")");
-        lastError.clear();
-      } catch (const std::exception& e) {
-        // Logged once per distinct failure, not every interval.
-        if (e.what() != lastError) host().error(std::string("reconcile: ") + e.what());
-        lastError = e.what();
-      }
+  // Shortly after start, a director that held a table before its restart applies it again.
+  void restoreLoop() {
+    {
+      std::unique_lock lock(stopMutex_);
+      if (stopChanged_.wait_for(lock, std::chrono::milliseconds(200), [this] { return !running_; })) return;
+    }
+    try {
+      std::lock_guard lock(dataplaneMutex_);
+      if (reconciler_) return;  // lvs.apply came first
+      auto txn = host().transaction();
+      auto doc = txn.get(kDirector, kDesiredKey);
+      if (!doc) return;
+      const auto table = tableFromJson(doc->json);
+      host().info("re-applying the balancer table kept from before the restart (" + std::to_string(table.size()) +
+                  " virtual service(s))");
+      director().apply(table);
+    } catch (const std::exception& e) {
+      // The reconciler holds the table and keeps trying.
+      host().error(std::string("re-applying the kept balancer table: ") + e.what());
     }
   }
 
@@ -487,7 +470,7 @@ class Lvs final : public shoal::Plugin {
 
   std::mutex dataplaneMutex_;
   std::unique_ptr<Dataplane> dataplane_;
-  std::optional<std::vector<VirtualService>> desired_;
+  std::unique_ptr<Reconciler> reconciler_;
 
   std::mutex managerMutex_;
   ServingMap serving_;
@@ -497,7 +480,7 @@ class Lvs final : public shoal::Plugin {
   std::mutex stopMutex_;
   std::condition_variable stopChanged_;
   bool running_ = false;
-  std::thread reconciler_;
+  std::thread restorer_;
 };
 
 }  // namespace
