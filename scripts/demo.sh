@@ -18,7 +18,9 @@ cmake --build build -j "$(nproc)"
 cmake --install build >/dev/null
 
 # The example plugin, built against the installed SDK as any third-party plugin is.
-cmake -S examples/hello -B build/examples/hello -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+# shoal_DIR named outright, so a build folder made for another prefix cannot find an old SDK.
+cmake -S examples/hello -B build/examples/hello -DCMAKE_PREFIX_PATH="$prefix" \
+  -Dshoal_DIR="$prefix/lib/cmake/shoal" >/dev/null
 cmake --build build/examples/hello >/dev/null
 install -m 0755 build/examples/hello/hello.so "$prefix/lib/shoal/plugins/hello.so"
 
