@@ -13,7 +13,7 @@ build_packages=(g++ make cmake pkg-config git ca-certificates
 # and what boots Debian's own kernel under qemu for the real-IPVS tests.
 test_packages=(mariadb-server mariadb-client rpm python3 binutils iproute2
   nginx postfix dovecot-imapd dovecot-pop3d vsftpd haproxy wrk
-  qemu-system-x86 busybox-static ipvsadm kmod cpio)
+  qemu-system-x86 busybox-static ipvsadm kmod cpio nftables)
 
 packages=("${build_packages[@]}")
 [ "$what" = test ] && packages+=("${test_packages[@]}")

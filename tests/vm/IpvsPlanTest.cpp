@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "IpvsDataplane.hpp"
+#include "FirewallMarks.hpp"
 #include "IpvsPlan.hpp"
 
 namespace shoal::lvs {
@@ -161,3 +162,33 @@ TEST(IpvsOnThisHost, OpensOrRefusesWithTheReason) {
 
 }  // namespace
 }  // namespace shoal::lvs
+
+TEST(FirewallMarks, RulesetMarksEveryListenerOfEveryFirewallMarkServiceInOneTransaction) {
+  VirtualService web;
+  web.fwmark = 1;
+  web.listeners = {{"192.0.2.10", 80}, {"192.0.2.10", 443}};
+  VirtualService v6;
+  v6.fwmark = 0x2a;
+  v6.family = 10;
+  v6.listeners = {{"2001:db8:0::10", 80}};
+  VirtualService plain;
+  plain.address = "192.0.2.11";
+  plain.port = 25;
+  const auto script = firewallMarkRuleset({web, plain, v6});
+  EXPECT_EQ(script,
+            "add table inet shoal_lvs\n"
+            "delete table inet shoal_lvs\n"
+            "table inet shoal_lvs {\n"
+            "  chain prerouting {\n"
+            "    type filter hook prerouting priority mangle; policy accept;\n"
+            "    ip daddr 192.0.2.10 tcp dport 80 meta mark set 0x00000001\n"
+            "    ip daddr 192.0.2.10 tcp dport 443 meta mark set 0x00000001\n"
+            "    ip6 daddr 2001:db8::10 tcp dport 80 meta mark set 0x0000002a\n"
+            "  }\n"
+            "}\n");
+  // No firewall-mark service: the table goes.
+  EXPECT_EQ(firewallMarkRuleset({plain}), "add table inet shoal_lvs\ndelete table inet shoal_lvs\n");
+  VirtualService bad = web;
+  bad.listeners = {{"not-an-address", 80}};
+  EXPECT_THROW(firewallMarkRuleset({bad}), DataplaneError);
+}

@@ -27,6 +27,7 @@
 
 #include "GuestSupport.hpp"
 #include "IpvsDataplane.hpp"
+#include "FirewallMarks.hpp"
 #include "Reconciler.hpp"
 
 namespace shoal::lvs {
@@ -414,12 +415,15 @@ class IpvsTraffic : public Ipvs {
       mustRun("mkdir -p /tmp/www-" + ns + " && echo served-by-" + ns + " > /tmp/www-" + ns +
               "/index.html");
       std::string home = "/tmp/www-" + ns;
-      const char* argv[] = {guest::kIp, "netns", "exec", ns.c_str(), "/bin/busybox", "httpd",
-                            "-f",       "-p",    "80",   "-h",       home.c_str(),   nullptr};
-      pid_t pid = 0;
-      ASSERT_EQ(posix_spawn(&pid, guest::kIp, nullptr, nullptr, const_cast<char**>(argv), environ),
-                0);
-      servers_.push_back(pid);
+      // Port 8080 too, for the firewall-mark group that spans two ports.
+      for (const char* port : {"80", "8080"}) {
+        const char* argv[] = {guest::kIp, "netns", "exec", ns.c_str(), "/bin/busybox", "httpd",
+                              "-f",       "-p",    port,   "-h",       home.c_str(),   nullptr};
+        pid_t pid = 0;
+        ASSERT_EQ(posix_spawn(&pid, guest::kIp, nullptr, nullptr, const_cast<char**>(argv), environ),
+                  0);
+        servers_.push_back(pid);
+      }
     }
     // httpd needs a moment to listen.
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -437,7 +441,7 @@ class IpvsTraffic : public Ipvs {
   }
 
   // One HTTP request from the client namespace to the VIP; returns the answer's body line.
-  static std::string fetchFromClient() {
+  static std::string fetchFromClient(std::uint16_t port = 80) {
     std::string answer;
     std::thread t([&] {
       int nsfd = open("/run/netns/client", O_RDONLY);
@@ -452,7 +456,7 @@ class IpvsTraffic : public Ipvs {
       setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
       sockaddr_in vip{};
       vip.sin_family = AF_INET;
-      vip.sin_port = htons(80);
+      vip.sin_port = htons(port);
       inet_pton(AF_INET, "10.77.1.100", &vip.sin_addr);
       if (connect(fd, reinterpret_cast<sockaddr*>(&vip), sizeof vip) != 0) {
         answer = std::string("connect failed: ") + strerror(errno);
@@ -560,6 +564,35 @@ TEST_F(IpvsTraffic, NatRoundRobinAlternatesBetweenRealServersAndCountersRise) {
   for (const RealServerState& r : s->reals) EXPECT_EQ(r.counters.connections, 0u);
   // The service itself and its reals are untouched by zeroing.
   expectKernelHolds(edited);
+}
+
+// A firewall-mark group: nft marks what reaches the VIP on 80 and 8080, one IPVS fwmark
+// service with persistence balances both, so a client stays on one real server across ports.
+TEST_F(IpvsTraffic, FirewallMarkGroupKeepsAClientOnOneRealServerAcrossPorts) {
+  VirtualService group;
+  group.fwmark = 7;
+  group.family = 2;
+  group.scheduler = "rr";
+  group.persistenceSeconds = 300;
+  group.listeners = {{"10.77.1.100", 80}, {"10.77.1.100", 8080}};
+  group.reals = {real("10.77.2.2", 0, 1, Forwarding::Nat), real("10.77.3.2", 0, 1, Forwarding::Nat)};
+  FirewallMarkedDataplane marked(openIpvsDataplane(), "/usr/sbin/nft");
+  marked.apply({group});
+  const std::string rules = mustRun("/usr/sbin/nft list table inet shoal_lvs");
+  std::printf("%s", rules.c_str());  // for the log
+  EXPECT_NE(rules.find("ip daddr 10.77.1.100 tcp dport 80 meta mark set 0x00000007"), std::string::npos) << rules;
+  EXPECT_NE(rules.find("ip daddr 10.77.1.100 tcp dport 8080 meta mark set 0x00000007"), std::string::npos) << rules;
+
+  std::vector<std::string> answers;
+  for (int i = 0; i < 6; ++i) answers.push_back(fetchFromClient(i % 2 == 0 ? 80 : 8080));
+  for (const auto& a : answers) {
+    EXPECT_TRUE(a == "served-by-rs1" || a == "served-by-rs2") << a;
+    EXPECT_EQ(a, answers[0]) << "the client moved to another real server across the group's ports";
+  }
+  // A second apply changes neither IPVS nor the marks; removing the group removes the table.
+  EXPECT_FALSE(marked.apply({group}).changedAnything());
+  marked.apply({});
+  EXPECT_NE(guest::run("/usr/sbin/nft list table inet shoal_lvs").exitCode, 0);
 }
 
 }  // namespace

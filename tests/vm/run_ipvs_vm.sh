@@ -23,13 +23,14 @@ timeout_s=${SHOAL_VM_TIMEOUT:-840}
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 
-for tool in qemu-system-x86_64 busybox ipvsadm modinfo cpio apt-get dpkg; do
+for tool in qemu-system-x86_64 busybox ipvsadm nft modinfo cpio apt-get dpkg; do
   command -v "$tool" >/dev/null || { echo "vm: $tool is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
 done
 busybox_bin=/bin/busybox
 [ -x "$busybox_bin" ] || busybox_bin=$(command -v busybox)
 ip_bin=/usr/sbin/ip; [ -x "$ip_bin" ] || ip_bin=/sbin/ip
 ipvsadm_bin=$(command -v ipvsadm)
+nft_bin=$(command -v nft)
 
 # ---- the kernel: the versioned package linux-image-amd64 depends on, unpacked once --------
 kernel_package() {
@@ -85,6 +86,8 @@ copy_with_libraries() {
 }
 copy_with_libraries "$ip_bin" /usr/sbin/ip
 copy_with_libraries "$ipvsadm_bin" /usr/sbin/ipvsadm
+# nft marks the packets of firewall-mark services.
+copy_with_libraries "$nft_bin" /usr/sbin/nft
 copy_with_libraries "$program" /bin/shoal-guest-program
 
 # Modules in load order: each after what `modinfo -F depends` says it needs.
@@ -112,7 +115,7 @@ for file in $(find "$moddir" -path '*netfilter/ipvs/ip_vs_*.ko*' | sort); do
   case "$name" in ip_vs_ftp|ip_vs_pe_*) continue ;; esac  # helpers, not schedulers
   schedulers+=("${name#ip_vs_}")
 done
-for name in crc32c_generic nf_defrag_ipv4 nf_defrag_ipv6 libcrc32c nf_conntrack ip_vs veth; do
+for name in crc32c_generic nf_defrag_ipv4 nf_defrag_ipv6 libcrc32c nf_conntrack ip_vs veth nf_tables; do
   place "$name"
 done
 for s in "${schedulers[@]}"; do place "ip_vs_$s"; done

@@ -16,6 +16,8 @@
 //   reconcile_interval_ms = 5000          (500..3600000)
 //   director_role = director
 //   userspace_threads = 2                 (1..64)
+//   nft = nft                             the nftables program that marks packets of
+//                                         firewall-mark groups (ipvs dataplane only)
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
@@ -34,6 +36,7 @@
 #include "Dataplane.hpp"
 #include "Policy.hpp"
 #include "Reconciler.hpp"
+#include "ipvs/FirewallMarks.hpp"
 #include "ipvs/IpvsDataplane.hpp"
 #include "userspace/UserspaceDataplane.hpp"
 
@@ -155,7 +158,8 @@ class Lvs final : public shoal::Plugin {
     std::string why;
     const bool ipvs = dataplaneMode_ == "ipvs" || (dataplaneMode_ == "auto" && ipvsAvailable(&why));
     if (ipvs) {
-      dataplane_ = openIpvsDataplane();
+      // Firewall-mark groups need their packets marked: nft, beside IPVS.
+      dataplane_ = std::make_unique<FirewallMarkedDataplane>(openIpvsDataplane(), host().config("nft", "nft"));
       host().info("balancing with the kernel's IPVS");
     } else {
       if (dataplaneMode_ == "auto")
