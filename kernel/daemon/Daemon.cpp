@@ -281,6 +281,7 @@ int runDaemon(const LoadedConfig& config) {
       break;
     }
     // Stop what calls into plugins before the plugins go.
+    if (managerService) managerService->releaseWaiters();
     if (nodeAgent) nodeAgent->stop();
     if (managerService) managerService->stop();
     plugins.shutdown();

@@ -50,6 +50,9 @@ class ManagerService {
 
   void start();
   void stop();
+  // Ends every waiting long-poll now and makes later ones return at once: the first step of
+  // stopping, so an in-process node agent (AppServer0) is not held for a whole poll.
+  void releaseWaiters() { notifier_.shutdown(); }
 
   std::uint16_t port() const;
   std::filesystem::path adminTokenFile() const;
