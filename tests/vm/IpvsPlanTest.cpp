@@ -160,9 +160,6 @@ TEST(IpvsOnThisHost, OpensOrRefusesWithTheReason) {
   }
 }
 
-}  // namespace
-}  // namespace shoal::lvs
-
 TEST(FirewallMarks, RulesetMarksEveryListenerOfEveryFirewallMarkServiceInOneTransaction) {
   VirtualService web;
   web.fwmark = 1;
@@ -192,3 +189,6 @@ TEST(FirewallMarks, RulesetMarksEveryListenerOfEveryFirewallMarkServiceInOneTran
   bad.listeners = {{"not-an-address", 80}};
   EXPECT_THROW(firewallMarkRuleset({bad}), DataplaneError);
 }
+
+}  // namespace
+}  // namespace shoal::lvs
