@@ -1,9 +1,6 @@
 #include "FirewallMarks.hpp"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,7 +8,7 @@
 #include <cstring>
 #include <sstream>
 
-extern char** environ;
+#include "common/RunProgram.hpp"
 
 namespace shoal::lvs {
 namespace {
@@ -29,36 +26,6 @@ std::string canonical(const std::string& address, int& family) {
     }
   }
   throw DataplaneError("listener address '" + address + "' is not an IP address");
-}
-
-// Runs `argv` with stdout+stderr captured; returns the exit status (-1 when it could not run).
-int run(const std::vector<std::string>& argv, std::string& output) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw DataplaneError(std::string("pipe: ") + std::strerror(errno));
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  const int spawned = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(fds[1]);
-  if (spawned != 0) {
-    ::close(fds[0]);
-    output = std::strerror(spawned);
-    return -1;
-  }
-  char buffer[1024];
-  for (ssize_t n; (n = ::read(fds[0], buffer, sizeof buffer)) > 0;) output.append(buffer, static_cast<std::size_t>(n));
-  ::close(fds[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 }  // namespace
@@ -98,15 +65,22 @@ ApplyReport FirewallMarkedDataplane::apply(const std::vector<VirtualService>& de
   if (fd < 0) throw DataplaneError(std::string("cannot write the nft script: ") + std::strerror(errno));
   const bool written = ::write(fd, script.data(), script.size()) == static_cast<ssize_t>(script.size());
   ::close(fd);
-  std::string output;
-  const int status = written ? run({nft_, "-f", path}, output) : -1;
+  plugins::ProgramResult result;
+  std::string cannotRun;
+  if (written) {
+    try {
+      result = plugins::runProgram({nft_, "-f", path}, std::chrono::seconds(30));
+    } catch (const std::runtime_error& e) {
+      cannotRun = e.what();
+    }
+  }
   ::unlink(path);
   if (!written) throw DataplaneError("cannot write the nft script");
-  if (status != 0)
-    throw DataplaneError(status == -1 && !output.empty() && output.find("No such file") != std::string::npos
-                             ? "firewall-mark services need nftables to mark their packets: cannot run " + nft_ +
-                                   " (" + output + "); install nftables"
-                             : "nft refused the firewall marks (exit " + std::to_string(status) + "): " + output);
+  if (!cannotRun.empty())
+    throw DataplaneError("firewall-mark services need nftables to mark their packets: " + cannotRun +
+                         "; install nftables");
+  if (!result.succeeded())
+    throw DataplaneError("nft refused the firewall marks (" + result.describe() + "): " + result.output);
   marksInstalled_ = marks;
   return report;
 }
