@@ -1,0 +1,130 @@
+// Graphs: one graph per recorded statistics series (one per balancer policy), with a range
+// and a metric picker.
+//
+// Calls: GET /v1/stats/series; GET /v1/plugins/lvs/services (only to title each series with
+// its policy's key); <img src="/v1/stats/graph?series=ID&range=R&metric=M&format=png">.
+
+import {h, replace, apiPath, text, relative, dateTime, count, bytes} from '../dom.js';
+import {alertBox, messageOf, missingNotice, say, section, select} from '../ui.js';
+import {ApiError, isAbort} from '../api.js';
+
+export const RANGES = ['hour', 'day', 'week', 'month', 'year'];
+export const METRICS = [['conns', 'Connections'], ['packets', 'Packets'], ['bytes', 'Bytes']];
+
+// Kept while the page is open, so coming back shows the same choice.
+const chosen = {range: 'day', metric: 'conns'};
+
+export function graphUrl(series, range, metric) {
+  return apiPath(['v1', 'stats', 'graph'], {series, range, metric, format: 'png'});
+}
+
+// <img> of one series' graph; the request carries the session cookie (same origin).
+export function graphImage({series, range, metric, title, small = false}) {
+  const img = h('img', {
+    class: small ? 'graph graph-small' : 'graph',
+    src: graphUrl(series, range, metric),
+    alt: title,
+    'data-graph-series': String(series),
+    'data-range': range,
+    'data-metric': metric,
+  });
+  img.addEventListener('error', () => {
+    img.classList.add('broken');
+    img.alt = `${title}: the graph could not be drawn`;
+  });
+  return img;
+}
+
+// The ids of the recorded series as a Set, or null when this manager has no statistics
+// routes (404/501) or they fail: graphs are then left out. A 401 or an abort is rethrown.
+export async function loadSeries(api, withRows = false) {
+  try {
+    const body = await api.get('/v1/stats/series');
+    const rows = Array.isArray(body && body.series) ? body.series.filter((s) => s && s.series !== undefined) : [];
+    return withRows ? rows : new Set(rows.map((s) => String(s.series)));
+  } catch (e) {
+    if (isAbort(e) || (e instanceof ApiError && e.status === 401)) throw e;
+    if (withRows) throw e;
+    return null;
+  }
+}
+
+export default {
+  id: 'graphs',
+  title: 'Graphs',
+  mount(page, ctx) {
+    const error = alertBox({id: 'graphs-error'});
+    const range = select({id: 'graph-range', name: 'range'}, RANGES.map((r) => [r, `Last ${r}`]), chosen.range);
+    const metric = select({id: 'graph-metric', name: 'metric'}, METRICS, chosen.metric);
+    const list = h('div', {id: 'graphs', class: 'graph-list'});
+    const pickers = h('form', {id: 'graph-picker', class: 'inline-form row'},
+      h('div', {class: 'field'}, h('label', {for: 'graph-range'}, 'Range'), range),
+      h('div', {class: 'field'}, h('label', {for: 'graph-metric'}, 'Metric'), metric));
+    pickers.addEventListener('submit', (event) => event.preventDefault());
+    replace(page, h('h1', null, 'Graphs'), error, pickers, list);
+
+    function update() {
+      chosen.range = range.value;
+      chosen.metric = metric.value;
+      for (const img of list.querySelectorAll('img.graph')) {
+        const title = img.dataset.title || img.alt;
+        img.classList.remove('broken');
+        img.alt = title;
+        img.dataset.range = range.value;
+        img.dataset.metric = metric.value;
+        img.setAttribute('src', graphUrl(img.dataset.graphSeries, range.value, metric.value));
+      }
+    }
+    range.addEventListener('change', update);
+    metric.addEventListener('change', update);
+
+    async function load() {
+      let rows;
+      try {
+        rows = await loadSeries(ctx.api, true);
+      } catch (e) {
+        if (!ctx.alive() || isAbort(e) || (e instanceof ApiError && e.status === 401)) return;
+        if (e instanceof ApiError && e.missing) {
+          replace(list, missingNotice('This manager records no statistics yet.', 'Its /v1/stats routes answered 404; upgrade shoald to draw graphs.'));
+        } else {
+          say(error, `Could not list the statistics: ${messageOf(e)}`);
+        }
+        ctx.ready();
+        return;
+      }
+      // Titles: the policy whose stats_series this is, when the balancer says so.
+      const titles = new Map();
+      try {
+        const lvs = await ctx.api.get(apiPath(['v1', 'plugins', 'lvs', 'services']));
+        for (const p of Array.isArray(lvs && lvs.services) ? lvs.services : []) {
+          if (p && p.stats_series !== undefined && p.key) titles.set(String(p.stats_series), String(p.key));
+        }
+      } catch (e) {
+        if (isAbort(e) || (e instanceof ApiError && e.status === 401)) return;
+      }
+      if (!ctx.alive()) return;
+      if (rows.length === 0) {
+        replace(list, h('p', {id: 'graphs-empty', class: 'empty-note'}, 'no statistics recorded yet'));
+        ctx.ready();
+        return;
+      }
+      replace(list, rows.map((s) => {
+        const id = String(s.series);
+        const title = titles.get(id) || id;
+        const img = graphImage({series: id, range: range.value, metric: metric.value, title});
+        img.dataset.title = title;
+        return h('figure', {class: 'card graph-card', 'data-series': id},
+          h('figcaption', null,
+            h('span', {class: 'graph-title mono'}, title),
+            h('span', {class: 'muted', title: dateTime(Number(s.last_update) * (Number(s.last_update) < 1e11 ? 1000 : 1))},
+              ` updated ${relative(Number(s.last_update) * (Number(s.last_update) < 1e11 ? 1000 : 1))}`)),
+          img,
+          h('p', {class: 'muted small'},
+            `${count(s.conns)} connections · ${count(s.packets_in)} / ${count(s.packets_out)} packets in/out · ${bytes(s.bytes_in)} / ${bytes(s.bytes_out)} in/out`));
+      }));
+      ctx.ready();
+    }
+
+    load().catch(() => {});
+  },
+};
