@@ -162,7 +162,8 @@ export function bytes(n) {
 // A CSS class for a state word we know; anything else gets "state-other".
 const KNOWN_STATES = new Set([
   'healthy', 'unhealthy', 'unknown', 'unchecked', 'online', 'offline', 'removed', 'draining', 'pending',
-  'running', 'done', 'failed', 'skipped', 'recovering', 'restoring', 'ok', 'success', 'failure', 'denied',
+  'running', 'done', 'failed', 'skipped', 'recovering', 'restoring', 'ok', 'success', 'failure', 'denied', 'refused',
+  'active', 'disabled',
 ]);
 export function stateClass(state) {
   const s = String(state || '').toLowerCase();

@@ -11,18 +11,26 @@ import {ApiError, isAbort} from '../api.js';
 export const RANGES = ['hour', 'day', 'week', 'month', 'year'];
 export const METRICS = [['conns', 'Connections'], ['packets', 'Packets'], ['bytes', 'Bytes']];
 
+const SMALL = [320, 100]; // pixels of the balancer's small graphs
+
 // Kept while the page is open, so coming back shows the same choice.
 const chosen = {range: 'day', metric: 'conns'};
 
-export function graphUrl(series, range, metric) {
-  return apiPath(['v1', 'stats', 'graph'], {series, range, metric, format: 'png'});
+// last_update is in seconds (RRD's clock); milliseconds are taken as they are.
+function seconds(t) {
+  const n = Number(t);
+  return Number.isFinite(n) && n > 0 ? (n < 1e11 ? n * 1000 : n) : null;
+}
+
+export function graphUrl(series, range, metric, size) {
+  return apiPath(['v1', 'stats', 'graph'], {series, range, metric, format: 'png', width: size && size[0], height: size && size[1]});
 }
 
 // <img> of one series' graph; the request carries the session cookie (same origin).
 export function graphImage({series, range, metric, title, small = false}) {
   const img = h('img', {
     class: small ? 'graph graph-small' : 'graph',
-    src: graphUrl(series, range, metric),
+    src: graphUrl(series, range, metric, small ? SMALL : null),
     alt: title,
     'data-graph-series': String(series),
     'data-range': range,
@@ -110,17 +118,19 @@ export default {
       }
       replace(list, rows.map((s) => {
         const id = String(s.series);
-        const title = titles.get(id) || id;
+        const title = titles.get(id) || (s.title ? String(s.title) : id);
         const img = graphImage({series: id, range: range.value, metric: metric.value, title});
         img.dataset.title = title;
         return h('figure', {class: 'card graph-card', 'data-series': id},
           h('figcaption', null,
             h('span', {class: 'graph-title mono'}, title),
-            h('span', {class: 'muted', title: dateTime(Number(s.last_update) * (Number(s.last_update) < 1e11 ? 1000 : 1))},
-              ` updated ${relative(Number(s.last_update) * (Number(s.last_update) < 1e11 ? 1000 : 1))}`)),
+            title !== id ? h('span', {class: 'muted small mono'}, id) : null,
+            h('span', {class: 'muted', title: dateTime(seconds(s.last_update))}, `updated ${relative(seconds(s.last_update))}`)),
           img,
-          h('p', {class: 'muted small'},
-            `${count(s.conns)} connections · ${count(s.packets_in)} / ${count(s.packets_out)} packets in/out · ${bytes(s.bytes_in)} / ${bytes(s.bytes_out)} in/out`));
+          s.conns !== undefined
+            ? h('p', {class: 'muted small'},
+              `Last sample: ${count(s.conns)} connections, ${count(s.packets_in)} / ${count(s.packets_out)} packets and ${bytes(s.bytes_in)} / ${bytes(s.bytes_out)} in / out.`)
+            : null);
       }));
       ctx.ready();
     }

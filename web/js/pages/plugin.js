@@ -170,7 +170,7 @@ export default {
       if (!ctx.alive()) return;
       replace(box, graphs.length
         ? graphs.map((g) => h('figure', {class: 'graph-card'},
-          h('figcaption', null, text(g.title ?? g.series)),
+          text(g.title ?? g.series) !== text(s.title) ? h('figcaption', null, text(g.title ?? g.series)) : null,
           graphImage({series: text(g.series), range: text(g.range || 'day'), metric: text(g.metric || 'conns'), title: text(g.title ?? g.series)})))
         : h('p', {class: 'empty-note'}, 'no statistics recorded yet'));
     }

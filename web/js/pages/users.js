@@ -3,7 +3,7 @@
 // Calls: GET /v1/users, POST /v1/users {"name", "password"},
 // PUT /v1/users/{name}/password {"password"}, DELETE /v1/users/{name}.
 
-import {h, replace, apiPath, text, dateTime, relative} from '../dom.js';
+import {h, replace, apiPath, text, dateTime, relative, badge} from '../dom.js';
 import {alertBox, busy, clearInvalid, emptyRow, field, headRow, keepFocus, messageOf, missingNotice, say, section, select, setOptions, showError, statusBox, tableBox} from '../ui.js';
 import {ApiError, isAbort} from '../api.js';
 
@@ -31,7 +31,7 @@ export default {
     const body = h('tbody');
     const table = h('table', {id: 'users'},
       h('caption', {class: 'visually-hidden'}, 'Users of the panel'),
-      headRow(['Name', 'Created', 'Last sign-in', '']), body);
+      headRow(['Name', 'Created', 'State', '']), body);
     const me = ctx.session && ctx.session.user ? String(ctx.session.user.name) : '';
 
     // Add a user.
@@ -126,11 +126,10 @@ export default {
           const del = h('button', {type: 'button', class: 'small danger', 'data-action': 'delete-user', 'data-user': userName}, 'Delete');
           del.addEventListener('click', () => remove(userName, del));
           const created = u.created_at_ms;
-          const last = u.last_login_ms ?? u.last_sign_in_ms;
           return h('tr', {'data-user': userName},
             h('td', null, userName, userName === me ? h('span', {class: 'tag'}, 'you') : null),
             h('td', {title: dateTime(created)}, created ? relative(created) : ''),
-            h('td', {title: dateTime(last)}, last ? relative(last) : (last === null ? 'never' : '')),
+            h('td', null, u.disabled === true ? badge('disabled') : badge('active')),
             h('td', null, del));
         }));
       }
