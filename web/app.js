@@ -221,7 +221,7 @@ function showLogin(notice) {
   const password = h('input', {id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password', required: true});
   const submit = h('button', {type: 'submit', id: 'login-submit', class: 'primary'}, 'Sign in');
   const error = alertBox({id: 'login-error'});
-  const info = statusBox({id: 'login-notice'});
+  const info = statusBox({id: 'login-notice', class: 'notice info'});
   const form = h('form', {id: 'login', class: 'login-form', novalidate: true},
     h('h1', null, 'Sign in to shoal'),
     info, error,

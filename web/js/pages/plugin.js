@@ -11,7 +11,7 @@
 import {h, replace, apiPath, text} from '../dom.js';
 import {alertBox, busy, clearInvalid, emptyRow, field, messageOf, missingNotice, say, select, showError, statusBox, tableBox} from '../ui.js';
 import {ApiError, isAbort} from '../api.js';
-import {graphImage} from './graphs.js';
+import {graphImage, loadSeries} from './graphs.js';
 
 const ignorable = (e) => isAbort(e) || (e instanceof ApiError && e.status === 401);
 
@@ -33,6 +33,7 @@ export default {
 
     const base = ['v1', 'panels', plugin, panel];
     const reloaders = []; // table sections reload after an action
+    let hasData = true; // false when the panel says it has no data callback
 
     async function findPanel() {
       const known = () => ctx.panels().find((p) => p.plugin === plugin && p.id === panel);
@@ -50,6 +51,10 @@ export default {
         tbody);
       node.append(error, tableBox(table));
       async function load() {
+        if (!hasData) {
+          replace(tbody, emptyRow(Math.max(columns.length, 1), 'This plugin gives no data for its tables.'));
+          return;
+        }
         try {
           const answer = await ctx.api.get(apiPath([...base, 'sections', s.id]));
           if (!ctx.alive()) return;
@@ -152,26 +157,43 @@ export default {
       node.append(error, status, h('div', {class: 'actions'}, button));
     }
 
+    // The graphs a graph section shows: its data's {"graphs": [{series, title}]}, or, when the
+    // panel has no data for it (404/501), the series its "metric" names.
+    async function graphsOf(s) {
+      const fallback = [{series: s.metric, title: s.title}];
+      if (!hasData) return fallback;
+      try {
+        const answer = await ctx.api.get(apiPath([...base, 'sections', s.id]));
+        return list(answer && answer.graphs).filter((g) => g && g.series !== undefined && g.series !== null && g.series !== '');
+      } catch (e) {
+        if (e instanceof ApiError && e.missing) return fallback;
+        throw e;
+      }
+    }
+
     async function graphSection(s, node) {
       const box = h('div', {class: 'graph-list'});
       node.append(box);
       let graphs;
+      let recorded;
       try {
-        const answer = await ctx.api.get(apiPath([...base, 'sections', s.id]));
-        graphs = list(answer && answer.graphs).filter((g) => g && g.series !== undefined);
+        [graphs, recorded] = await Promise.all([graphsOf(s), loadSeries(ctx.api)]);
       } catch (e) {
         if (!ctx.alive() || ignorable(e)) return;
-        if (!(e instanceof ApiError && e.missing)) {
-          replace(box, h('div', {class: 'alert', role: 'alert'}, `Could not load "${text(s.title)}": ${messageOf(e)}`));
-          return;
-        }
-        graphs = [{series: s.metric, title: s.title}]; // no data callback: the metric names the series
+        replace(box, h('div', {class: 'alert', role: 'alert'}, `Could not load "${text(s.title)}": ${messageOf(e)}`));
+        return;
       }
       if (!ctx.alive()) return;
       replace(box, graphs.length
-        ? graphs.map((g) => h('figure', {class: 'graph-card'},
-          text(g.title ?? g.series) !== text(s.title) ? h('figcaption', null, text(g.title ?? g.series)) : null,
-          graphImage({series: text(g.series), range: text(g.range || 'day'), metric: text(g.metric || 'conns'), title: text(g.title ?? g.series)})))
+        ? graphs.map((g) => {
+          const title = text(g.title ?? g.series);
+          const series = text(g.series);
+          return h('figure', {class: 'graph-card', 'data-series': series},
+            title !== text(s.title) ? h('figcaption', null, title) : null,
+            recorded && !recorded.has(series)
+              ? h('p', {class: 'empty-note'}, 'no statistics recorded yet')
+              : graphImage({series, range: text(g.range || 'day'), metric: text(g.metric || 'conns'), title}));
+        })
         : h('p', {class: 'empty-note'}, 'no statistics recorded yet'));
     }
 
@@ -192,6 +214,7 @@ export default {
         ctx.ready();
         return;
       }
+      hasData = found.has_data !== false;
       const definition = found.definition && typeof found.definition === 'object' ? found.definition : {};
       const title = text(definition.title || `${plugin}: ${panel}`);
       heading.textContent = title;

@@ -35,9 +35,9 @@ export default {
     const me = ctx.session && ctx.session.user ? String(ctx.session.user.name) : '';
 
     // Add a user.
-    const name = h('input', {id: 'user-name', name: 'name', type: 'text', autocomplete: 'off', required: true, 'data-field': 'name',
+    const name = h('input', {id: 'new-user-name', name: 'name', type: 'text', autocomplete: 'off', required: true, 'data-field': 'name',
       autocapitalize: 'none', spellcheck: 'false'});
-    const addPair = passwordPair('user-password', 'user-password-again', 'Password');
+    const addPair = passwordPair('new-user-password', 'new-user-password-again', 'Password');
     const addSubmit = h('button', {type: 'submit', id: 'user-submit', class: 'primary'}, 'Add user');
     const addError = alertBox({id: 'user-error'});
     const addForm = h('form', {id: 'user-form', class: 'card form-grid', novalidate: true},
@@ -55,7 +55,7 @@ export default {
       h('div', {class: 'grid'}, field('User', who), ...setPair.fields),
       h('div', {class: 'actions'}, setSubmit));
 
-    const content = h('div', null, section('Users', pageStatus, tableBox(table)), h('div', {class: 'two-forms'}, addForm, setForm));
+    const content = h('div', null, section('Panel users', pageStatus, tableBox(table)), h('div', {class: 'two-forms'}, addForm, setForm));
     replace(page, h('h1', null, 'Users'), pageError, content);
 
     addForm.addEventListener('submit', (event) => {
@@ -127,7 +127,7 @@ export default {
           del.addEventListener('click', () => remove(userName, del));
           const created = u.created_at_ms;
           return h('tr', {'data-user': userName},
-            h('td', null, userName, userName === me ? h('span', {class: 'tag'}, 'you') : null),
+            h('td', null, userName, userName === me ? [' ', h('span', {class: 'tag'}, 'you')] : null),
             h('td', {title: dateTime(created)}, created ? relative(created) : ''),
             h('td', null, u.disabled === true ? badge('disabled') : badge('active')),
             h('td', null, del));
