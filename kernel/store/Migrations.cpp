@@ -12,8 +12,8 @@ namespace shoal::store {
 // - Text bodies are utf8mb4 on MySQL (4-byte characters such as emoji round-trip).
 // - Timestamps are UTC ISO-8601 text written by shoald ("2024-05-01T12:00:00.123Z"), so both
 //   backends hold the same value and no server time zone is involved. The cluster tables
-//   (migrations 3 and 4) hold integer milliseconds since the Unix epoch instead, because the
-//   queue compares and adds to times in SQL.
+//   (migrations 3 and 4) and the panel's (5) hold integer milliseconds since the Unix epoch
+//   instead, because the queue and the session expiry compare and add to times in SQL.
 // - DDL uses IF NOT EXISTS: MySQL commits DDL implicitly, and a process that dies between a
 //   migration's DDL and its schema_migrations row can then simply run it again.
 
@@ -202,6 +202,73 @@ const std::vector<Migration>& migrations() {
         " KEY deliveries_state (state, command_id),"
         " CONSTRAINT deliveries_command FOREIGN KEY (command_id) REFERENCES commands (id),"
         " CONSTRAINT deliveries_node FOREIGN KEY (node_id) REFERENCES nodes (id)"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}},
+      // The web panel's security (auth/): its users, their login sessions and the audit log.
+      // Passwords are stored only as scrypt hashes ("scrypt$N=...,r=...,p=...$salt$hash"),
+      // session tokens only as "sha256:<hex>"; the CSRF token is kept as is, because the panel
+      // puts it into the pages it serves. Times are integer milliseconds like the cluster's.
+      // audit_log is append-only; audit_log_at serves listing and pruning by time.
+      {5,
+       "panel_auth",
+       {"CREATE TABLE IF NOT EXISTS panel_users ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " name VARCHAR(64) NOT NULL UNIQUE,"
+        " password_hash VARCHAR(255) NOT NULL,"
+        " created_at_ms BIGINT NOT NULL,"
+        " updated_at_ms BIGINT NOT NULL,"
+        " disabled INTEGER NOT NULL DEFAULT 0)",
+        "CREATE TABLE IF NOT EXISTS panel_sessions ("
+        " token_hash VARCHAR(80) NOT NULL PRIMARY KEY,"
+        " user_id BIGINT NOT NULL REFERENCES panel_users (id),"
+        " csrf_token VARCHAR(64) NOT NULL,"
+        " created_at_ms BIGINT NOT NULL,"
+        " last_seen_at_ms BIGINT NOT NULL,"
+        " peer_address VARCHAR(255) NOT NULL"
+        ") WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS panel_sessions_user ON panel_sessions (user_id)",
+        "CREATE INDEX IF NOT EXISTS panel_sessions_last_seen ON panel_sessions (last_seen_at_ms)",
+        "CREATE TABLE IF NOT EXISTS audit_log ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " at_ms BIGINT NOT NULL,"
+        " actor VARCHAR(128) NOT NULL,"
+        " action VARCHAR(64) NOT NULL,"
+        " target TEXT NOT NULL,"
+        " outcome VARCHAR(16) NOT NULL,"
+        " status INTEGER NOT NULL,"
+        " detail TEXT NOT NULL,"
+        " peer_address VARCHAR(255) NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at_ms)"},
+       {"CREATE TABLE IF NOT EXISTS panel_users ("
+        " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " name VARBINARY(64) NOT NULL,"
+        " password_hash VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " created_at_ms BIGINT NOT NULL,"
+        " updated_at_ms BIGINT NOT NULL,"
+        " disabled INT NOT NULL DEFAULT 0,"
+        " UNIQUE KEY panel_users_name (name)"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        "CREATE TABLE IF NOT EXISTS panel_sessions ("
+        " token_hash VARBINARY(80) NOT NULL PRIMARY KEY,"
+        " user_id BIGINT NOT NULL,"
+        " csrf_token VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " created_at_ms BIGINT NOT NULL,"
+        " last_seen_at_ms BIGINT NOT NULL,"
+        " peer_address VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " KEY panel_sessions_user (user_id),"
+        " KEY panel_sessions_last_seen (last_seen_at_ms),"
+        " CONSTRAINT panel_sessions_user FOREIGN KEY (user_id) REFERENCES panel_users (id)"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        "CREATE TABLE IF NOT EXISTS audit_log ("
+        " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " at_ms BIGINT NOT NULL,"
+        " actor VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " action VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " target TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+        " outcome VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " status INT NOT NULL,"
+        " detail TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+        " peer_address VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " KEY audit_log_at (at_ms)"
         ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}},
   };
   return list;

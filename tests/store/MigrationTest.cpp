@@ -25,7 +25,7 @@ TEST_P(StoreMigrations, AnEmptyDatabaseIsAtSchemaVersionZero) {
   auto store = openStore();
   EXPECT_EQ(store->schemaVersion(), 0);
   EXPECT_EQ(store->latestSchemaVersion(), static_cast<int>(migrations().size()));
-  EXPECT_GE(store->latestSchemaVersion(), 4);  // 3 cluster_nodes and 4 command_queue exist
+  EXPECT_GE(store->latestSchemaVersion(), 5);  // 3 cluster_nodes, 4 command_queue, 5 panel_auth
 }
 
 TEST_P(StoreMigrations, MigrateAppliesEveryMigrationInOrderToAnEmptyDatabase) {
@@ -34,9 +34,9 @@ TEST_P(StoreMigrations, MigrateAppliesEveryMigrationInOrderToAnEmptyDatabase) {
   EXPECT_EQ(report.fromVersion, 0);
   EXPECT_EQ(report.toVersion, store->latestSchemaVersion());
   EXPECT_EQ(report.applied, allMigrationLabels());
-  EXPECT_EQ(std::vector<std::string>(report.applied.begin(), report.applied.begin() + 4),
+  EXPECT_EQ(std::vector<std::string>(report.applied.begin(), report.applied.begin() + 5),
             (std::vector<std::string>{"1 plugin_documents", "2 cluster_meta", "3 cluster_nodes",
-                                      "4 command_queue"}));
+                                      "4 command_queue", "5 panel_auth"}));
   EXPECT_EQ(store->schemaVersion(), store->latestSchemaVersion());
 
   auto session = store->session();

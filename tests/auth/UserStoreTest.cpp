@@ -1,0 +1,229 @@
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <Poco/Data/Session.h>
+
+#include "AuthTest.hpp"
+#include "auth/PasswordHash.hpp"
+#include "auth/SessionStore.hpp"
+#include "auth/UserStore.hpp"
+
+using namespace Poco::Data::Keywords;
+
+namespace shoal::auth::test {
+namespace {
+
+constexpr const char* kAlicePassword = "alice's long password";
+constexpr const char* kBobPassword = "bob's long password";
+
+class Users : public AuthTest {
+ protected:
+  void SetUp() override {
+    AuthTest::SetUp();
+    if (HasFatalFailure()) return;
+    users_ = std::make_unique<UserStore>(store(), clock());
+    sessions_ = std::make_unique<SessionStore>(store(), SessionPolicy{}, clock());
+  }
+
+  UserStore& users() { return *users_; }
+  SessionStore& sessions() { return *sessions_; }
+
+  std::string storedHash(const std::string& name) {
+    auto session = store().session();
+    std::string hash, key = name;
+    session << "SELECT password_hash FROM panel_users WHERE name = ?", use(key), into(hash),
+        Poco::Data::Keywords::now;
+    return hash;
+  }
+
+ private:
+  std::unique_ptr<UserStore> users_;
+  std::unique_ptr<SessionStore> sessions_;
+};
+
+TEST_P(Users, AddedUsersAreFoundListedByNameAndCounted) {
+  EXPECT_EQ(users().count(), 0);
+  EXPECT_TRUE(users().list().empty());
+  const User bob = users().add("bob", kBobPassword);
+  advance(std::chrono::seconds(5));
+  const User alice = users().add("alice", kAlicePassword);
+  EXPECT_GT(bob.id, 0);
+  EXPECT_GT(alice.id, bob.id);
+  EXPECT_EQ(alice.name, "alice");
+  EXPECT_EQ(alice.createdAt, now());
+  EXPECT_FALSE(alice.disabled);
+
+  EXPECT_EQ(users().count(), 2);
+  const std::vector<User> list = users().list();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].name, "alice");
+  EXPECT_EQ(list[1].name, "bob");
+  EXPECT_EQ(list[1].id, bob.id);
+  EXPECT_EQ(list[1].createdAt, now() - std::chrono::seconds(5));
+
+  const auto found = users().find("alice");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->id, alice.id);
+  EXPECT_EQ(found->createdAt, alice.createdAt);
+  EXPECT_FALSE(users().find("carol").has_value());
+  EXPECT_FALSE(users().find("Alice").has_value());
+  EXPECT_FALSE(users().find("").has_value());
+}
+
+TEST_P(Users, OnlyASaltedHashOfThePasswordIsStored) {
+  users().add("alice", kAlicePassword);
+  const std::string hash = storedHash("alice");
+  EXPECT_EQ(hash.rfind("scrypt$N=32768,r=8,p=1$", 0), 0u) << hash;
+  EXPECT_EQ(hash.find(kAlicePassword), std::string::npos);
+  EXPECT_TRUE(verifyPassword(kAlicePassword, hash));
+}
+
+TEST_P(Users, ATakenNameIsAConflict) {
+  users().add("alice", kAlicePassword);
+  const std::string message =
+      errorMessageOf(ErrorCode::Conflict, [&] { users().add("alice", "another password"); });
+  EXPECT_EQ(message, "user \"alice\" already exists");
+  EXPECT_EQ(users().count(), 1);
+  EXPECT_TRUE(users().authenticate("alice", kAlicePassword).has_value());
+}
+
+TEST_P(Users, BadNamesAreRefusedNamingTheField) {
+  for (const std::string& name :
+       {std::string(""), std::string("Alice"), std::string("1alice"), std::string(65, 'a'),
+        std::string("a b"), std::string("<script>"), std::string("_alice"), std::string("al/ice"),
+        std::string("al\0ice", 6), std::string("\xC3\xA9ve")}) {
+    const std::string message =
+        errorMessageOf(ErrorCode::InvalidArgument, [&] { users().add(name, kAlicePassword); });
+    EXPECT_EQ(message.rfind("name \"", 0), 0u) << message;
+    EXPECT_NE(message.find("a-z 0-9 . _ - starting with a letter"), std::string::npos) << message;
+  }
+  EXPECT_EQ(users().count(), 0);
+  // The longest name and the other characters are fine.
+  EXPECT_NO_THROW(users().add(std::string(64, 'a'), kAlicePassword));
+  EXPECT_NO_THROW(users().add("ops.bob_2-x", kBobPassword));
+  EXPECT_EQ(users().count(), 2);
+}
+
+TEST_P(Users, WeakPasswordsAreRefusedNamingTheField) {
+  EXPECT_EQ(errorMessageOf(ErrorCode::InvalidArgument, [&] { users().add("alice", "short"); }),
+            "password: must be at least 10 characters");
+  EXPECT_EQ(users().count(), 0);
+  users().add("alice", kAlicePassword);
+  EXPECT_EQ(errorMessageOf(ErrorCode::InvalidArgument,
+                           [&] { users().setPassword("alice", std::string(1025, 'p')); }),
+            "password: must be at most 1024 bytes");
+  EXPECT_TRUE(users().authenticate("alice", kAlicePassword).has_value());
+}
+
+TEST_P(Users, AuthenticateAcceptsOnlyTheRightNameAndPassword) {
+  const User alice = users().add("alice", kAlicePassword);
+  users().add("bob", kBobPassword);
+
+  const auto ok = users().authenticate("alice", kAlicePassword);
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->id, alice.id);
+  EXPECT_EQ(ok->name, "alice");
+
+  EXPECT_FALSE(users().authenticate("alice", kBobPassword).has_value());
+  EXPECT_FALSE(users().authenticate("alice", "").has_value());
+  EXPECT_FALSE(users().authenticate("alice", std::string(kAlicePassword) + "x").has_value());
+  EXPECT_FALSE(users().authenticate("Alice", kAlicePassword).has_value());
+  EXPECT_FALSE(users().authenticate("carol", kAlicePassword).has_value());
+  EXPECT_FALSE(users().authenticate("", kAlicePassword).has_value());
+  EXPECT_FALSE(users().authenticate("alice' OR '1'='1", kAlicePassword).has_value());
+  EXPECT_FALSE(users().authenticate("alice", std::string(5000, 'x')).has_value());
+}
+
+TEST_P(Users, AnUnknownNameCostsAPasswordVerification) {
+  users().add("alice", kAlicePassword);
+  users().authenticate("nobody", "warm up the dummy hash");
+  // A wrong password costs one scrypt; an unknown user must cost about the same, not a bare
+  // lookup (well under a millisecond). One scrypt of 32 MiB takes far more than 5 ms.
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(users().authenticate("nobody", kAlicePassword).has_value());
+  const auto unknown = std::chrono::steady_clock::now() - start;
+  EXPECT_GT(unknown, std::chrono::milliseconds(5));
+}
+
+TEST_P(Users, ADisabledUserCannotLogInAndLosesItsSessions) {
+  const User alice = users().add("alice", kAlicePassword);
+  const NewSession session = sessions().create(alice.id, "192.0.2.7");
+  users().setDisabled("alice", true);
+  EXPECT_TRUE(users().find("alice")->disabled);
+  EXPECT_TRUE(users().list()[0].disabled);
+  EXPECT_FALSE(users().authenticate("alice", kAlicePassword).has_value());
+  EXPECT_FALSE(sessions().resume(session.token).has_value());
+  errorMessageOf(ErrorCode::Failed, [&] { sessions().create(alice.id, "192.0.2.7"); });
+
+  users().setDisabled("alice", false);
+  EXPECT_FALSE(users().find("alice")->disabled);
+  EXPECT_TRUE(users().authenticate("alice", kAlicePassword).has_value());
+  EXPECT_FALSE(sessions().resume(session.token).has_value()) << "enabling revives no session";
+  errorMessageOf(ErrorCode::NotFound, [&] { users().setDisabled("carol", true); });
+}
+
+TEST_P(Users, ANewPasswordReplacesTheOldOneAndEndsTheSessions) {
+  const User alice = users().add("alice", kAlicePassword);
+  const User bob = users().add("bob", kBobPassword);
+  const NewSession aliceSession = sessions().create(alice.id, "192.0.2.7");
+  const NewSession bobSession = sessions().create(bob.id, "192.0.2.8");
+  const std::string before = storedHash("alice");
+
+  users().setPassword("alice", "a brand new password");
+  EXPECT_NE(storedHash("alice"), before);
+  EXPECT_FALSE(users().authenticate("alice", kAlicePassword).has_value());
+  EXPECT_TRUE(users().authenticate("alice", "a brand new password").has_value());
+  EXPECT_FALSE(sessions().resume(aliceSession.token).has_value());
+  EXPECT_TRUE(sessions().resume(bobSession.token).has_value());
+
+  errorMessageOf(ErrorCode::NotFound,
+                 [&] { users().setPassword("carol", "a brand new password"); });
+  errorMessageOf(ErrorCode::InvalidArgument,
+                 [&] { users().setPassword("Carol", "a brand new password"); });
+}
+
+TEST_P(Users, RemovingAUserEndsItsSessions) {
+  const User alice = users().add("alice", kAlicePassword);
+  const User bob = users().add("bob", kBobPassword);
+  const NewSession a1 = sessions().create(alice.id, "192.0.2.7");
+  const NewSession a2 = sessions().create(alice.id, "192.0.2.9");
+  const NewSession b1 = sessions().create(bob.id, "192.0.2.8");
+  EXPECT_EQ(countRows("panel_sessions"), 3);
+
+  users().remove("alice");
+  EXPECT_FALSE(users().find("alice").has_value());
+  EXPECT_EQ(users().count(), 1);
+  EXPECT_FALSE(users().authenticate("alice", kAlicePassword).has_value());
+  EXPECT_FALSE(sessions().resume(a1.token).has_value());
+  EXPECT_FALSE(sessions().resume(a2.token).has_value());
+  EXPECT_TRUE(sessions().resume(b1.token).has_value());
+  EXPECT_EQ(countRows("panel_sessions"), 1);
+
+  errorMessageOf(ErrorCode::NotFound, [&] { users().remove("alice"); });
+  // The name is free again, for a new user with a new id.
+  const User again = users().add("alice", "yet another password");
+  EXPECT_NE(again.id, alice.id);
+}
+
+TEST_P(Users, AWeakHashIsReplacedAtTheNextLogin) {
+  users().add("alice", kAlicePassword);
+  {
+    auto session = store().session();
+    std::string weak = hashPassword(kAlicePassword, ScryptParams{1024, 8, 1});
+    session << "UPDATE panel_users SET password_hash = ? WHERE name = 'alice'", use(weak),
+        Poco::Data::Keywords::now;
+  }
+  ASSERT_EQ(storedHash("alice").rfind("scrypt$N=1024,", 0), 0u);
+  EXPECT_FALSE(users().authenticate("alice", kBobPassword).has_value());
+  EXPECT_EQ(storedHash("alice").rfind("scrypt$N=1024,", 0), 0u) << "a failed login changes nothing";
+  EXPECT_TRUE(users().authenticate("alice", kAlicePassword).has_value());
+  const std::string upgraded = storedHash("alice");
+  EXPECT_EQ(upgraded.rfind("scrypt$N=32768,r=8,p=1$", 0), 0u) << upgraded;
+  EXPECT_TRUE(users().authenticate("alice", kAlicePassword).has_value());
+}
+
+SHOAL_INSTANTIATE_FOR_BOTH_BACKENDS(Users);
+
+}  // namespace
+}  // namespace shoal::auth::test
