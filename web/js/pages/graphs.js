@@ -64,7 +64,7 @@ export default {
     const error = alertBox({id: 'graphs-error'});
     const range = select({id: 'graph-range', name: 'range'}, RANGES.map((r) => [r, `Last ${r}`]), chosen.range);
     const metric = select({id: 'graph-metric', name: 'metric'}, METRICS, chosen.metric);
-    const list = h('div', {id: 'graphs', class: 'graph-list'});
+    const list = h('div', {id: 'graphs'});
     const pickers = h('form', {id: 'graph-picker', class: 'inline-form row'},
       h('div', {class: 'field'}, h('label', {for: 'graph-range'}, 'Range'), range),
       h('div', {class: 'field'}, h('label', {for: 'graph-metric'}, 'Metric'), metric));
@@ -116,7 +116,12 @@ export default {
         ctx.ready();
         return;
       }
-      replace(list, rows.map((s) => {
+      // A real server's series (labels.real_server) goes in a folded group drawn when opened:
+      // a balancer with many real servers would otherwise ask for dozens of graphs at once.
+      const isMember = (s) => s.labels && typeof s.labels === 'object' && s.labels.real_server !== undefined && !titles.has(String(s.series));
+      const main = rows.filter((s) => !isMember(s));
+      const members = rows.filter(isMember);
+      const figure = (s) => {
         const id = String(s.series);
         const title = titles.get(id) || (s.title ? String(s.title) : id);
         const img = graphImage({series: id, range: range.value, metric: metric.value, title});
@@ -131,7 +136,19 @@ export default {
             ? h('p', {class: 'muted small'},
               `Last sample: ${count(s.conns)} connections, ${count(s.packets_in)} / ${count(s.packets_out)} packets and ${bytes(s.bytes_in)} / ${bytes(s.bytes_out)} in / out.`)
             : null);
-      }));
+      };
+      let folded = null;
+      if (members.length) {
+        const box = h('div', {class: 'graph-list'});
+        folded = h('details', {id: 'graphs-members', class: 'graph-group'},
+          h('summary', null, `Real servers (${members.length})`), box);
+        folded.addEventListener('toggle', () => {
+          if (folded.open && !box.firstChild) replace(box, members.map(figure));
+        });
+      }
+      replace(list,
+        main.length ? h('div', {class: 'graph-list'}, main.map(figure)) : h('p', {class: 'empty-note'}, 'no virtual service has statistics yet'),
+        folded);
       ctx.ready();
     }
 
