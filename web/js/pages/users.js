@@ -50,8 +50,13 @@ export default {
     const setPair = passwordPair('password-new', 'password-again', 'New password');
     const setSubmit = h('button', {type: 'submit', id: 'password-submit', class: 'primary'}, 'Set password');
     const setError = alertBox({id: 'password-error'});
+    // For password managers: the user whose password this is (the select above says it).
+    const account = h('input', {type: 'text', name: 'username', autocomplete: 'username', hidden: true, tabindex: '-1', 'aria-hidden': 'true'});
+    who.addEventListener('change', () => {
+      account.value = who.value;
+    });
     const setForm = h('form', {id: 'password-form', class: 'card form-grid', novalidate: true},
-      h('h2', null, 'Set a password'), setError,
+      h('h2', null, 'Set a password'), setError, account,
       h('div', {class: 'grid'}, field('User', who), ...setPair.fields),
       h('div', {class: 'actions'}, setSubmit));
 
