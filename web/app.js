@@ -106,10 +106,10 @@ function route(focus) {
     ready() {
       if (current.alive) main.dataset.ready = '1';
     },
-    // setInterval that stops when the page is left.
+    // setInterval that stops when the page is left, and skips its turns while the tab is hidden.
     every(ms, fn) {
       current.timers.push(setInterval(() => {
-        if (current.alive) fn();
+        if (current.alive && !document.hidden) fn();
       }, ms));
     },
     onLeave(fn) {
