@@ -11,6 +11,7 @@
 
 #include "agent/Journal.hpp"
 #include "agent/ManagerClient.hpp"
+#include "agent/StatsForwarder.hpp"
 #include "api/JoinToken.hpp"
 #include "common/Error.hpp"
 #include "common/Files.hpp"
@@ -120,6 +121,10 @@ void NodeAgent::start() {
   journal_ = std::make_unique<Journal>(settings_.dataDir / "journal.log");
   client_ = std::make_unique<ManagerClient>(identity_.manager, tls::makeClientContext(identity_.caFile),
                                             identity_.credential);
+  stats_ = std::make_unique<StatsForwarder>(
+      std::make_unique<ManagerClient>(identity_.manager, tls::makeClientContext(identity_.caFile),
+                                      identity_.credential));
+  stats_->start();
   running_ = true;
   worker_ = std::thread([this] { run(); });
   Poco::Logger::get("shoald.node").information("node " + std::to_string(identity_.nodeId) + " pulling from " +
@@ -129,6 +134,12 @@ void NodeAgent::start() {
 
 void NodeAgent::stop() {
   if (running_.exchange(false) && worker_.joinable()) worker_.join();
+  if (stats_) stats_->stop();
+}
+
+void NodeAgent::forwardStats(std::vector<host::StatsSample> samples) {
+  if (!stats_) throw Error(ErrorCode::Unsupported, "the node agent is not running; statistics cannot be forwarded");
+  stats_->submit(std::move(samples));
 }
 
 void NodeAgent::run() {

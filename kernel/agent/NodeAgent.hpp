@@ -10,6 +10,9 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
+
+#include "host/StatsSample.hpp"
 
 namespace shoal::host {
 class Registries;
@@ -19,6 +22,7 @@ namespace shoal::agent {
 
 class Journal;
 class ManagerClient;
+class StatsForwarder;
 
 struct NodeIdentity {
   std::int64_t nodeId = 0;
@@ -52,6 +56,9 @@ class NodeAgent {
   void stop();
 
   std::int64_t nodeId() const { return identity_.nodeId; }
+  // Queues statistics samples for the manager (see agent/StatsForwarder.hpp); returns at
+  // once. Error(Unsupported) before start().
+  void forwardStats(std::vector<host::StatsSample> samples);
 
  private:
   void run();
@@ -61,6 +68,7 @@ class NodeAgent {
   NodeIdentity identity_;
   std::unique_ptr<Journal> journal_;
   std::unique_ptr<ManagerClient> client_;
+  std::unique_ptr<StatsForwarder> stats_;
   std::atomic<bool> running_{false};
   std::thread worker_;
 };

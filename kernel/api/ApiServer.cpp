@@ -13,6 +13,7 @@
 #include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
 
+#include <cctype>
 #include <chrono>
 #include <sstream>
 #include <thread>
@@ -80,20 +81,47 @@ int httpStatus(ErrorCode code) {
   return 500;
 }
 
+std::string lower(std::string text) {
+  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// Cookie: a=b; c=d
+std::map<std::string, std::string> parseCookies(const std::string& header) {
+  std::map<std::string, std::string> cookies;
+  std::size_t start = 0;
+  while (start < header.size()) {
+    auto end = header.find(';', start);
+    if (end == std::string::npos) end = header.size();
+    auto pair = header.substr(start, end - start);
+    auto first = pair.find_first_not_of(' ');
+    if (first != std::string::npos) pair.erase(0, first);
+    auto eq = pair.find('=');
+    if (eq != std::string::npos && eq > 0) cookies.emplace(pair.substr(0, eq), pair.substr(eq + 1));
+    start = end + 1;
+  }
+  return cookies;
+}
+
+}  // namespace
+
 ApiResponse errorResponse(int status, const std::string& code, const std::string& message) {
   auto error = object();
   error->set("code", code);
   error->set("message", message);
   auto body = object();
   body->set("error", error);
-  return ApiResponse{status, body, {}};
+  return ApiResponse{status, body, {}, {}, {}, {}};
 }
-
-}  // namespace
 
 Poco::JSON::Object::Ptr object() { return new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER); }
 
-ApiResponse ok(Poco::JSON::Object::Ptr body, int status) { return ApiResponse{status, body, {}}; }
+ApiResponse ok(Poco::JSON::Object::Ptr body, int status) { return ApiResponse{status, body, {}, {}, {}, {}}; }
+
+std::string ApiRequest::header(const std::string& name) const {
+  auto it = headers.find(name);
+  return it == headers.end() ? std::string() : it->second;
+}
 
 Poco::JSON::Object::Ptr ApiRequest::json() const {
   if (body.empty()) return object();
@@ -139,12 +167,13 @@ struct ApiServer::Impl {
   ApiServerSettings settings;
   std::vector<Route> routes;
   Authenticator authenticator;
+  Auditor auditor;
   std::unique_ptr<Poco::ThreadPool> pool;
   std::unique_ptr<Poco::Net::HTTPServer> server;
   std::uint16_t boundPort = 0;
   Poco::Logger& log = Poco::Logger::get("shoald.api");
 
-  ApiResponse dispatch(ApiRequest& request, const std::string& authorization) {
+  ApiResponse dispatch(ApiRequest& request) {
     auto path = split(request.path);
     bool pathKnown = false;
     for (const auto& route : routes) {
@@ -152,36 +181,55 @@ struct ApiServer::Impl {
       if (!match(route.pattern, path, params)) continue;
       pathKnown = true;
       if (route.method != request.method) continue;
-      // Authenticate before anything else about the request is looked at.
-      const std::string prefix = "Bearer ";
-      std::string bearer = authorization.rfind(prefix, 0) == 0 ? authorization.substr(prefix.size()) : "";
-      std::optional<Principal> principal;
-      try {
-        if (!bearer.empty()) principal = authenticator(route.access, bearer);
-      } catch (const Unauthenticated& e) {
-        return errorResponse(401, "unauthenticated", e.what());
-      } catch (const std::exception& e) {
-        log.error("authenticating " + request.method + " " + request.path + ": " + e.what());
-        return errorResponse(500, "internal", std::string("cannot check the token: ") + e.what());
+      auto response = authenticateAndRun(route, request, std::move(params));
+      if (auditor) {
+        try {
+          auditor(route, request, response);
+        } catch (const std::exception& e) {
+          log.error("audit of " + request.method + " " + request.path + ": " + e.what());
+        }
       }
-      if (!principal)
-        return errorResponse(401, "unauthenticated",
-                             bearer.empty() ? "this route needs an Authorization: Bearer token"
-                                            : "the token is not valid for this route");
-      request.params = std::move(params);
-      request.principal = *principal;
-      try {
-        return route.handler(request);
-      } catch (const Error& e) {
-        if (e.code() == ErrorCode::Internal) log.error(request.method + " " + request.path + ": " + e.what());
-        return errorResponse(httpStatus(e.code()), codeName(e.code()), e.what());
-      } catch (const std::exception& e) {
-        log.error(request.method + " " + request.path + ": " + e.what());
-        return errorResponse(500, "internal", std::string("internal error: ") + e.what());
-      }
+      return response;
     }
     if (pathKnown) return errorResponse(405, "method_not_allowed", request.method + " is not allowed on " + request.path);
     return errorResponse(404, "not_found", "no route " + request.path);
+  }
+
+  ApiResponse authenticateAndRun(const Route& route, ApiRequest& request, std::map<std::string, std::string> params) {
+    // Authenticate before anything else about the request is looked at.
+    std::optional<Principal> principal;
+    if (route.access == Access::Public) {
+      principal = Principal{Access::Public, 0, {}, {}, {}};
+    } else {
+      try {
+        principal = authenticator(route.access, request);
+      } catch (const Unauthenticated& e) {
+        return errorResponse(401, "unauthenticated", e.what());
+      } catch (const Forbidden& e) {
+        request.principal.actor = e.actor;
+        return errorResponse(403, e.code, e.what());
+      } catch (const std::exception& e) {
+        log.error("authenticating " + request.method + " " + request.path + ": " + e.what());
+        return errorResponse(500, "internal", std::string("cannot check the credentials: ") + e.what());
+      }
+    }
+    if (!principal) {
+      const bool presented = !request.header("authorization").empty() || !request.cookies.empty();
+      return errorResponse(401, "unauthenticated",
+                           presented ? "the credentials are not valid for this route (signed out, or the session ended)"
+                                     : "this route needs an Authorization: Bearer token or a signed-in session");
+    }
+    request.params = std::move(params);
+    request.principal = *principal;
+    try {
+      return route.handler(request);
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::Internal) log.error(request.method + " " + request.path + ": " + e.what());
+      return errorResponse(httpStatus(e.code()), codeName(e.code()), e.what());
+    } catch (const std::exception& e) {
+      log.error(request.method + " " + request.path + ": " + e.what());
+      return errorResponse(500, "internal", std::string("internal error: ") + e.what());
+    }
   }
 };
 
@@ -200,6 +248,8 @@ class RequestHandler : public Poco::Net::HTTPRequestHandler {
       request.rawQuery = uri.getRawQuery();
       for (const auto& [key, value] : uri.getQueryParameters()) request.query[key] = value;
       request.peerAddress = in.clientAddress().host().toString();
+      for (const auto& [name, value] : in) request.headers[lower(name)] = value;
+      request.cookies = parseCookies(in.get("Cookie", ""));
       const auto length = in.getContentLength64();
       if (length > static_cast<std::int64_t>(impl_.settings.maxBodyBytes)) {
         response = errorResponse(413, "too_large", "request body exceeds " +
@@ -216,22 +266,45 @@ class RequestHandler : public Poco::Net::HTTPRequestHandler {
           response = errorResponse(413, "too_large", "request body too large");
         } else {
           request.body = std::move(body);
-          response = impl_.dispatch(request, in.get("Authorization", ""));
+          response = impl_.dispatch(request);
         }
       }
     } catch (const std::exception& e) {
       response = errorResponse(400, "bad_request", e.what());
     }
     out.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(response.status));
-    out.setContentType("application/json");
-    std::string payload = response.rawJson;
-    if (payload.empty()) {
-      std::ostringstream text;
-      Poco::JSON::Stringifier::condense(response.body ? response.body : object(), text);
-      payload = text.str();
+    // Browsers reach this server for the panel: keep them strict on every answer.
+    out.set("X-Content-Type-Options", "nosniff");
+    out.set("X-Frame-Options", "DENY");
+    out.set("Referrer-Policy", "no-referrer");
+    out.set("Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+    if (impl_.context) out.set("Strict-Transport-Security", "max-age=31536000");
+    out.set("Cache-Control", "no-store");
+    for (const auto& [name, value] : response.headers) {
+      if (lower(name) == "set-cookie" || lower(name) == "cache-control") out.erase(name);
+      out.add(name, value);
     }
-    payload += "\n";
+    std::string payload;
+    if (!response.contentType.empty()) {
+      out.setContentType(response.contentType);
+      payload = std::move(response.rawBody);
+    } else {
+      out.setContentType("application/json");
+      payload = response.rawJson;
+      if (payload.empty()) {
+        std::ostringstream text;
+        Poco::JSON::Stringifier::condense(response.body ? response.body : object(), text);
+        payload = text.str();
+      }
+      payload += "\n";
+    }
     out.setContentLength(static_cast<std::streamsize>(payload.size()));
+    if (in.getMethod() == "HEAD") {
+      out.send();
+      return;
+    }
     out.send() << payload;
   }
 
@@ -253,8 +326,9 @@ class HandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
 }  // namespace
 
 ApiServer::ApiServer(Poco::Net::Context::Ptr context, ApiServerSettings settings,
-                     std::vector<Route> routes, Authenticator authenticator)
+                     std::vector<Route> routes, Authenticator authenticator, Auditor auditor)
     : impl_(std::make_unique<Impl>()) {
+  impl_->auditor = std::move(auditor);
   impl_->context = std::move(context);
   impl_->settings = std::move(settings);
   impl_->routes = std::move(routes);
@@ -265,8 +339,12 @@ ApiServer::~ApiServer() { stop(); }
 
 void ApiServer::start() {
   Poco::Net::SocketAddress address(impl_->settings.bindAddress, impl_->settings.port);
-  Poco::Net::SecureServerSocket socket(address, 128, impl_->context);
-  impl_->boundPort = socket.address().port();
+  std::unique_ptr<Poco::Net::ServerSocket> socket;
+  if (impl_->context)
+    socket = std::make_unique<Poco::Net::SecureServerSocket>(address, 128, impl_->context);
+  else
+    socket = std::make_unique<Poco::Net::ServerSocket>(address, 128);
+  impl_->boundPort = socket->address().port();
   auto* params = new Poco::Net::HTTPServerParams;
   params->setMaxThreads(impl_->settings.maxThreads);
   params->setMaxQueued(512);
@@ -275,9 +353,9 @@ void ApiServer::start() {
   params->setTimeout(Poco::Timespan(70, 0));
   impl_->pool = std::make_unique<Poco::ThreadPool>(2, impl_->settings.maxThreads + 2, 60);
   impl_->server = std::make_unique<Poco::Net::HTTPServer>(new HandlerFactory(*impl_), *impl_->pool,
-                                                          socket, params);
+                                                          *socket, params);
   impl_->server->start();
-  impl_->log.information("API listening on https://" + impl_->settings.bindAddress + ":" +
+  impl_->log.information(std::string("API listening on ") + (impl_->context ? "https://" : "http://") + impl_->settings.bindAddress + ":" +
                          std::to_string(impl_->boundPort));
 }
 

@@ -1,8 +1,10 @@
 #pragma once
 // The manager's HTTPS JSON API: a Poco HTTPServer on a TLS socket with a route table.
 //
-// Every route declares who may call it (Access); the server authenticates the bearer token
-// before the handler runs, so a handler never sees an unauthenticated request. Handlers
+// Every route declares who may call it (Access); the server authenticates the caller (bearer
+// token or panel session) before the handler runs, so a handler never sees an
+// unauthenticated request. Every response carries headers that keep browsers strict
+// (nosniff, no framing, no referrer, HSTS, a script-tight Content-Security-Policy). Handlers
 // report failures by throwing shoal::Error; the server maps the code to an HTTP status and
 // answers {"error": {"code": "...", "message": "..."}}.
 #include <Poco/JSON/Object.h>
@@ -24,15 +26,19 @@ class HTTPServer;
 namespace shoal::api {
 
 enum class Access {
-  Admin,  // an admin API token
+  Admin,  // an admin API token, or a signed-in panel user's session (with its CSRF token on a change)
   Node,   // an enrolled node's credential
-  Join    // a join token's secret (enrolment only)
+  Join,   // a join token's secret (enrolment only)
+  Public  // anyone: signing in, the panel's static files. Such a handler checks what it needs itself.
 };
 
 struct Principal {
   Access access = Access::Admin;
   std::int64_t nodeId = 0;  // Access::Node
   std::string bearer;       // the presented secret (Access::Join needs it)
+  // Who acts, for the audit log: "token:admin", "user:alice", "node:3"; empty for Public.
+  std::string actor;
+  std::string sessionToken;  // the session cookie's value when authenticated by a session
 };
 
 struct ApiRequest {
@@ -43,7 +49,12 @@ struct ApiRequest {
   std::string rawQuery;  // as sent, still percent-encoded
   std::string body;
   std::string peerAddress;
+  std::map<std::string, std::string> headers;  // names in lower case
+  std::map<std::string, std::string> cookies;
   Principal principal;
+
+  // A header's value, or "" when absent. `name` in lower case.
+  std::string header(const std::string& name) const;
 
   // The body as a JSON object; Error(InvalidArgument) when it is not one.
   Poco::JSON::Object::Ptr json() const;
@@ -58,6 +69,10 @@ struct ApiResponse {
   int status = 200;
   Poco::JSON::Object::Ptr body;  // serialized as JSON
   std::string rawJson;           // sent as is instead of `body` when not empty
+  // A response that is not JSON (a page, an image, metrics text): sent as is with this type.
+  std::string contentType;
+  std::string rawBody;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra: Set-Cookie, Location...
 };
 
 using Handler = std::function<ApiResponse(const ApiRequest&)>;
@@ -73,9 +88,22 @@ struct Route {
 struct Unauthenticated : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// Thrown by an Authenticator for a caller who is known but may not do this (403): a session
+// change without its CSRF token. `code` goes into the error body ("csrf").
+struct Forbidden : std::runtime_error {
+  Forbidden(std::string code, const std::string& message, std::string actor = {})
+      : std::runtime_error(message), code(std::move(code)), actor(std::move(actor)) {}
+  std::string code;
+  std::string actor;  // who was refused, for the audit log
+};
 
-// Decides whether `bearer` grants `required`; returns the principal or nullopt.
-using Authenticator = std::function<std::optional<Principal>(Access required, const std::string& bearer)>;
+// Decides whether the request's credentials (Authorization: Bearer, the session cookie)
+// grant `required`; returns the principal or nullopt. Not called for Access::Public.
+using Authenticator = std::function<std::optional<Principal>(Access required, const ApiRequest& request)>;
+
+// Called after every request that reached a route, whatever its outcome (401s included),
+// with the principal set when it was authenticated. For the audit log; must not throw.
+using Auditor = std::function<void(const Route& route, const ApiRequest& request, const ApiResponse& response)>;
 
 struct ApiServerSettings {
   std::string bindAddress = "0.0.0.0";
@@ -86,8 +114,10 @@ struct ApiServerSettings {
 
 class ApiServer {
  public:
+  // `context` null = plain HTTP (only for a listener bound as the admin configured, such
+  // as /metrics on loopback).
   ApiServer(Poco::Net::Context::Ptr context, ApiServerSettings settings, std::vector<Route> routes,
-            Authenticator authenticator);
+            Authenticator authenticator, Auditor auditor = {});
   ~ApiServer();  // stop()
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
@@ -107,5 +137,7 @@ class ApiServer {
 // Helpers for handlers.
 Poco::JSON::Object::Ptr object();
 ApiResponse ok(Poco::JSON::Object::Ptr body, int status = 200);
+// {"error": {"code", "message"}} with `status`.
+ApiResponse errorResponse(int status, const std::string& code, const std::string& message);
 
 }  // namespace shoal::api

@@ -13,7 +13,10 @@
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/JSON/Stringifier.h>
+#include <Poco/URI.h>
 #include <Poco/Util/IniFileConfiguration.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -61,6 +64,11 @@ const char* kUsage = R"(usage: shoalctl [--json] [--manager HOST:PORT] [--token-
   service rollouts [--limit N]         recent rolling restarts and where each stands
   api METHOD PATH [--body JSON]        any admin route, e.g. a plugin's: api GET /v1/plugins/hello/greetings
   health                               the health of every probed service on every node
+  user list                            the panel's users
+  user add NAME                        a panel user; the password is read from standard input
+                                       (asked twice, not echoed, on a terminal), never from argv
+  user passwd NAME                     a new password, read the same way; ends NAME's sessions
+  user remove NAME
   health maintenance NODE_ID SERVICE on|off
                                        take a service on a node out of the balancer, or put it back
 
@@ -84,6 +92,41 @@ Load balancer (the lvs plugin), with ipvsadm's options:
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// A password from standard input: on a terminal asked twice without echo, else the first line
+// (so scripts pipe it: printf '%s\n' "$pw" | shoalctl user add NAME). Never from argv, which
+// every user of the machine can read in the process list.
+std::string readPassword(const std::string& prompt) {
+  const bool terminal = ::isatty(STDIN_FILENO) == 1;
+  auto readLine = [&](const std::string& ask) {
+    termios saved{};
+    if (terminal) {
+      std::cerr << ask << ": " << std::flush;
+      ::tcgetattr(STDIN_FILENO, &saved);
+      termios quiet = saved;
+      quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+      ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    }
+    std::string line;
+    const bool got = static_cast<bool>(std::getline(std::cin, line));
+    if (terminal) {
+      ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+      std::cerr << "\n";
+    }
+    if (!got) throw UsageError("no password on standard input");
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+  };
+  auto password = readLine(prompt);
+  if (terminal && readLine("again") != password) throw UsageError("the two passwords differ");
+  return password;
+}
+
+std::string percentEncoded(const std::string& text) {
+  std::string out;
+  Poco::URI::encode(text, "/?#&=+%", out);
+  return out;
+}
 
 struct Options {
   bool json = false;
@@ -529,6 +572,20 @@ int main(int argc, char** argv) {
       const auto on = word(o, 4, "on or off");
       if (on != "on" && on != "off") throw UsageError("maintenance must be on or off, not '" + on + "'");
       body->set("on", on == "on");
+    } else if (group == "user" && verb == "list") {
+      method = "GET", path = "/v1/users";
+    } else if (group == "user" && (verb == "add" || verb == "passwd")) {
+      const auto name = word(o, 2, "user name");
+      body = new Object;
+      body->set("password", readPassword("password for " + name));
+      if (verb == "add") {
+        method = "POST", path = "/v1/users";
+        body->set("name", name);
+      } else {
+        method = "PUT", path = "/v1/users/" + percentEncoded(name) + "/password";
+      }
+    } else if (group == "user" && verb == "remove") {
+      method = "DELETE", path = "/v1/users/" + percentEncoded(word(o, 2, "user name"));
     } else if (group == "lb") {
       lbRequest(o, verb, method, path, body);
     } else if (group == "api") {
@@ -634,6 +691,17 @@ int main(int argc, char** argv) {
     } else if (group == "health") {
       std::cout << text(b->get("service")) << " on node " << text(b->get("node_id"))
                 << (b->getValue<bool>("maintenance") ? " is in maintenance (drained)" : " is back in rotation") << "\n";
+    } else if (group == "user" && verb == "list") {
+      auto users = b->getArray("users");
+      for (std::size_t i = 0; i < users->size(); ++i) {
+        auto u = users->getObject(static_cast<unsigned>(i));
+        std::cout << std::left << std::setw(24) << text(u->get("name")) << "since " << when(u->get("created_at_ms"))
+                  << (u->getValue<bool>("disabled") ? "  (disabled)" : "") << "\n";
+      }
+    } else if (group == "user") {
+      if (verb == "add") std::cout << "added panel user " << text(b->get("name")) << "\n";
+      if (verb == "passwd") std::cout << "changed the password of " << text(b->get("name")) << "; their sessions ended\n";
+      if (verb == "remove") std::cout << "removed panel user " << text(b->get("deleted")) << "\n";
     } else if (group == "lb" && verb == "list") {
       printBalancer(b, has(o, "--stats"), has(o, "--rate"));
     } else if (group == "lb") {

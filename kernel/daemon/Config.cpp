@@ -16,7 +16,9 @@ const std::set<std::string> kRoles{"manager", "node"};
 const std::set<std::string> kLogLevels{"error", "warning", "information", "debug"};
 const std::set<std::string> kDaemonKeys{"role", "data_dir", "plugin_dir", "store", "log_level",
                                           "api_listen", "api_port", "advertise_address",
-                                          "queue_lease_seconds", "app_server"};
+                                          "queue_lease_seconds", "app_server", "web_dir",
+                                          "panel_idle_timeout_minutes", "metrics_listen",
+                                          "stats_step_seconds"};
 
 [[noreturn]] void invalid(const std::string& where, const std::string& what) {
   throw Error(ErrorCode::InvalidArgument, where + ": " + what);
@@ -105,16 +107,33 @@ LoadedConfig loadConfig(const std::filesystem::path& file, bool fileRequired,
   }
   if (s.appServer && s.role != "manager")
     invalid(source, "shoald.app_server is for the manager role (a node is an app server already)");
-  const std::string lease = c.getString("shoald.queue_lease_seconds", "60");
-  try {
-    std::size_t used = 0;
-    int value = std::stoi(lease, &used);
-    if (used != lease.size() || value < 1 || value > 3600) throw std::out_of_range(lease);
-    s.queueLeaseSeconds = value;
-  } catch (const std::exception&) {
-    invalid(source, "shoald.queue_lease_seconds '" + lease + "' must be 1-3600");
-  }
+  auto number = [&](const char* key, const char* fallback, int min, int max) {
+    const std::string text = c.getString(std::string("shoald.") + key, fallback);
+    try {
+      std::size_t used = 0;
+      int value = std::stoi(text, &used);
+      if (used == text.size() && value >= min && value <= max) return value;
+    } catch (const std::exception&) {
+    }
+    invalid(source, std::string("shoald.") + key + " '" + text + "' must be " + std::to_string(min) + "-" +
+                        std::to_string(max));
+  };
+  s.queueLeaseSeconds = number("queue_lease_seconds", "60", 1, 3600);
   s.pluginDir = path("plugin_dir", build::kDefaultPluginDir);
+  s.webDir = path("web_dir", build::kDefaultWebDir);
+  s.panelIdleTimeoutMinutes = number("panel_idle_timeout_minutes", "30", 1, 1440);
+  s.statsStepSeconds = number("stats_step_seconds", "10", 1, 60);
+  s.metricsListen = c.getString("shoald.metrics_listen", "");
+  if (!s.metricsListen.empty()) {
+    const auto colon = s.metricsListen.rfind(':');
+    const bool shaped = colon != std::string::npos && colon > 0 && colon + 1 < s.metricsListen.size() &&
+                        s.metricsListen.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
+                        s.metricsListen.size() - colon <= 6 && std::stoi(s.metricsListen.substr(colon + 1)) <= 65535;
+    if (!shaped)
+      invalid(source, "shoald.metrics_listen '" + s.metricsListen +
+                          "' must be ADDRESS:PORT, e.g. 127.0.0.1:9717 (unauthenticated plain HTTP: bind it to a "
+                          "trusted network only)");
+  }
   return loaded;
 }
 

@@ -28,6 +28,13 @@ struct DaemonSettings {
   int queueLeaseSeconds = 60;
   // Manager: also be a node of its own cluster (AppServer0), running the node agent in-process.
   bool appServer = false;
+  // Manager: the panel's static files; a panel session's idle timeout; where /metrics is also
+  // served over plain HTTP without credentials (empty = only on the API, authenticated);
+  // seconds between the points of the balancer's RRD files.
+  std::filesystem::path webDir;
+  int panelIdleTimeoutMinutes = 30;
+  std::string metricsListen;
+  int statsStepSeconds = 10;
 };
 
 struct LoadedConfig {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <atomic>
 #include <cstring>
 #include <ostream>
 #include <sstream>
@@ -119,6 +120,16 @@ class DaemonRuntime final : public host::HostRuntime {
     managerOrRefuse("the health of services").health().toJson()->stringify(out);
     return out.str();
   }
+  void emitStats(std::vector<host::StatsSample> samples) override {
+    // The manager records; a node (or a manager's own agent before its manager exists,
+    // which never happens) forwards.
+    if (manager_ != nullptr) return manager_->stats().record(samples);
+    auto* agent = agent_.load();
+    if (agent == nullptr) throw Error(ErrorCode::Unsupported, "statistics need a running manager or node agent");
+    agent->forwardStats(std::move(samples));
+  }
+  // Set once the node agent runs (a node's samples go to the manager through it).
+  void setAgent(agent::NodeAgent* agent) { agent_ = agent; }
 
  private:
   manager::ManagerService& managerOrRefuse(const char* what) {
@@ -129,6 +140,7 @@ class DaemonRuntime final : public host::HostRuntime {
   std::string role_;
   std::filesystem::path dataDir_, nodeDir_;
   manager::ManagerService* manager_;
+  std::atomic<agent::NodeAgent*> agent_{nullptr};
 };
 
 const char* stateName(host::PluginState state) {
@@ -230,6 +242,10 @@ int runDaemon(const LoadedConfig& config) {
       ms.port = s.apiPort;
       ms.advertiseAddress = s.advertiseAddress;
       ms.queuePolicy.lease = std::chrono::seconds(s.queueLeaseSeconds);
+      ms.webDir = s.webDir;
+      ms.sessionIdleTimeout = std::chrono::minutes(s.panelIdleTimeoutMinutes);
+      ms.metricsListen = s.metricsListen;
+      ms.statsStepSeconds = s.statsStepSeconds;
       managerService = std::make_unique<manager::ManagerService>(*store, &plugins.registries(), ms);
       runtime = std::make_unique<DaemonRuntime>(s.role, s.dataDir, s.appServer ? s.dataDir / "appserver" : "",
                                                 managerService.get());
@@ -259,6 +275,7 @@ int runDaemon(const LoadedConfig& config) {
       plugins.setRuntime(runtime.get());
       nodeAgent = std::make_unique<agent::NodeAgent>(plugins.registries(), agent::NodeAgentSettings{s.dataDir});
       nodeAgent->start();
+      runtime->setAgent(nodeAgent.get());
     }
     log.information("shoald ready: role " + s.role + ", store " + store->describe() + ", " +
                     std::to_string(loaded) + " plugin(s) loaded, " + std::to_string(refused) +
@@ -282,6 +299,7 @@ int runDaemon(const LoadedConfig& config) {
     }
     // Stop what calls into plugins before the plugins go.
     if (managerService) managerService->releaseWaiters();
+    if (runtime) runtime->setAgent(nullptr);
     if (nodeAgent) nodeAgent->stop();
     if (managerService) managerService->stop();
     plugins.shutdown();

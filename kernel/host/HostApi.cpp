@@ -4,6 +4,7 @@
 #include <Poco/Logger.h>
 #include <Poco/Util/AbstractConfiguration.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include "host/HostObjects.hpp"
 #include "host/HostRuntime.hpp"
 #include "host/PanelDefinition.hpp"
+#include "host/StatsSample.hpp"
 #include "shoal/BuildInfo.hpp"
 #include "store/DocumentStore.hpp"
 
@@ -325,6 +327,17 @@ shoal_status healthList(shoal_plugin_ctx* ctx, shoal_buffer* outJson, shoal_buff
   });
 }
 
+shoal_status statsEmit(shoal_plugin_ctx* ctx, shoal_str samplesJson, shoal_buffer* outError) {
+  return run(outError, [&] {
+    auto& runtime = runtimeOf(ctx, "stats_emit");
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    runtime.emitStats(parseStatsSamples(view(samplesJson), ctx->pluginName + ".", now));
+    return SHOAL_OK;
+  });
+}
+
 shoal_status txnBegin(shoal_plugin_ctx* ctx, shoal_txn** outTxn, shoal_buffer* outError) {
   return run(outError, [&] {
     require(ctx != nullptr && outTxn != nullptr, "txn_begin needs a context and out_txn");
@@ -434,6 +447,7 @@ shoal_host_api makeTable() {
   api.callback_enqueue = &enqueue;
   api.callback_health_list = &healthList;
   api.callback_register_api = &registerApi;
+  api.callback_stats_emit = &statsEmit;
   return api;
 }
 

@@ -1,10 +1,13 @@
 #pragma once
-// What the running daemon offers plugins beyond their own registrations (ABI 1.1): facts
-// about the process, the Command Queue and the health of services. The daemon implements
+// What the running daemon offers plugins beyond their own registrations (ABI 1.1 and 1.2):
+// facts about the process, the Command Queue, the health of services and statistics. The daemon implements
 // it once its manager and node parts exist and hands it to the plugin host; until then,
 // and in processes that have no such part (`shoald plugins`), the matching callbacks
 // answer SHOAL_ERR_UNSUPPORTED.
 #include <string>
+#include <vector>
+
+#include "host/StatsSample.hpp"
 
 namespace shoal::host {
 
@@ -19,6 +22,10 @@ class HostRuntime {
   virtual std::string enqueue(const std::string& requestJson) = 0;
   // The JSON array callback_health_list describes. Throws Error(Unsupported) off a manager.
   virtual std::string healthJson() = 0;
+  // Records samples (ABI 1.2 callback_stats_emit, already validated): on the manager into its
+  // RRD files, on a node by forwarding them to the manager in the background. Must not
+  // block on the network. Throws Error(Unsupported) where neither exists.
+  virtual void emitStats(std::vector<StatsSample> samples) = 0;
 };
 
 }  // namespace shoal::host

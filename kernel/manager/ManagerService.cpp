@@ -181,12 +181,35 @@ ManagerService::ManagerService(store::Store& store, const host::Registries* regi
   }
   adminTokenHash_ = *storedHash;
 
+  stats_ = std::make_unique<StatsService>(settings_.dataDir / "rrd", settings_.statsStepSeconds);
+  users_ = std::make_unique<auth::UserStore>(store_);
+  sessions_ = std::make_unique<auth::SessionStore>(
+      store_, auth::SessionPolicy{settings_.sessionIdleTimeout, std::chrono::hours(12)});
+  audit_ = std::make_unique<auth::AuditLog>(store_);
+
   api::ApiServerSettings apiSettings;
   apiSettings.bindAddress = settings_.listenAddress;
   apiSettings.port = settings_.port;
   server_ = std::make_unique<api::ApiServer>(
       tls::makeServerContext(credentials), apiSettings, makeRoutes(),
-      [this](api::Access required, const std::string& bearer) { return authenticate(required, bearer); });
+      [this](api::Access required, const api::ApiRequest& request) { return authenticate(required, request); },
+      [this](const api::Route& route, const api::ApiRequest& request, const api::ApiResponse& response) {
+        audit(route, request, response);
+      });
+  if (!settings_.metricsListen.empty()) {
+    // Plain HTTP, no credentials: only what the admin bound it to can reach it.
+    const auto colon = settings_.metricsListen.rfind(':');
+    api::ApiServerSettings metricsSettings;
+    metricsSettings.bindAddress = settings_.metricsListen.substr(0, colon);
+    if (metricsSettings.bindAddress.size() > 2 && metricsSettings.bindAddress.front() == '[')
+      metricsSettings.bindAddress = metricsSettings.bindAddress.substr(1, metricsSettings.bindAddress.size() - 2);
+    metricsSettings.port = static_cast<std::uint16_t>(std::stoi(settings_.metricsListen.substr(colon + 1)));
+    metricsSettings.maxThreads = 4;
+    std::vector<api::Route> metricsRoutes{
+        api::Route{"GET", "/metrics", api::Access::Public, [this](const api::ApiRequest&) { return metricsResponse(); }}};
+    metricsServer_ = std::make_unique<api::ApiServer>(nullptr, metricsSettings, std::move(metricsRoutes),
+                                                      [](api::Access, const api::ApiRequest&) { return std::nullopt; });
+  }
 }
 
 ManagerService::~ManagerService() { stop(); }
@@ -195,6 +218,7 @@ std::filesystem::path ManagerService::adminTokenFile() const { return settings_.
 std::filesystem::path ManagerService::caFile() const { return caFile_; }
 std::string ManagerService::caFingerprint() const { return caFingerprint_; }
 std::uint16_t ManagerService::port() const { return server_->port(); }
+std::uint16_t ManagerService::metricsPort() const { return metricsServer_ ? metricsServer_->port() : 0; }
 const std::vector<api::Route>& ManagerService::routes() const { return server_->routes(); }
 
 std::string ManagerService::advertisedEndpoint() const {
@@ -205,6 +229,8 @@ std::string ManagerService::advertisedEndpoint() const {
 
 void ManagerService::start() {
   server_->start();
+  if (metricsServer_) metricsServer_->start();
+  ensureFirstAdmin();  // after start: the message names the port the panel is on
   health_->start();
   rollouts_.start();
   running_ = true;
@@ -229,20 +255,26 @@ void ManagerService::stop() {
   if (running_.exchange(false) && sweeper_.joinable()) sweeper_.join();
   notifier_.shutdown();
   if (server_) server_->stop();
+  if (metricsServer_) metricsServer_->stop();
   rollouts_.stop();
   health_->stop();
 }
 
-std::optional<api::Principal> ManagerService::authenticate(api::Access required, const std::string& bearer) {
+std::optional<api::Principal> ManagerService::authenticate(api::Access required, const api::ApiRequest& request) {
+  const std::string authorization = request.header("authorization");
+  const std::string prefix = "Bearer ";
+  const std::string bearer = authorization.rfind(prefix, 0) == 0 ? authorization.substr(prefix.size()) : "";
+  if (bearer.empty() && required != api::Access::Admin) return std::nullopt;
   switch (required) {
     case api::Access::Admin:
+      if (bearer.empty()) return authenticateSession(request);
       if (cluster::constantTimeEquals(cluster::hashSecret(bearer), adminTokenHash_))
-        return api::Principal{api::Access::Admin, 0, {}};
+        return api::Principal{api::Access::Admin, 0, {}, "token:admin", {}};
       return std::nullopt;
     case api::Access::Node:
       if (auto node = nodes_.authenticate(bearer)) {
         noteContact(node->id);
-        return api::Principal{api::Access::Node, node->id, {}};
+        return api::Principal{api::Access::Node, node->id, {}, "node:" + std::to_string(node->id), {}};
       }
       return std::nullopt;
     case api::Access::Join:
@@ -254,7 +286,9 @@ std::optional<api::Principal> ManagerService::authenticate(api::Access required,
         if (e.code() == ErrorCode::Internal) throw;
         throw api::Unauthenticated(e.what());
       }
-      return api::Principal{api::Access::Join, 0, bearer};
+      return api::Principal{api::Access::Join, 0, bearer, "join-token", {}};
+    case api::Access::Public:
+      return api::Principal{api::Access::Public, 0, {}, {}, {}};
   }
   return std::nullopt;
 }
@@ -661,6 +695,7 @@ std::vector<api::Route> ManagerService::makeRoutes() {
     o->set("refused", refused);
     return ok(o);
   });
+  addPanelRoutes(routes);
   return routes;
 }
 

@@ -11,6 +11,10 @@
 #include <vector>
 
 #include "api/ApiServer.hpp"
+#include "auth/AuditLog.hpp"
+#include "auth/LoginThrottle.hpp"
+#include "auth/SessionStore.hpp"
+#include "auth/UserStore.hpp"
 #include "cluster/CommandQueue.hpp"
 #include "cluster/NodeRegistry.hpp"
 #include "health/HealthEngine.hpp"
@@ -18,6 +22,7 @@
 #include "manager/DeliveryNotifier.hpp"
 #include "manager/HealthService.hpp"
 #include "manager/RolloutRunner.hpp"
+#include "manager/StatsService.hpp"
 
 namespace shoal::store {
 class Store;
@@ -39,6 +44,15 @@ struct ManagerSettings {
   cluster::QueuePolicy queuePolicy;
   // Defaults for probes that leave interval, timeout, rise or fall at 0.
   health::HealthDefaults healthDefaults;
+  // The panel's static files (web/ of the source tree, installed under share/shoal/web).
+  std::filesystem::path webDir;
+  // A panel session ends after this long without a request, and in any case after 12 hours.
+  std::chrono::seconds sessionIdleTimeout{30 * 60};
+  // Where /metrics is also served over plain HTTP without authentication, for a Prometheus
+  // on a trusted network ("127.0.0.1:9717"); empty = only on the API, authenticated.
+  std::string metricsListen;
+  // Seconds between the points of the RRD files (the balancer is sampled this often).
+  int statsStepSeconds = 10;
 };
 
 class ManagerService {
@@ -65,6 +79,10 @@ class ManagerService {
   cluster::NodeRegistry& nodes() { return nodes_; }
   cluster::CommandQueue& queue() { return queue_; }
   HealthService& health() { return *health_; }
+  StatsService& stats() { return *stats_; }
+  auth::UserStore& users() { return *users_; }
+  // Port of the plain-HTTP /metrics listener (0 when not configured).
+  std::uint16_t metricsPort() const;
 
   // Enqueues for a plugin (ABI callback_enqueue): `requestJson` is
   // {"kind", "payload" (object or string), "key", "target": {"all"|"role"|"node"}}.
@@ -77,7 +95,17 @@ class ManagerService {
   void validateCommand(const cluster::CommandRequest& request, const std::string& where) const;
   // validateCommand, then enqueue; wakes the nodes.
   cluster::Command enqueueChecked(const cluster::CommandRequest& request, const std::string& where);
-  std::optional<api::Principal> authenticate(api::Access required, const std::string& bearer);
+  std::optional<api::Principal> authenticate(api::Access required, const api::ApiRequest& request);
+  // A panel user's session cookie; on a change also its CSRF token (api::Forbidden without).
+  std::optional<api::Principal> authenticateSession(const api::ApiRequest& request);
+  // The routes of PanelRoutes.cpp: session, users, audit, panels, statistics, pages.
+  void addPanelRoutes(std::vector<api::Route>& routes);
+  void audit(const api::Route& route, const api::ApiRequest& request, const api::ApiResponse& response);
+  api::ApiResponse metricsResponse();
+  // Records in the audit log; a failure to record is logged, never thrown.
+  void recordAudit(auth::AuditEntry entry);
+  // With no panel user yet, creates 'admin' with a one-time password, printed in the log.
+  void ensureFirstAdmin();
   void noteContact(std::int64_t nodeId);
 
   store::Store& store_;
@@ -89,6 +117,12 @@ class ManagerService {
   std::unique_ptr<host::EventBus> events_;  // null without registries
   std::unique_ptr<HealthService> health_;
   RolloutRunner rollouts_;
+  std::unique_ptr<StatsService> stats_;
+  std::unique_ptr<auth::UserStore> users_;
+  std::unique_ptr<auth::SessionStore> sessions_;
+  auth::LoginThrottle throttle_;
+  std::unique_ptr<auth::AuditLog> audit_;
+  std::unique_ptr<api::ApiServer> metricsServer_;
   std::string adminTokenHash_;
   std::string caFingerprint_;
   std::filesystem::path caFile_;

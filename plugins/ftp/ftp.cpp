@@ -6,10 +6,12 @@
 #include <shoal/sdk.hpp>
 
 #include "common/ProbeConfig.hpp"
+#include "common/ServicePanel.hpp"
 
 class Ftp final : public shoal::Plugin {
  public:
   void init(shoal::Registrar& reg) override {
+    shoal::plugins::registerServicePanel(reg, {"ftp"}, "File transfer (FTP)");
     const shoal::plugins::ProbeConfig config(reg.host(), "ftp");
     const auto timing = config.timing();
     reg.probe(shoal::ProbeSpec::tcp("ftp", config.port("port", 21))

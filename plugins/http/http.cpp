@@ -15,11 +15,13 @@
 #include <vector>
 
 #include "common/ProbeConfig.hpp"
+#include "common/ServicePanel.hpp"
 #include "common/RunProgram.hpp"
 
 class Http final : public shoal::Plugin {
  public:
   void init(shoal::Registrar& reg) override {
+    shoal::plugins::registerServicePanel(reg, {"http", "https"}, "Web (HTTP and HTTPS)");
     const shoal::plugins::ProbeConfig config(reg.host(), "http");
     const auto timing = config.timing();
     const auto path = config.httpPath("path", "/");

@@ -7,10 +7,12 @@
 #include <shoal/sdk.hpp>
 
 #include "common/ProbeConfig.hpp"
+#include "common/ServicePanel.hpp"
 
 class Imap final : public shoal::Plugin {
  public:
   void init(shoal::Registrar& reg) override {
+    shoal::plugins::registerServicePanel(reg, {"imap"}, "Mail access (IMAP)");
     const shoal::plugins::ProbeConfig config(reg.host(), "imap");
     const auto timing = config.timing();
     reg.probe(shoal::ProbeSpec::tcp("imap", config.port("port", 143))

@@ -6,10 +6,12 @@
 #include <shoal/sdk.hpp>
 
 #include "common/ProbeConfig.hpp"
+#include "common/ServicePanel.hpp"
 
 class Pop3 final : public shoal::Plugin {
  public:
   void init(shoal::Registrar& reg) override {
+    shoal::plugins::registerServicePanel(reg, {"pop3"}, "Mail access (POP3)");
     const shoal::plugins::ProbeConfig config(reg.host(), "pop3");
     const auto timing = config.timing();
     reg.probe(shoal::ProbeSpec::tcp("pop3", config.port("port", 110))

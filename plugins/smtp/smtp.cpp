@@ -8,10 +8,12 @@
 #include <shoal/sdk.hpp>
 
 #include "common/ProbeConfig.hpp"
+#include "common/ServicePanel.hpp"
 
 class Smtp final : public shoal::Plugin {
  public:
   void init(shoal::Registrar& reg) override {
+    shoal::plugins::registerServicePanel(reg, {"smtp"}, "Mail transfer (SMTP)");
     const shoal::plugins::ProbeConfig config(reg.host(), "smtp");
     const auto timing = config.timing();
     reg.probe(shoal::ProbeSpec::tcp("smtp", config.port("port", 25))

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 
 #include "agent/ManagerClient.hpp"
 #include "agent/NodeAgent.hpp"
@@ -101,7 +102,13 @@ TEST_F(ManagerApiTest, EveryRouteRefusesUnauthenticatedCalls) {
   const std::string nodeCredential = enrolled.body->getValue<std::string>("credential");
 
   ASSERT_GE(manager_->routes().size(), 14u);
+  // Open to anyone: signing in and the panel's static pages, nothing else.
+  std::set<std::string> publicRoutes;
+  for (const auto& route : manager_->routes())
+    if (route.access == shoal::api::Access::Public) publicRoutes.insert(route.method + " " + route.pattern);
+  EXPECT_EQ(publicRoutes, (std::set<std::string>{"POST /v1/session", "GET /", "GET /panel", "GET /panel/{file...}"}));
   for (const auto& route : manager_->routes()) {
+    if (route.access == shoal::api::Access::Public) continue;
     const std::string path = concrete(route.pattern);
     std::vector<std::string> refused{"", "shoal-admin-not-the-token", "x"};
     if (route.access != shoal::api::Access::Node) refused.push_back(nodeCredential);

@@ -13,7 +13,9 @@
 #include "agent/Journal.hpp"
 #include "agent/NodeAgent.hpp"
 #include "api/JoinToken.hpp"
+#include "common/Error.hpp"
 #include "host/PluginHost.hpp"
+#include "host/StatsSample.hpp"
 #include "manager/ManagerService.hpp"
 #include "store/Store.hpp"
 
@@ -130,4 +132,86 @@ TEST(NodeAgent, ADeliveryAlreadyInTheJournalIsAnsweredFromItNotAppliedAgain) {
   plugins.shutdown();
   manager.stop();
   fs::remove_all(dir);
+}
+
+// A director that is not the manager hands its balancer samples to its agent, which carries
+// them to the manager's RRD files over the node's own TLS credential.
+TEST(NodeAgent, StatisticsSamplesReachTheManagersRrdFiles) {
+  auto dir = freshDir("stats");
+  auto store = shoal::store::Store::open({"sqlite", dir / "manager"});
+  store->migrate();
+  shoal::manager::ManagerSettings settings;
+  settings.dataDir = dir / "manager";
+  settings.listenAddress = "127.0.0.1";
+  settings.port = 0;
+  settings.advertiseAddress = "127.0.0.1";
+  shoal::manager::ManagerService manager(*store, nullptr, settings);
+  manager.start();
+  shoal::host::PluginHost plugins({nullptr, nullptr});
+  auto issued = manager.nodes().createJoinToken(std::chrono::minutes(5));
+  shoal::agent::NodeAgent::enrol(
+      dir / "node", shoal::api::encodeJoinToken({manager.advertisedEndpoint(), issued.secret, manager.caFingerprint()}),
+      "127.0.0.1");
+  shoal::agent::NodeAgent agent(plugins.registries(), {dir / "node", std::chrono::milliseconds(500)});
+  agent.start();
+
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  auto samples = shoal::host::parseStatsSamples(
+      R"([{"series": "service.tcp:192.0.2.10:80", "time": )" + std::to_string(now - 20) +
+          R"(, "title": "tcp:192.0.2.10:80", "conns": 5, "packets_in": 50, "packets_out": 40, "bytes_in": 5000, "bytes_out": 90000},
+          {"series": "service.tcp:192.0.2.10:80", "time": )" + std::to_string(now - 10) +
+          R"(, "title": "tcp:192.0.2.10:80", "conns": 12, "packets_in": 120, "packets_out": 96, "bytes_in": 12000, "bytes_out": 216000}])",
+      "lvs.", now);
+  agent.forwardStats(samples);
+
+  std::optional<shoal::host::StatsSample> got;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!got && std::chrono::steady_clock::now() < deadline) {
+    for (const auto& s : manager.stats().latest())
+      if (s.series == "lvs.service.tcp:192.0.2.10:80" && s.conns == 12) got = s;
+    if (!got) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  agent.stop();
+  ASSERT_TRUE(got) << "the samples did not reach the manager";
+  EXPECT_EQ(got->timeSeconds, now - 10);
+  EXPECT_EQ(got->bytesOut, 216000u);
+  EXPECT_EQ(got->title, "tcp:192.0.2.10:80");
+  EXPECT_TRUE(fs::exists(dir / "manager" / "rrd" / "lvs.service.tcp:192.0.2.10:80.rrd"));
+  // The same samples again (a resent batch) change nothing.
+  EXPECT_NO_THROW(manager.stats().record(samples));
+  plugins.shutdown();
+  manager.stop();
+  fs::remove_all(dir);
+}
+
+TEST(StatsSamples, MalformedSamplesAreRefusedNamingTheField) {
+  auto refusal = [](const std::string& json) {
+    try {
+      shoal::host::parseStatsSamples(json, "lvs.", 1000);
+    } catch (const shoal::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(refusal(R"({"series": "x"})").find("JSON array"), std::string::npos);
+  EXPECT_NE(refusal(R"([{"series": "a b", "conns": 1, "packets_in": 1, "packets_out": 1, "bytes_in": 1, "bytes_out": 1}])")
+                .find("samples[0].series"),
+            std::string::npos);
+  EXPECT_NE(refusal(R"([{"series": "a", "conns": -1, "packets_in": 1, "packets_out": 1, "bytes_in": 1, "bytes_out": 1}])")
+                .find("samples[0].conns"),
+            std::string::npos);
+  EXPECT_NE(refusal(R"([{"series": "a", "conns": 1, "packets_in": 1, "packets_out": 1, "bytes_in": 1}])")
+                .find("samples[0].bytes_out: is required"),
+            std::string::npos);
+  EXPECT_NE(refusal(R"([{"series": "a", "conns": 1.5, "packets_in": 1, "packets_out": 1, "bytes_in": 1, "bytes_out": 1}])")
+                .find("samples[0].conns"),
+            std::string::npos);
+  auto ok = shoal::host::parseStatsSamples(
+      R"([{"series": "a", "conns": 18446744073709551615, "packets_in": 1, "packets_out": 1, "bytes_in": 1, "bytes_out": 1}])",
+      "lvs.", 1000);
+  EXPECT_EQ(ok.at(0).series, "lvs.a");
+  EXPECT_EQ(ok.at(0).timeSeconds, 1000);
+  EXPECT_EQ(ok.at(0).conns, 18446744073709551615ull);
 }

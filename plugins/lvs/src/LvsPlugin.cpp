@@ -18,6 +18,14 @@
 //   userspace_threads = 2                 (1..64)
 //   nft = nft                             the nftables program that marks packets of
 //                                         firewall-mark groups (ipvs dataplane only)
+//   stats_interval_ms = 10000             how often the director samples its counters for
+//                                         the manager's RRD files (1000..3600000)
+//
+// Statistics (ABI 1.2): the director samples every virtual service and real server and
+// hands the totals to the kernel as series "lvs.service.<key>" and
+// "lvs.member.<key>.<real server>" (keys made file-name safe, see seriesId). A series is
+// named by what it measures, not by a row of the store: deleting a policy leaves its
+// history in place, and a policy made again for the same virtual service continues it.
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
@@ -74,6 +82,18 @@ Object::Ptr countersJson(const Counters& c, const Rates& r) {
   return o;
 }
 
+// A key as a statistics series name: [A-Za-z0-9._:-] kept, anything else (IPv6 brackets) '_'.
+std::string seriesId(const std::string& text) {
+  std::string out = text;
+  for (auto& c : out)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != ':' && c != '-') c = '_';
+  return out;
+}
+std::string serviceSeries(const std::string& serviceKey) { return "service." + seriesId(serviceKey); }
+std::string memberSeries(const std::string& serviceKey, const std::string& memberKey) {
+  return "member." + seriesId(serviceKey) + "." + seriesId(memberKey);
+}
+
 std::uint32_t configNumber(const shoal::Host& host, const char* key, std::uint32_t fallback, std::uint32_t min,
                            std::uint32_t max) {
   auto value = host.config(key);
@@ -112,6 +132,7 @@ class Lvs final : public shoal::Plugin {
                         SHOAL_ERR_INVALID_ARGUMENT);
     reconcileInterval_ = std::chrono::milliseconds(configNumber(host(), "reconcile_interval_ms", 5000, 500, 3600000));
     userspaceThreads_ = configNumber(host(), "userspace_threads", 2, 1, 64);
+    statsInterval_ = std::chrono::milliseconds(configNumber(host(), "stats_interval_ms", 10000, 1000, 3600000));
     directorRole_ = host().config("director_role", "director");
     const bool roleOk = !directorRole_.empty() && directorRole_.size() <= 32 && directorRole_[0] >= 'a' &&
                         directorRole_[0] <= 'z' &&
@@ -133,8 +154,11 @@ class Lvs final : public shoal::Plugin {
     reg.hook("health.changed", [this](std::string_view, std::string_view payload) { onHealthChanged(payload); });
     if (host().offersAbi11()) reg.api([this](const shoal::ApiRequest& r) { return checked([&] { return serve(r); }); });
 
+    registerPanel(reg);
+
     running_ = true;
     restorer_ = std::thread([this] { restoreLoop(); });
+    if (host().offersStats()) sampler_ = std::thread([this] { sampleLoop(); });
   }
 
   void shutdown() override {
@@ -144,12 +168,98 @@ class Lvs final : public shoal::Plugin {
     }
     stopChanged_.notify_all();
     if (restorer_.joinable()) restorer_.join();
+    if (sampler_.joinable()) sampler_.join();
     std::lock_guard lock(dataplaneMutex_);
     reconciler_.reset();  // before the dataplane it holds
     dataplane_.reset();
   }
 
  private:
+  // ---- the panel ---------------------------------------------------------------------
+
+  // Declarative, like every panel: the panel's own code renders it and escapes every value.
+  void registerPanel(shoal::Registrar& reg) {
+    static const char* definition = R"json({
+      "title": "Balancer",
+      "sections": [
+        {"id": "services", "type": "table", "title": "Virtual services", "columns": [
+          {"key": "key", "label": "Virtual service"}, {"key": "service", "label": "Balances"},
+          {"key": "scheduler", "label": "Scheduler"}, {"key": "persistence", "label": "Persistence (s)"},
+          {"key": "forwarding", "label": "Forwarding"}, {"key": "members", "label": "Real servers"},
+          {"key": "connections", "label": "Connections"}]},
+        {"id": "members", "type": "table", "title": "Real servers", "columns": [
+          {"key": "virtual_service", "label": "Virtual service"}, {"key": "real_server", "label": "Real server"},
+          {"key": "weight", "label": "Weight"}, {"key": "effective_weight", "label": "In force"},
+          {"key": "health", "label": "Health"}, {"key": "active_connections", "label": "Active"},
+          {"key": "connections", "label": "Connections"}]},
+        {"id": "traffic", "type": "graph", "title": "Connections per virtual service", "metric": "lvs.service"},
+        {"id": "sync", "type": "action", "title": "Director", "action": "sync",
+         "label": "Send the table to the director again",
+         "confirm": "Send the whole balancer table to the director now?"}]})json";
+    reg.panel(
+        "balancer", definition,
+        [this](std::string_view section, std::string_view) { return checked([&] { return panelData(section); }); },
+        [this](std::string_view action, std::string_view) -> std::string {
+          if (action != "sync") throw PluginError("no action '" + std::string(action) + "'", SHOAL_ERR_NOT_FOUND);
+          auto apply = pushTable(true);
+          Object answer;
+          answer.set("message", apply->has("command")
+                                    ? "the table went to the director as command " + apply->get("command").toString()
+                                    : apply->optValue<std::string>("pending", "nothing to send"));
+          return stringify(answer);
+        });
+  }
+
+  std::string panelData(std::string_view section) {
+    auto health = healthByMember();
+    auto state = localState();
+    std::vector<Object::Ptr> described;
+    {
+      std::lock_guard lock(managerMutex_);
+      seedServing();
+      for (const auto& p : loadPolicies()) described.push_back(describe(p, health, state));
+    }
+    Array::Ptr rows = new Array;
+    Array::Ptr graphs = new Array;
+    for (const auto& d : described) {
+      const auto key = d->getValue<std::string>("key");
+      auto members = d->getArray("members");
+      if (section == "services") {
+        Object::Ptr row = new Object;
+        for (const char* field : {"key", "service", "scheduler", "persistence", "forwarding"}) row->set(field, d->get(field));
+        row->set("members", static_cast<std::int64_t>(members ? members->size() : 0));
+        if (auto counters = d->getObject("counters")) row->set("connections", counters->get("connections"));
+        rows->add(row);
+      } else if (section == "members") {
+        for (std::size_t i = 0; members && i < members->size(); ++i) {
+          auto m = members->getObject(static_cast<unsigned>(i));
+          Object::Ptr row = new Object;
+          row->set("virtual_service", key);
+          row->set("real_server", Member{m->getValue<std::string>("address"),
+                                         static_cast<std::uint16_t>(m->getValue<int>("port")), 0, std::nullopt}
+                                      .key());
+          for (const char* field : {"weight", "effective_weight", "health", "active_connections"})
+            if (m->has(field)) row->set(field, m->get(field));
+          if (auto counters = m->getObject("counters")) row->set("connections", counters->get("connections"));
+          rows->add(row);
+        }
+      } else if (section == "traffic") {
+        Object::Ptr g = new Object;
+        g->set("series", d->get("stats_series"));
+        g->set("title", key);
+        graphs->add(g);
+      } else {
+        throw PluginError("no section '" + std::string(section) + "'", SHOAL_ERR_NOT_FOUND);
+      }
+    }
+    if (described.empty() && section != "services" && section != "members" && section != "traffic")
+      throw PluginError("no section '" + std::string(section) + "'", SHOAL_ERR_NOT_FOUND);
+    Object answer;
+    if (section == "traffic") answer.set("graphs", graphs);
+    else answer.set("rows", rows);
+    return stringify(answer);
+  }
+
   // ---- the director ----------------------------------------------------------------
 
   // Creates the dataplane and its reconciler on first use. Called with dataplaneMutex_ held.
@@ -209,6 +319,55 @@ class Lvs final : public shoal::Plugin {
     } catch (const std::exception& e) {
       // The reconciler holds the table and keeps trying.
       host().error(std::string("re-applying the kept balancer table: ") + e.what());
+    }
+  }
+
+  // Every stats_interval the director hands its counters to the kernel (manager: RRD
+  // files; a separate director forwards them to the manager).
+  void sampleLoop() {
+    for (;;) {
+      {
+        std::unique_lock lock(stopMutex_);
+        if (stopChanged_.wait_for(lock, statsInterval_, [this] { return !running_; })) return;
+      }
+      try {
+        std::optional<std::vector<VirtualServiceState>> state = localState();
+        if (!state) continue;  // not a director (yet)
+        const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+        Array samples;
+        auto add = [&](const std::string& series, const std::string& title, const Counters& c, Object::Ptr labels) {
+          Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+          o->set("series", series);
+          o->set("time", static_cast<std::int64_t>(now));
+          o->set("title", title);
+          o->set("labels", labels);
+          o->set("conns", Poco::UInt64(c.connections));
+          o->set("packets_in", Poco::UInt64(c.packetsIn));
+          o->set("packets_out", Poco::UInt64(c.packetsOut));
+          o->set("bytes_in", Poco::UInt64(c.bytesIn));
+          o->set("bytes_out", Poco::UInt64(c.bytesOut));
+          samples.add(o);
+        };
+        for (const auto& vs : *state) {
+          const auto key = vs.spec.key();
+          Object::Ptr labels = new Object;
+          labels->set("virtual_service", key);
+          add(serviceSeries(key), key, vs.counters, labels);
+          for (const auto& r : vs.reals) {
+            const auto member = Member{r.spec.address, r.spec.port, 0, std::nullopt}.key();
+            Object::Ptr memberLabels = new Object;
+            memberLabels->set("virtual_service", key);
+            memberLabels->set("real_server", member);
+            add(memberSeries(key, member), member + " in " + key, r.counters, memberLabels);
+          }
+        }
+        if (samples.size() > 0) host().emitStats(stringify(samples));
+      } catch (const std::exception& e) {
+        // A sample lost is a gap in a graph; the next interval tries again.
+        host().warning(std::string("sampling the balancer's counters: ") + e.what());
+      }
     }
   }
 
@@ -292,6 +451,8 @@ class Lvs final : public shoal::Plugin {
                        const std::optional<std::vector<VirtualServiceState>>& state) {
     auto o = parse(toJson(p)).extract<Object::Ptr>();
     const auto table = desiredTable({p}, serving_);
+    o->set("key", p.key());
+    o->set("stats_series", "lvs." + serviceSeries(table.front().key()));
     const VirtualServiceState* live = nullptr;
     if (state)
       for (const auto& s : *state)
@@ -302,6 +463,7 @@ class Lvs final : public shoal::Plugin {
       auto m = members->getObject(static_cast<unsigned>(i));
       const auto& real = table.front().reals[i];
       m->set("effective_weight", static_cast<std::int64_t>(real.weight));
+      m->set("stats_series", "lvs." + memberSeries(table.front().key(), Member{real.address, real.port, 0, std::nullopt}.key()));
       auto h = health.find({real.address, p.service});
       m->set("health", h == health.end() ? std::string("unchecked") : h->second->getValue<std::string>("state"));
       m->set("serving", h == health.end() ? true : h->second->getValue<bool>("serving"));
@@ -470,6 +632,7 @@ class Lvs final : public shoal::Plugin {
   std::string dataplaneMode_;
   std::chrono::milliseconds reconcileInterval_{5000};
   std::uint32_t userspaceThreads_ = 2;
+  std::chrono::milliseconds statsInterval_{10000};
   std::string directorRole_;
 
   std::mutex dataplaneMutex_;
@@ -485,6 +648,7 @@ class Lvs final : public shoal::Plugin {
   std::condition_variable stopChanged_;
   bool running_ = false;
   std::thread restorer_;
+  std::thread sampler_;
 };
 
 }  // namespace

@@ -43,7 +43,7 @@ extern "C" {
 #endif
 
 #define SHOAL_ABI_VERSION_MAJOR 1
-#define SHOAL_ABI_VERSION_MINOR 1
+#define SHOAL_ABI_VERSION_MINOR 2
 
 /* The one symbol a plugin exports. */
 #define SHOAL_PLUGIN_ENTRY_SYMBOL "shoal_plugin_entry"
@@ -297,6 +297,25 @@ typedef struct shoal_host_api {
   /* Register the plugin's API endpoint (see shoal_api_desc). Only during on_init. */
   shoal_status (*callback_register_api)(shoal_plugin_ctx* ctx, const shoal_api_desc* desc,
                                         shoal_buffer* out_error);
+
+  /* ---- added in ABI 1.2 (check struct_size before calling) ---- */
+
+  /* Hand statistics samples to the kernel, which records them in RRD files on the manager
+   * (a node forwards them to its manager in the background) and shows them in the panel's
+   * graphs and on /metrics. `samples_json` is a JSON array of objects:
+   *   {"series": "service.3f2a9c1e",   [A-Za-z0-9._:-]{1,160}; the host prefixes it with
+   *                                     "<plugin name>." so plugins never collide
+   *    "time": 1764100000,             Unix seconds the counters were read (0 or absent = now)
+   *    "title": "tcp:192.0.2.10:80",   optional: how graphs and /metrics name the series
+   *    "labels": {"service": "..."},   optional: string labels for /metrics
+   *    "conns": 10, "packets_in": 0, "packets_out": 0, "bytes_in": 0, "bytes_out": 0}
+   * The five counters are totals that only grow (a reset to zero is recorded as unknown for
+   * that step, never as a negative rate); all five are required. A sample not newer than the
+   * series' last one is ignored. The call validates every sample first and records none of
+   * them when one is malformed (SHOAL_ERR_INVALID_ARGUMENT naming it). It never waits on
+   * the network. */
+  shoal_status (*callback_stats_emit)(shoal_plugin_ctx* ctx, shoal_str samples_json,
+                                      shoal_buffer* out_error);
 } shoal_host_api;
 
 /* ---- what the plugin provides -------------------------------------------------------- */

@@ -256,18 +256,31 @@ class Host {
     return detail::hostOffers(api_, &shoal_host_api::callback_register_api);
   }
 
+  // ---- ABI 1.2 ----
+
+  // Hand statistics samples (a JSON array, see callback_stats_emit in abi.h) to the kernel.
+  void emitStats(std::string_view samplesJson) const {
+    require(&shoal_host_api::callback_stats_emit, "stats_emit", "1.2");
+    detail::HostBuffer error(api_);
+    detail::check(api_->callback_stats_emit(ctx_, toStr(samplesJson), error.get()), error, "stats_emit");
+  }
+  // True when the host records statistics samples (ABI 1.2).
+  bool offersStats() const {
+    return detail::hostOffers(api_, &shoal_host_api::callback_stats_emit);
+  }
+
   std::string_view hostVersion() const { return toView(api_->host_version); }
   const shoal_host_api* api() const noexcept { return api_; }
   shoal_plugin_ctx* context() const noexcept { return ctx_; }
 
  private:
   template <typename Member>
-  void require(Member shoal_host_api::*member, const char* what) const {
+  void require(Member shoal_host_api::*member, const char* what, const char* since = "1.1") const {
     if (!detail::hostOffers(api_, member))
       throw HostError(SHOAL_ERR_UNSUPPORTED, std::string("this shoald (ABI ") +
                                                  std::to_string(api_->abi_major) + "." +
                                                  std::to_string(api_->abi_minor) + ") offers no " +
-                                                 what + "; it needs ABI 1.1");
+                                                 what + "; it needs ABI " + since);
   }
   using JsonCallback = shoal_status (*)(shoal_plugin_ctx*, shoal_buffer*, shoal_buffer*);
   std::string call(JsonCallback shoal_host_api::*member, const char* what) const {

@@ -1,0 +1,43 @@
+// A plugin whose panel is full of markup: in its title, its labels, its table's values and
+// its action's answer. The panel must show all of it as text; the browser test proves that
+// no element is made from it and no script of it runs.
+#include <shoal/sdk.hpp>
+
+#include <string>
+
+namespace {
+
+// Each would run script if it ever reached the page as markup.
+constexpr const char* kImage = R"(<img src=x onerror="document.title='pwned'">)";
+constexpr const char* kScript = R"(<script>document.title='pwned'</script>)";
+
+std::string quoted(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+class Markup final : public shoal::Plugin {
+ public:
+  void init(shoal::Registrar& reg) override {
+    const std::string definition =
+        R"({"title": )" + quoted(std::string("Markup ") + kImage) + R"(, "sections": [)"
+        R"({"id": "rows", "type": "table", "title": )" + quoted(kScript) +
+        R"(, "columns": [{"key": "value", "label": )" + quoted(kImage) + R"(}]},)"
+        R"({"id": "text", "type": "text", "title": "Text", "body": )" + quoted(kImage) + R"(},)"
+        R"({"id": "poke", "type": "action", "title": "Action", "action": "poke", "label": )" + quoted(kScript) + R"(}]})";
+    reg.panel(
+        "markup", definition,
+        [](std::string_view, std::string_view) {
+          return R"({"rows": [{"value": )" + quoted(kImage) + R"(}, {"value": )" + quoted(kScript) + R"(}]})";
+        },
+        [](std::string_view, std::string_view) { return R"({"message": )" + quoted(kImage) + "}"; });
+  }
+};
+
+}  // namespace
+
+SHOAL_PLUGIN(Markup, "markup", "0.1.0", "Test plugin: a panel whose every value is markup")
