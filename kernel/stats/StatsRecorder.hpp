@@ -137,7 +137,7 @@ class StatsRecorder {
 
   std::filesystem::path directory_;
   int step_;
-  mutable std::shared_mutex mutex_;  // record() exclusive, readers shared
+  mutable std::shared_mutex mutex_;  // record() exclusive; fetch, last and list shared
 };
 
 }  // namespace shoal::stats
