@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what shoal needs on Debian 12, skipping what is already there.
 #   install-deps.sh build   compilers and libraries
-#   install-deps.sh test    the above plus what the test suite runs (MariaDB, rpm, python3)
+#   install-deps.sh test    the above plus what the test suite runs (MariaDB, the daemons the
+#                           probes meet, qemu, Chromium and Node.js for the browser test)
 set -euo pipefail
 what=${1:-build}
 
@@ -13,7 +14,13 @@ build_packages=(g++ make cmake pkg-config git ca-certificates
 # and what boots Debian's own kernel under qemu for the real-IPVS tests.
 test_packages=(mariadb-server mariadb-client rpm python3 binutils iproute2
   nginx postfix dovecot-imapd dovecot-pop3d vsftpd haproxy wrk
-  qemu-system-x86 busybox-static ipvsadm kmod cpio nftables)
+  qemu-system-x86 busybox-static ipvsadm kmod cpio nftables
+  chromium)
+# The browser test drives Chromium with playwright-core from npm: Node.js and npm, unless the
+# machine has them already (from another source than Debian's packages).
+if [ "$what" = test ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+  test_packages+=(nodejs npm)
+fi
 
 packages=("${build_packages[@]}")
 [ "$what" = test ] && packages+=("${test_packages[@]}")

@@ -207,17 +207,17 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
     response.headers.emplace_back("Set-Cookie", sessionCookie(created.token, sessions_->policy().absoluteLifetime));
     return response;
   });
-  add("GET", "/v1/session", Access::Admin, [this](const ApiRequest& r) {
+  // Public so that a page loaded while signed out learns it from a 200 {"user": null}: the
+  // only thing it tells a stranger is that they are not signed in.
+  add("GET", "/v1/session", Access::Public, [this](const ApiRequest& r) {
     auto o = api::object();
-    auto u = api::object();
-    if (r.principal.sessionToken.empty()) {
-      u->set("name", r.principal.actor);
-      o->set("user", u);
-      o->set("csrf_token", "");
+    auto cookie = r.cookies.find(kSessionCookie);
+    auto session = cookie == r.cookies.end() || cookie->second.empty() ? std::nullopt : sessions_->resume(cookie->second);
+    if (!session) {
+      o->set("user", Poco::Dynamic::Var());
       return ok(o);
     }
-    auto session = sessions_->resume(r.principal.sessionToken);
-    if (!session) throw api::Unauthenticated("the session ended");
+    auto u = api::object();
     u->set("name", session->userName);
     o->set("user", u);
     o->set("csrf_token", session->csrfToken);

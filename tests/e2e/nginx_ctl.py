@@ -101,11 +101,26 @@ def kill(prefix):
     pid = master_pid(prefix)
     if pid is None:
         return
-    for p in children(pid) + [pid]:
+    # The master first, so it cannot respawn a worker it sees die; then every process of its
+    # session (nginx's master starts one), which its workers stay in even once orphaned.
+    try:
+        session = os.getsid(pid)
+    except OSError:
+        session = None
+    workers = children(pid)
+    for p in [pid] + workers:
         try:
             os.kill(p, signal.SIGKILL)
         except OSError:
             pass
+    if session is not None:
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if os.getsid(int(entry)) == session:
+                        os.kill(int(entry), signal.SIGKILL)
+                except OSError:
+                    pass
     os.unlink(os.path.join(prefix, "nginx.pid"))
 
 

@@ -106,7 +106,7 @@ TEST_F(ManagerApiTest, EveryRouteRefusesUnauthenticatedCalls) {
   std::set<std::string> publicRoutes;
   for (const auto& route : manager_->routes())
     if (route.access == shoal::api::Access::Public) publicRoutes.insert(route.method + " " + route.pattern);
-  EXPECT_EQ(publicRoutes, (std::set<std::string>{"POST /v1/session", "GET /", "GET /panel", "GET /panel/{file...}"}));
+  EXPECT_EQ(publicRoutes, (std::set<std::string>{"POST /v1/session", "GET /v1/session", "GET /", "GET /panel", "GET /panel/{file...}"}));
   for (const auto& route : manager_->routes()) {
     if (route.access == shoal::api::Access::Public) continue;
     const std::string path = concrete(route.pattern);

@@ -109,6 +109,10 @@ def run(cluster):
 
     r, body = b.request("GET", "/v1/session")
     check(r.status == 200 and body["user"]["name"] == "admin" and body["csrf_token"] == b.csrf, f"GET /v1/session: {body}")
+    r, body = Browser(cluster).request("GET", "/v1/session", cookie=False)
+    check(r.status == 200 and body == {"user": None}, f"GET /v1/session signed out says only that: {body}")
+    r, body = b.request("GET", "/v1/session", headers={"Cookie": "shoal_session=forged"}, cookie=False)
+    check(r.status == 200 and body == {"user": None}, f"a forged session cookie is nobody: {body}")
     r, body = b.request("GET", "/v1/nodes")
     check(r.status == 200 and len(body["nodes"]) == 3, f"a session reads the API: {r.status}")
 

@@ -81,6 +81,8 @@ export async function loadSession(signal) {
   const body = await parseBody(response);
   if (!response.ok) throw errorFrom(response, body);
   if (!body || typeof body !== 'object') throw new ApiError(response.status, 'bad_json', 'The manager sent a session that is not JSON.');
+  // Nobody signed in: the manager says so with {"user": null} (a 200, so the browser logs no error).
+  if (!body.user) throw new ApiError(401, 'unauthenticated', 'Not signed in.');
   setCsrfToken(body.csrf_token);
   return body;
 }
