@@ -96,21 +96,35 @@ std::string contentTypeOf(const std::filesystem::path& file) {
   return "application/octet-stream";
 }
 
-// The audit log takes printable ASCII for who and what: anything else (a user name typed at
-// the sign-in form can be any text) becomes '?'.
-std::string auditAscii(const std::string& text, std::size_t max) {
+// The audit log takes printable ASCII for who and what (no blanks in who): anything else
+// becomes '?'. Callers keep free text in the target and detail, which take any text.
+std::string auditAscii(const std::string& text, std::size_t max, bool blanks) {
   std::string out = text.substr(0, max);
   for (auto& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e || (!blanks && c == ' ')) c = '?';
   return out;
+}
+
+// Who tried to sign in: "user:NAME" for a name a user could have, else "anonymous" with the
+// name as typed kept in the entry's target (any text, shown as text).
+auth::AuditEntry signInEntry(const std::string& name, const std::string& outcome, int status, std::string detail,
+                             const std::string& peer) {
+  bool plausible = true;
+  try {
+    auth::checkUserName(name);
+  } catch (const Error&) {
+    plausible = false;
+  }
+  return auth::AuditEntry{0, {}, plausible ? "user:" + name : "anonymous", "sign in",
+                          plausible ? "" : "user name as typed: " + name, outcome, status, std::move(detail), peer};
 }
 
 }  // namespace
 
 void ManagerService::recordAudit(auth::AuditEntry entry) {
-  entry.actor = auditAscii(entry.actor.empty() ? "anonymous" : entry.actor, 128);
-  entry.action = auditAscii(entry.action, 64);
-  entry.peerAddress = auditAscii(entry.peerAddress, 255);
+  entry.actor = auditAscii(entry.actor.empty() ? "anonymous" : entry.actor, 128, false);
+  entry.action = auditAscii(entry.action, 64, true);
+  entry.peerAddress = auditAscii(entry.peerAddress, 255, false);
   try {
     audit_->record(entry);
   } catch (const std::exception& e) {
@@ -184,19 +198,18 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
                                          "too many failed sign-ins; try again in " + std::to_string(wait->count()) +
                                              " seconds");
       response.headers.emplace_back("Retry-After", std::to_string(wait->count()));
-      recordAudit(auth::AuditEntry{0, {}, "user:" + name, "sign in", "", "refused", 429, "rate limited", r.peerAddress});
+      recordAudit(signInEntry(name, "refused", 429, "rate limited", r.peerAddress));
       return response;
     }
     auto user = users_->authenticate(name, password);
     if (!user) {
       throttle_.recordFailure(r.peerAddress, name);
-      recordAudit(auth::AuditEntry{0, {}, "user:" + name, "sign in", "", "refused", 401, "wrong user name or password",
-                                   r.peerAddress});
+      recordAudit(signInEntry(name, "refused", 401, "wrong user name or password", r.peerAddress));
       return api::errorResponse(401, "unauthenticated", "wrong user name or password");
     }
     throttle_.recordSuccess(r.peerAddress, name);
     auto created = sessions_->create(user->id, r.peerAddress);
-    recordAudit(auth::AuditEntry{0, {}, "user:" + user->name, "sign in", "", "ok", 200, "", r.peerAddress});
+    recordAudit(signInEntry(user->name, "ok", 200, "", r.peerAddress));
     auto o = api::object();
     auto u = api::object();
     u->set("name", user->name);

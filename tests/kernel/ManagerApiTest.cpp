@@ -1,5 +1,9 @@
 // The manager's HTTPS API over real TLS on 127.0.0.1: authentication of every route and
 // enrolment's refusals, through the same client code a node uses.
+#include <Poco/JSON/Parser.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPSClientSession.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -120,6 +124,72 @@ TEST_F(ManagerApiTest, EveryRouteRefusesUnauthenticatedCalls) {
       EXPECT_EQ(reply.status, 401) << route.method << " " << path << " with bearer '" << bearer.substr(0, 16) << "'";
     }
   }
+}
+
+namespace {
+
+// One request as a browser sends it: a cookie and maybe a CSRF header, no bearer token.
+struct RawReply {
+  int status = 0;
+  std::string body;
+  std::string setCookie;
+};
+RawReply browserCall(const std::string& endpoint, const fs::path& caFile, const std::string& method,
+                     const std::string& path, const std::string& cookie, const std::string& csrf,
+                     const std::string& body = "{}") {
+  const auto colon = endpoint.rfind(':');
+  Poco::Net::HTTPSClientSession session(endpoint.substr(0, colon),
+                                        static_cast<Poco::UInt16>(std::stoi(endpoint.substr(colon + 1))),
+                                        shoal::tls::makeClientContext(caFile));
+  Poco::Net::HTTPRequest request(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
+  request.setContentType("application/json");
+  if (!cookie.empty()) request.set("Cookie", cookie);
+  if (!csrf.empty()) request.set("X-CSRF-Token", csrf);
+  request.setContentLength(static_cast<std::streamsize>(body.size()));
+  session.sendRequest(request) << body;
+  Poco::Net::HTTPResponse response;
+  auto& in = session.receiveResponse(response);
+  RawReply reply;
+  reply.status = response.getStatus();
+  reply.setCookie = response.get("Set-Cookie", "");
+  reply.body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return reply;
+}
+
+}  // namespace
+
+TEST_F(ManagerApiTest, EveryRouteRefusesForgedSessionsAndChangesWithoutTheCsrfToken) {
+  manager_->users().add("alice", "alice's long password");
+  const auto endpoint = manager_->advertisedEndpoint();
+  auto login = browserCall(endpoint, manager_->caFile(), "POST", "/v1/session", "",
+                           "", R"({"user": "alice", "password": "alice's long password"})");
+  ASSERT_EQ(login.status, 200) << login.body;
+  const std::string cookie = login.setCookie.substr(0, login.setCookie.find(';'));
+  const auto csrf = Poco::JSON::Parser().parse(login.body).extract<Object::Ptr>()->getValue<std::string>("csrf_token");
+
+  for (const auto& route : manager_->routes()) {
+    if (route.access == shoal::api::Access::Public) continue;
+    const std::string path = concrete(route.pattern);
+    const std::string where = route.method + " " + path;
+    // A cookie that is no session, with or without a token, opens nothing.
+    for (const std::string& forged : {std::string("shoal_session=forged"), std::string("shoal_session="),
+                                      std::string("other=") + cookie.substr(cookie.find('=') + 1)})
+      EXPECT_EQ(browserCall(endpoint, manager_->caFile(), route.method, path, forged, csrf).status, 401)
+          << where << " with cookie " << forged;
+    // A session never opens the nodes' and enrolment routes.
+    if (route.access != shoal::api::Access::Admin) {
+      EXPECT_EQ(browserCall(endpoint, manager_->caFile(), route.method, path, cookie, csrf).status, 401) << where;
+      continue;
+    }
+    // A real session changes nothing without its CSRF token, nor with another.
+    if (route.method != "GET") {
+      EXPECT_EQ(browserCall(endpoint, manager_->caFile(), route.method, path, cookie, "").status, 403) << where;
+      EXPECT_EQ(browserCall(endpoint, manager_->caFile(), route.method, path, cookie, csrf + "x").status, 403) << where;
+    }
+  }
+  // And the session itself works: a read, and a change with the token.
+  EXPECT_EQ(browserCall(endpoint, manager_->caFile(), "GET", "/v1/nodes", cookie, "").status, 200);
+  EXPECT_EQ(browserCall(endpoint, manager_->caFile(), "POST", "/v1/join-tokens", cookie, csrf).status, 201);
 }
 
 TEST_F(ManagerApiTest, AdminTokenOpensAdminRoutes) {

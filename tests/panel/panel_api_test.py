@@ -165,6 +165,12 @@ def run(cluster):
           "the audit log records shoalctl's user add as the admin token")
     check(any(e["action"] == "sign in" and e["outcome"] == "refused" and e["actor"] == "user:alice" for e in entries),
           "the audit log records failed sign-ins")
+    typed = "<b>é v</b>"
+    Browser(cluster).request("POST", "/v1/session", {"user": typed, "password": "whatever"}, cookie=False)
+    r, body = b.request("GET", "/v1/audit?limit=1")
+    last = body["entries"][0]
+    check(last["actor"] == "anonymous" and last["target"] == "user name as typed: " + typed and last["status"] == 401,
+          f"a sign-in as a name no user can have is recorded with the name as typed: {last}")
 
     # ---- pages and headers ----
     r, page = b.request("GET", "/panel/", raw=True, cookie=False)
@@ -215,16 +221,30 @@ def run(cluster):
         fetch(cluster.vip_port)
     series = f"lvs.service.{vip}"
 
-    def recorded():
-        r, body = b.request("GET", "/v1/stats/series")
-        found = [s for s in body["series"] if s["series"] == series]
-        return found[0] if found and found[0]["conns"] >= 21 else None
+    # The traffic has stopped: the director's next samples carry exactly the totals its
+    # dataplane counted, and the RRD file's last update must hold those very numbers.
+    path = "/v1/plugins/lvs/services/" + urllib.parse.quote(vip, safe="")
 
-    mine = cluster.wait("the counters in the RRD file", recorded, timeout=30)
-    r, lb = b.request("GET", "/v1/plugins/lvs/services/" + urllib.parse.quote(vip, safe=""))
+    def same_totals():
+        r, lb = b.request("GET", path)
+        live = lb.get("counters") or {}
+        r, body = b.request("GET", "/v1/stats/series")
+        mine = next((s for s in body["series"] if s["series"] == series), None)
+        if not mine or live.get("connections", 0) < 21:
+            return None
+        pairs = [("conns", "connections"), ("packets_in", "packets_in"), ("packets_out", "packets_out"),
+                 ("bytes_in", "bytes_in"), ("bytes_out", "bytes_out")]
+        return (lb, mine) if all(mine[a] == live[b_] for a, b_ in pairs) else None
+
+    lb, mine = cluster.wait("the RRD file to hold the dataplane's totals", same_totals, timeout=30)
     check(lb.get("stats_series") == series, f"the policy names its series: {lb.get('stats_series')}")
-    live = lb.get("counters", {}).get("connections")
-    check(live is not None and mine["conns"] <= live, f"the RRD's last totals ({mine['conns']}) are what the dataplane counted ({live})")
+    check(mine["conns"] >= 21 and mine["bytes_out"] > 0, f"the recorded totals are real traffic: {mine}")
+    members = [m for m in lb["members"]]
+    for m in members:
+        r, body = b.request("GET", "/v1/stats/series")
+        recorded = next((s for s in body["series"] if s["series"] == m["stats_series"]), None)
+        check(recorded is not None and recorded["conns"] == m["counters"]["connections"],
+              f"real server {m['address']}: the RRD holds its {m['counters']['connections']} connections: {recorded}")
     rrd = os.path.join(cluster.data, "rrd", series + ".rrd")
     check(os.path.isfile(rrd), f"the series has its RRD file {rrd}")
 

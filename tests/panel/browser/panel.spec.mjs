@@ -59,6 +59,12 @@ try {
   await page.goto(`${cluster.url}/panel/`);
   await page.waitForSelector('form#login');
   await shot('01-login');
+  // A user name made of markup: refused, and later shown as text in the audit log.
+  const markupUser = `<img src=x onerror="document.title='pwned'">`;
+  await page.fill('#login-user', markupUser);
+  await page.fill('#login-password', 'whatever it is');
+  await page.click('#login-submit');
+  await page.waitForFunction(() => document.querySelector('#login-error')?.textContent.includes('wrong'));
   await page.fill('#login-user', 'admin');
   await page.fill('#login-password', 'not the password');
   await page.click('#login-submit');
@@ -207,7 +213,22 @@ try {
   check(audit.includes('user:admin') && audit.includes('/v1/plugins/lvs/services'),
     'the audit log shows who created the policy');
   check(audit.includes(`user:admin`) && audit.includes('/v1/rollouts'), 'and who started the restart');
+  check(audit.includes(`user name as typed: ${markupUser}`), 'a refused sign-in\'s user name with markup shows as text');
+  check(await page.locator('table#audit img').count() === 0, 'and makes no element');
   await shot('15-audit');
+
+  // Readable from 1024 px wide: no page scrolls sideways.
+  await page.setViewportSize({width: 1024, height: 768});
+  for (const [nav, name] of [['nav-dashboard', 'dashboard'], ['nav-balancer', 'balancer'], ['nav-graphs', 'graphs'],
+    ['nav-enrol', 'enrol'], ['nav-queue', 'queue'], ['nav-restart', 'restart'], ['nav-audit', 'audit'],
+    ['nav-users', 'users'], ['nav-plugin-lvs-balancer', 'plugin']]) {
+    await open(nav, name);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    check(overflow <= 0, `${nav} fits 1024 px (${overflow} px too wide)`);
+  }
+  await open('nav-balancer', 'balancer');
+  await shot('17-balancer-1024');
+  await page.setViewportSize({width: 1280, height: 900});
 
   // ---- CSRF and signing out ----
   const withoutToken = await context.request.post(`${cluster.url}/v1/join-tokens`, {data: {}});
@@ -222,9 +243,9 @@ try {
   check(strangerGet.status() === 401, `a request with no session at all is refused: ${strangerGet.status()}`);
   await stranger.close();
 
-  // Chromium logs every refused request as a console error. The test makes exactly two on
-  // purpose (the wrong password, the policy with markup); nothing else may be refused or logged.
-  const deliberate = ['401 POST /v1/session', '400 POST /v1/plugins/lvs/services'];
+  // Chromium logs every refused request as a console error. The test makes exactly three on
+  // purpose (two wrong sign-ins, the policy with markup); nothing else may be refused or logged.
+  const deliberate = ['401 POST /v1/session', '401 POST /v1/session', '400 POST /v1/plugins/lvs/services'];
   check(JSON.stringify(refusedRequests) === JSON.stringify(deliberate),
     `the only refused requests are the deliberate ones: ${JSON.stringify(refusedRequests)}`);
   const unexpected = consoleErrors.filter((m) => !/^Failed to load resource: the server responded with a status of 40[01]/.test(m));
