@@ -125,6 +125,11 @@ echo "demo: a manager and two nodes are running; their logs follow (also in $log
 echo "  export SHOAL_MANAGER=$SHOAL_MANAGER SHOAL_CA=$SHOAL_CA SHOAL_TOKEN_FILE=$SHOAL_TOKEN_FILE"
 echo "  $ctl queue add hello.greet --payload '{\"name\":\"you\"}' --key demo --target all"
 echo "  $ctl lb list --stats; $ctl health     # stop a node's web server and watch it drain"
+password_file=$prefix/var/manager/initial-admin-password
+echo "  the panel: https://127.0.0.1:7443/panel/ (the cluster's own CA signed its certificate)"
+if [ -f "$password_file" ]; then
+  echo "    user admin, one-time password $(cat "$password_file") (change it: $ctl user passwd admin)"
+fi
 echo "Ctrl-C stops the cluster; running this again finds it as it was."
 tail -n +1 -f "$log" &
 pids+=($!)

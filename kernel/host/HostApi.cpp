@@ -472,4 +472,17 @@ std::string statusName(shoal_status status) {
   return "status " + std::to_string(static_cast<int>(status));
 }
 
+void throwUnlessOk(shoal_status status, const std::string& plugin, const std::string& message) {
+  const std::string text = message.empty() ? plugin + " answered " + statusName(status) : message;
+  switch (status) {
+    case SHOAL_OK: return;
+    case SHOAL_ERR_INVALID_ARGUMENT: throw Error(ErrorCode::InvalidArgument, text);
+    case SHOAL_ERR_NOT_FOUND: throw Error(ErrorCode::NotFound, text);
+    case SHOAL_ERR_CONFLICT: throw Error(ErrorCode::Conflict, text);
+    case SHOAL_ERR_UNSUPPORTED: throw Error(ErrorCode::Unsupported, text);
+    case SHOAL_ERR_FAILED: throw Error(ErrorCode::Failed, text);
+    default: throw Error(ErrorCode::Internal, plugin + ": " + text);
+  }
+}
+
 }  // namespace shoal::host

@@ -545,16 +545,7 @@ std::vector<api::Route> ManagerService::makeRoutes() {
                                            shoal_str{path.data(), path.size()},
                                            shoal_str{r.rawQuery.data(), r.rawQuery.size()},
                                            shoal_str{r.body.data(), r.body.size()}, &reply);
-      const std::string message = reply.error.empty() ? plugin + " answered " + host::statusName(status) : reply.error;
-      switch (status) {
-        case SHOAL_OK: break;
-        case SHOAL_ERR_INVALID_ARGUMENT: throw Error(ErrorCode::InvalidArgument, message);
-        case SHOAL_ERR_NOT_FOUND: throw Error(ErrorCode::NotFound, message);
-        case SHOAL_ERR_CONFLICT: throw Error(ErrorCode::Conflict, message);
-        case SHOAL_ERR_UNSUPPORTED: throw Error(ErrorCode::Unsupported, message);
-        case SHOAL_ERR_FAILED: throw Error(ErrorCode::Failed, message);
-        default: throw Error(ErrorCode::Internal, plugin + ": " + message);
-      }
+      host::throwUnlessOk(status, plugin, reply.error);
       api::ApiResponse response;
       response.status = r.method == "POST" ? 201 : 200;
       response.rawJson = reply.output.empty() ? "{}" : reply.output;

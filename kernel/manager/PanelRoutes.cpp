@@ -53,20 +53,6 @@ std::int64_t millis(cluster::TimePoint t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
-// A plugin callback's status as the API's error, or nothing for SHOAL_OK.
-void raiseForStatus(shoal_status status, const std::string& plugin, const std::string& error) {
-  const std::string message = error.empty() ? plugin + " answered " + host::statusName(status) : error;
-  switch (status) {
-    case SHOAL_OK: return;
-    case SHOAL_ERR_INVALID_ARGUMENT: throw Error(ErrorCode::InvalidArgument, message);
-    case SHOAL_ERR_NOT_FOUND: throw Error(ErrorCode::NotFound, message);
-    case SHOAL_ERR_CONFLICT: throw Error(ErrorCode::Conflict, message);
-    case SHOAL_ERR_UNSUPPORTED: throw Error(ErrorCode::Unsupported, message);
-    case SHOAL_ERR_FAILED: throw Error(ErrorCode::Failed, message);
-    default: throw Error(ErrorCode::Internal, plugin + ": " + message);
-  }
-}
-
 // The panel's files: only names of safe characters, no dot-segments, under the web root.
 std::optional<std::filesystem::path> staticFile(const std::filesystem::path& root, const std::string& relative) {
   static const std::regex safe("([A-Za-z0-9_-][A-Za-z0-9._-]*/)*[A-Za-z0-9_-][A-Za-z0-9._-]*");
@@ -346,7 +332,7 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
     shoal_reply reply;
     const auto status = panel.onData(panel.user, shoal_str{section.data(), section.size()},
                                      shoal_str{queryJson.data(), queryJson.size()}, &reply);
-    raiseForStatus(status, panel.plugin, reply.error);
+    host::throwUnlessOk(status, panel.plugin, reply.error);
     try {
       auto parsed = Poco::JSON::Parser().parse(reply.output.empty() ? "{}" : reply.output);
       if (parsed.type() != typeid(Object::Ptr)) throw Error(ErrorCode::Internal, "not an object");
@@ -367,7 +353,7 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
     shoal_reply reply;
     const auto status = panel.onAction(panel.user, shoal_str{action.data(), action.size()},
                                        shoal_str{input.data(), input.size()}, &reply);
-    raiseForStatus(status, panel.plugin, reply.error);
+    host::throwUnlessOk(status, panel.plugin, reply.error);
     // An action may answer a JSON object, or a line of text the panel shows as its message.
     api::ApiResponse response;
     try {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <thread>
 
 #include "agent/Journal.hpp"
@@ -29,6 +30,31 @@ fs::path freshDir(const std::string& name) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
+}
+// A manager on loopback with its own SQLite store under dir/manager, started.
+struct RunningManager {
+  std::unique_ptr<shoal::store::Store> store;
+  std::unique_ptr<shoal::manager::ManagerService> service;
+};
+RunningManager startManager(const fs::path& dir) {
+  RunningManager m;
+  m.store = shoal::store::Store::open({"sqlite", dir / "manager"});
+  m.store->migrate();
+  shoal::manager::ManagerSettings settings;
+  settings.dataDir = dir / "manager";
+  settings.listenAddress = "127.0.0.1";
+  settings.port = 0;
+  settings.advertiseAddress = "127.0.0.1";
+  m.service = std::make_unique<shoal::manager::ManagerService>(*m.store, nullptr, settings);
+  m.service->start();
+  return m;
+}
+
+// Enrols a node keeping its identity in dir/node.
+shoal::agent::NodeIdentity enrolNode(shoal::manager::ManagerService& manager, const fs::path& dir) {
+  auto issued = manager.nodes().createJoinToken(std::chrono::minutes(5));
+  auto token = shoal::api::encodeJoinToken({manager.advertisedEndpoint(), issued.secret, manager.caFingerprint()});
+  return shoal::agent::NodeAgent::enrol(dir / "node", token, "127.0.0.1");
 }
 }  // namespace
 
@@ -80,24 +106,15 @@ TEST(Journal, ATornLastRecordIsIgnoredAndLaterRecordsStillRead) {
 
 TEST(NodeAgent, ADeliveryAlreadyInTheJournalIsAnsweredFromItNotAppliedAgain) {
   auto dir = freshDir("redelivery");
-  auto store = shoal::store::Store::open({"sqlite", dir / "manager"});
-  store->migrate();
-  shoal::manager::ManagerSettings settings;
-  settings.dataDir = dir / "manager";
-  settings.listenAddress = "127.0.0.1";
-  settings.port = 0;
-  settings.advertiseAddress = "127.0.0.1";
-  shoal::manager::ManagerService manager(*store, nullptr, settings);
-  manager.start();
+  auto running = startManager(dir);
+  auto& manager = *running.service;
 
   // A node with the recorder plugin, recording into a file we can inspect.
   Poco::AutoPtr<Poco::Util::MapConfiguration> config(new Poco::Util::MapConfiguration);
   config->setString("plugin.recorder.file", (dir / "applied").string());
   shoal::host::PluginHost plugins({config.get(), nullptr});
   ASSERT_EQ(plugins.load(SHOAL_E2E_PLUGIN_DIR "/recorder.so").state, shoal::host::PluginState::Loaded);
-  auto issued = manager.nodes().createJoinToken(std::chrono::minutes(5));
-  auto token = shoal::api::encodeJoinToken({manager.advertisedEndpoint(), issued.secret, manager.caFingerprint()});
-  auto identity = shoal::agent::NodeAgent::enrol(dir / "node", token, "127.0.0.1");
+  auto identity = enrolNode(manager, dir);
 
   auto first = manager.queue().enqueue("recorder.apply", R"({"key":"a","seq":1})", "a",
                                        shoal::cluster::Target::all());
@@ -131,6 +148,8 @@ TEST(NodeAgent, ADeliveryAlreadyInTheJournalIsAnsweredFromItNotAppliedAgain) {
 
   plugins.shutdown();
   manager.stop();
+  running.service.reset();  // before the store it uses
+  running.store.reset();
   fs::remove_all(dir);
 }
 
@@ -138,20 +157,10 @@ TEST(NodeAgent, ADeliveryAlreadyInTheJournalIsAnsweredFromItNotAppliedAgain) {
 // them to the manager's RRD files over the node's own TLS credential.
 TEST(NodeAgent, StatisticsSamplesReachTheManagersRrdFiles) {
   auto dir = freshDir("stats");
-  auto store = shoal::store::Store::open({"sqlite", dir / "manager"});
-  store->migrate();
-  shoal::manager::ManagerSettings settings;
-  settings.dataDir = dir / "manager";
-  settings.listenAddress = "127.0.0.1";
-  settings.port = 0;
-  settings.advertiseAddress = "127.0.0.1";
-  shoal::manager::ManagerService manager(*store, nullptr, settings);
-  manager.start();
+  auto running = startManager(dir);
+  auto& manager = *running.service;
   shoal::host::PluginHost plugins({nullptr, nullptr});
-  auto issued = manager.nodes().createJoinToken(std::chrono::minutes(5));
-  shoal::agent::NodeAgent::enrol(
-      dir / "node", shoal::api::encodeJoinToken({manager.advertisedEndpoint(), issued.secret, manager.caFingerprint()}),
-      "127.0.0.1");
+  enrolNode(manager, dir);
   shoal::agent::NodeAgent agent(plugins.registries(), {dir / "node", std::chrono::milliseconds(500)});
   agent.start();
 
@@ -183,6 +192,8 @@ TEST(NodeAgent, StatisticsSamplesReachTheManagersRrdFiles) {
   EXPECT_NO_THROW(manager.stats().record(samples));
   plugins.shutdown();
   manager.stop();
+  running.service.reset();  // before the store it uses
+  running.store.reset();
   fs::remove_all(dir);
 }
 

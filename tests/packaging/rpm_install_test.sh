@@ -146,7 +146,7 @@ ok "requirements checked"
 runtime_files=$(rpm -qpl "$RUNTIME_RPM")
 devel_files=$(rpm -qpl "$DEVEL_RPM")
 for path in /usr/bin/shoald /etc/shoal/shoald.conf /usr/lib/systemd/system/shoald.service \
-  /usr/lib64/shoal/plugins /var/lib/shoal; do
+  /usr/lib64/shoal/plugins /var/lib/shoal /usr/share/shoal/web/index.html /usr/share/shoal/web/app.js; do
   if ! grep -qx -- "$path" <<<"$runtime_files"; then
     fail "shoal does not contain $path; it contains:"$'\n'"$runtime_files"
   fi
@@ -159,7 +159,7 @@ done
 # Directories owned by the distribution's filesystem, systemd and
 # cmake-filesystem packages must not be claimed (file conflicts on install).
 for path in / /etc /usr /usr/bin /usr/lib /usr/lib64 /usr/include /usr/lib/systemd \
-  /usr/lib/systemd/system /usr/lib64/cmake /var /var/lib; do
+  /usr/lib/systemd/system /usr/lib64/cmake /usr/share /var /var/lib; do
   for pkg in "$RUNTIME_RPM" "$DEVEL_RPM"; do
     if rpm -qpl "$pkg" | grep -qx -- "$path"; then
       fail "$(basename "$pkg") claims the system directory $path"
