@@ -13,7 +13,7 @@ build_packages=(g++ make cmake pkg-config git ca-certificates
 # The services the probes are tested against, the peers of the benchmarks (haproxy, wrk),
 # and what boots Debian's own kernel under qemu for the real-IPVS tests.
 test_packages=(mariadb-server mariadb-client rpm python3 binutils iproute2
-  nginx postfix dovecot-imapd dovecot-pop3d vsftpd haproxy wrk
+  nginx postfix dovecot-imapd dovecot-pop3d vsftpd haproxy wrk rrdtool
   qemu-system-x86 busybox-static ipvsadm kmod cpio nftables
   chromium)
 # The browser test drives Chromium with playwright-core from npm: Node.js and npm, unless the
