@@ -48,6 +48,15 @@ class WebServer:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    def restart_manager(self):
+        """Stops the manager (SIGTERM) and starts it again on the same data directory."""
+        manager = self.processes[0]
+        manager.send_signal(signal.SIGTERM)
+        manager.wait(timeout=30)
+        self.processes[0] = self._start("manager")
+        self.processes.pop()  # _start appended it too
+        self.wait("the manager again", lambda: "shoald ready" in self.log("manager"))
+
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
@@ -140,6 +149,15 @@ class Cluster:
                                                              if h["service"] == "http" and h["state"] == "healthy"])
                   == len(self.node_addresses))
         return self
+
+    def restart_manager(self):
+        """Stops the manager (SIGTERM) and starts it again on the same data directory."""
+        manager = self.processes[0]
+        manager.send_signal(signal.SIGTERM)
+        manager.wait(timeout=30)
+        self.processes[0] = self._start("manager")
+        self.processes.pop()  # _start appended it too
+        self.wait("the manager again", lambda: "shoald ready" in self.log("manager"))
 
     def stop(self):
         for p in self.processes:

@@ -260,6 +260,24 @@ def run(cluster):
     r, body = b.request("GET", f"/v1/stats/graph?series={urllib.parse.quote(series)}&range=decade")
     check(r.status == 400 and "range" in body["error"]["message"], f"a bad range is named: {body}")
 
+    # A manager restart: the session, the RRD files and the sampling all carry on.
+    before = next(x for x in b.request("GET", "/v1/stats/series")[1]["series"] if x["series"] == series)
+    cluster.restart_manager()
+    r, _ = b.request("GET", "/v1/nodes")
+    check(r.status == 200, f"a session outlives a manager restart: {r.status}")
+    for _ in range(5):
+        fetch(cluster.vip_port)
+
+    def sampled_again():
+        r, body = b.request("GET", "/v1/stats/series")
+        now = next((x for x in body["series"] if x["series"] == series), None)
+        return now if now and now["last_update"] > before["last_update"] else None
+
+    after = cluster.wait("samples after the restart", sampled_again, timeout=30)
+    check(after is not None, f"the series is still there and updated after the restart: {before} -> {after}")
+    r, image = b.request("GET", f"/v1/stats/graph?series={urllib.parse.quote(series)}&range=hour", raw=True)
+    check(r.status == 200 and png_size(image), "its graph draws after the restart")
+
     # A deleted policy keeps its history.
     r, _ = b.request("DELETE", "/v1/plugins/lvs/services/" + urllib.parse.quote(vip, safe=""))
     check(r.status == 200, f"the policy is deleted: {r.status}")

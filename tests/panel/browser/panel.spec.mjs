@@ -198,14 +198,36 @@ try {
   check((await page.title()) !== 'pwned', 'and none of their script ran');
   await shot('11-plugin-markup');
 
+  // ---- the Command Queue: a command that fails everywhere, its output, skip and retry ----
+  const session = await (await context.request.get(`${cluster.url}/v1/session`)).json();
+  const enqueued = await context.request.post(`${cluster.url}/v1/commands`, {
+    data: {kind: 'markup.fail', payload: '{}', ordering_key: 'markup', target: 'all'},
+    headers: {'X-CSRF-Token': session.csrf_token},
+  });
+  check(enqueued.status() === 201, `a failing command is enqueued: ${enqueued.status()}`);
+  const commandId = (await enqueued.json()).id;
+  await open('nav-queue', 'queue');
+  const failed = `tr[data-command-id="${commandId}"] li.delivery[data-state="failed"]`;
+  // Five attempts with backoff: about 8 s until each delivery has failed for good.
+  await page.waitForFunction((sel) => document.querySelectorAll(sel).length === 3, failed, {timeout: 60000});
+  const row = await page.textContent(`tr[data-command-id="${commandId}"]`);
+  check(row.includes('refused: <img src=x'), 'each node\'s output shows, its markup as text');
+  check(await page.locator('table#commands img').count() === 0, 'and makes no element');
+  await shot('13-queue-failed');
+  const ids = await page.$$eval(failed, (items) => items.map((li) => li.dataset.deliveryId));
+  await page.click(`button[data-action="skip"][data-delivery-id="${ids[0]}"]`);
+  await page.waitForSelector(`li.delivery[data-delivery-id="${ids[0]}"][data-state="skipped"]`, {timeout: 10000});
+  check(true, 'skip gives a failed delivery up');
+  await page.click(`button[data-action="retry"][data-delivery-id="${ids[1]}"]`);
+  await page.waitForSelector(`li.delivery[data-delivery-id="${ids[1]}"]:not([data-state="failed"])`, {timeout: 10000});
+  check(true, 'retry runs a failed delivery again');
+  await shot('13-queue');
+
   // ---- the other pages ----
   await open('nav-enrol', 'enrol');
   await page.click('#new-join-token');
   await page.waitForFunction(() => (document.querySelector('#join-token')?.value || '').length > 20);
   await shot('12-enrol');
-  await open('nav-queue', 'queue');
-  await page.waitForSelector('table#commands tr[data-command-id]');
-  await shot('13-queue');
   await open('nav-users', 'users');
   await shot('14-users');
   await open('nav-audit', 'audit');

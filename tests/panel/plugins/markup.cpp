@@ -1,6 +1,7 @@
 // A plugin whose panel is full of markup: in its title, its labels, its table's values and
-// its action's answer. The panel must show all of it as text; the browser test proves that
-// no element is made from it and no script of it runs.
+// its action's answer; and a command kind, markup.fail, that always fails with markup in its
+// output. The panel must show all of it as text; the browser test proves that no element is
+// made from it and no script of it runs.
 #include <shoal/sdk.hpp>
 
 #include <string>
@@ -23,6 +24,8 @@ std::string quoted(const std::string& text) {
 class Markup final : public shoal::Plugin {
  public:
   void init(shoal::Registrar& reg) override {
+    reg.queueHandler("markup.fail", "Always fails, with markup in its output",
+                     [](std::string_view, shoal::Reply&) { throw shoal::PluginError(std::string("refused: ") + kImage); });
     const std::string definition =
         R"({"title": )" + quoted(std::string("Markup ") + kImage) + R"(, "sections": [)"
         R"({"id": "rows", "type": "table", "title": )" + quoted(kScript) +
