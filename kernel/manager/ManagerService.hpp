@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <semaphore>
 #include <memory>
 #include <string>
 #include <thread>
@@ -121,6 +122,7 @@ class ManagerService {
   std::unique_ptr<auth::UserStore> users_;
   std::unique_ptr<auth::SessionStore> sessions_;
   auth::LoginThrottle throttle_;
+  std::counting_semaphore<> passwordChecks_{4};  // scrypt verifications at once
   std::unique_ptr<auth::AuditLog> audit_;
   std::unique_ptr<api::ApiServer> metricsServer_;
   std::string adminTokenHash_;

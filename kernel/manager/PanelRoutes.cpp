@@ -187,7 +187,17 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
       recordAudit(signInEntry(name, "refused", 429, "rate limited", r.peerAddress));
       return response;
     }
-    auto user = users_->authenticate(name, password);
+    // Each check holds 32 MiB for about 0.1 s (scrypt): a few at a time, so a flood of
+    // sign-ins from many addresses costs time, never the manager's memory.
+    std::optional<auth::User> user;
+    {
+      passwordChecks_.acquire();
+      struct Release {
+        std::counting_semaphore<>& s;
+        ~Release() { s.release(); }
+      } release{passwordChecks_};
+      user = users_->authenticate(name, password);
+    }
     if (!user) {
       throttle_.recordFailure(r.peerAddress, name);
       recordAudit(signInEntry(name, "refused", 401, "wrong user name or password", r.peerAddress));
