@@ -70,8 +70,15 @@ try {
   await page.click('#login-submit');
   await page.waitForFunction(() => document.querySelector('#login-error')?.textContent.includes('wrong'));
   check(true, 'a wrong password is refused with a message');
-  await page.fill('#login-password', cluster.admin_password);
-  await page.click('#login-submit');
+  // The real sign-in by keyboard alone: type, Tab to the password, Enter.
+  await page.fill('#login-user', '');
+  await page.fill('#login-password', '');
+  await page.focus('#login-user');
+  await page.keyboard.type('admin');
+  await page.keyboard.press('Tab');
+  check(await page.evaluate(() => document.activeElement?.id) === 'login-password', 'Tab moves from the user name to the password');
+  await page.keyboard.type(cluster.admin_password);
+  await page.keyboard.press('Enter');
   await ready('dashboard');
 
   // ---- the nodes ----
