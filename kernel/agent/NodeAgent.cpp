@@ -171,7 +171,16 @@ void NodeAgent::run() {
           log.warning("the manager no longer takes the result of delivery " +
                       r->getValue<std::string>("delivery_id") + ": " + r->getValue<std::string>("reason"));
         }
+        // Taken (or refused for good): the manager never offers these again.
+        std::vector<std::int64_t> taken;
+        for (std::size_t i = 0; i < unacknowledged->size(); ++i)
+          taken.push_back(unacknowledged->getObject(static_cast<unsigned>(i))->getValue<std::int64_t>("delivery_id"));
         unacknowledged = new Array;
+        try {
+          journal_->acknowledge(taken);
+        } catch (const Error& e) {
+          log.warning(std::string("journal: ") + e.what());
+        }
       }
       auto reply = client_->call("GET", "/v1/node/deliveries?wait_ms=" + std::to_string(settings_.pollWait.count()) +
                                             "&limit=" + std::to_string(settings_.batchLimit),
@@ -186,8 +195,10 @@ void NodeAgent::run() {
       for (std::size_t i = 0; deliveries && i < deliveries->size(); ++i) {
         auto d = deliveries->getObject(static_cast<unsigned>(i));
         const auto id = d->getValue<std::int64_t>("id");
-        // Already applied (the acknowledgement was lost): answer from the journal.
-        if (auto done = journal_->find(id)) {
+        // Already applied (the acknowledgement was lost): answer from the journal. A failed
+        // attempt is not an answer: the delivery comes back to be tried again (backoff, or an
+        // admin's retry), and trying is what it asks for.
+        if (auto done = journal_->find(id); done && done->succeeded) {
           unacknowledged->add(result(id, done->succeeded, done->output));
           continue;
         }

@@ -104,6 +104,75 @@ TEST(Journal, ATornLastRecordIsIgnoredAndLaterRecordsStillRead) {
   fs::remove_all(dir);
 }
 
+TEST(Journal, AcknowledgedRecordsAreCompactedAway) {
+  auto dir = freshDir("compaction");
+  {
+    Journal journal(dir / "journal.log", 2);
+    for (std::int64_t id : {1, 2, 3}) journal.record(id, JournalEntry{true, "applied " + std::to_string(id)});
+    journal.sync();
+    EXPECT_EQ(journal.recordsInFile(), 3u);
+    journal.acknowledge({1});
+    EXPECT_EQ(journal.recordsInFile(), 3u) << "one acknowledgement is below the threshold";
+    journal.acknowledge({2, 99});  // 99 was never recorded: nothing to forget
+    EXPECT_EQ(journal.recordsInFile(), 1u) << "the file keeps only what is unacknowledged";
+    EXPECT_FALSE(journal.find(1));
+    journal.record(4, JournalEntry{false, "failed"});
+    journal.sync();
+    EXPECT_EQ(journal.recordsInFile(), 2u) << "records go on being appended to the new file";
+  }
+  Journal reopened(dir / "journal.log");
+  EXPECT_EQ(reopened.size(), 2u);
+  EXPECT_FALSE(reopened.find(1));
+  EXPECT_FALSE(reopened.find(2));
+  ASSERT_TRUE(reopened.find(3));
+  EXPECT_EQ(reopened.find(3)->output, "applied 3");
+  ASSERT_TRUE(reopened.find(4));
+  EXPECT_FALSE(reopened.find(4)->succeeded);
+  EXPECT_FALSE(fs::exists(dir / "journal.log.compact"));
+  fs::remove_all(dir);
+}
+
+// Waits until the command's only delivery is done; false after 20 s.
+bool deliveredWithin20s(shoal::manager::ManagerService& manager, std::int64_t commandId) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto command = manager.queue().find(commandId);
+    if (command && command->deliveries.at(0).state == shoal::cluster::DeliveryState::Done) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// A failed attempt in the journal is no answer: the delivery came back to be tried again.
+TEST(NodeAgent, AFailedAttemptInTheJournalIsAppliedAgain) {
+  auto dir = freshDir("failed-attempt");
+  auto running = startManager(dir);
+  auto& manager = *running.service;
+  Poco::AutoPtr<Poco::Util::MapConfiguration> config(new Poco::Util::MapConfiguration);
+  config->setString("plugin.recorder.file", (dir / "applied").string());
+  shoal::host::PluginHost plugins({config.get(), nullptr});
+  ASSERT_EQ(plugins.load(SHOAL_E2E_PLUGIN_DIR "/recorder.so").state, shoal::host::PluginState::Loaded);
+  enrolNode(manager, dir);
+  auto command = manager.queue().enqueue("recorder.apply", R"({"key":"a","seq":1})", "a", shoal::cluster::Target::all());
+  {
+    Journal journal(dir / "node" / "journal.log");
+    journal.record(command.deliveries.at(0).id, JournalEntry{false, "the disk was full"});
+    journal.sync();
+  }
+  shoal::agent::NodeAgent agent(plugins.registries(), {dir / "node", std::chrono::milliseconds(500)});
+  agent.start();
+  EXPECT_TRUE(deliveredWithin20s(manager, command.id));
+  agent.stop();
+  std::ifstream applied(dir / "applied");
+  std::string lines((std::istreambuf_iterator<char>(applied)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(lines, "a 1\n");
+  plugins.shutdown();
+  manager.stop();
+  running.service.reset();  // before the store it uses
+  running.store.reset();
+  fs::remove_all(dir);
+}
+
 TEST(NodeAgent, ADeliveryAlreadyInTheJournalIsAnsweredFromItNotAppliedAgain) {
   auto dir = freshDir("redelivery");
   auto running = startManager(dir);
@@ -129,16 +198,9 @@ TEST(NodeAgent, ADeliveryAlreadyInTheJournalIsAnsweredFromItNotAppliedAgain) {
 
   shoal::agent::NodeAgent agent(plugins.registries(), {dir / "node", std::chrono::milliseconds(500)});
   agent.start();
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  std::optional<shoal::cluster::Command> done;
-  while (std::chrono::steady_clock::now() < deadline) {
-    done = manager.queue().find(second.id);
-    if (done && done->deliveries.at(0).state == shoal::cluster::DeliveryState::Done) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  ASSERT_TRUE(deliveredWithin20s(manager, second.id));
   agent.stop();
-  ASSERT_TRUE(done);
-  ASSERT_EQ(done->deliveries.at(0).state, shoal::cluster::DeliveryState::Done);
+  auto done = manager.queue().find(second.id);
   EXPECT_EQ(manager.queue().find(first.id)->deliveries.at(0).output, "applied before the crash");
   // Only the second command reached the handler.
   std::ifstream applied(dir / "applied");
