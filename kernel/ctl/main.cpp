@@ -64,13 +64,13 @@ const char* kUsage = R"(usage: shoalctl [--json] [--manager HOST:PORT] [--token-
   service rollouts [--limit N]         recent rolling restarts and where each stands
   api METHOD PATH [--body JSON]        any admin route, e.g. a plugin's: api GET /v1/plugins/hello/greetings
   health                               the health of every probed service on every node
+  health maintenance NODE_ID SERVICE on|off
+                                       take a service on a node out of the balancer, or put it back
   user list                            the panel's users
   user add NAME                        a panel user; the password is read from standard input
                                        (asked twice, not echoed, on a terminal), never from argv
   user passwd NAME                     a new password, read the same way; ends NAME's sessions
   user remove NAME
-  health maintenance NODE_ID SERVICE on|off
-                                       take a service on a node out of the balancer, or put it back
 
 Load balancer (the lvs plugin), with ipvsadm's options:
   lb list [--stats | --rate]           virtual services, real servers, health and counters

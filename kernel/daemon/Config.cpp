@@ -123,16 +123,21 @@ LoadedConfig loadConfig(const std::filesystem::path& file, bool fileRequired,
   s.webDir = path("web_dir", build::kDefaultWebDir);
   s.panelIdleTimeoutMinutes = number("panel_idle_timeout_minutes", "30", 1, 1440);
   s.statsStepSeconds = number("stats_step_seconds", "10", 1, 60);
-  s.metricsListen = c.getString("shoald.metrics_listen", "");
-  if (!s.metricsListen.empty()) {
-    const auto colon = s.metricsListen.rfind(':');
-    const bool shaped = colon != std::string::npos && colon > 0 && colon + 1 < s.metricsListen.size() &&
-                        s.metricsListen.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
-                        s.metricsListen.size() - colon <= 6 && std::stoi(s.metricsListen.substr(colon + 1)) <= 65535;
+  const std::string metrics = c.getString("shoald.metrics_listen", "");
+  if (!metrics.empty()) {
+    // ADDRESS:PORT, an IPv6 address in brackets.
+    const auto colon = metrics.rfind(':');
+    const bool shaped = colon != std::string::npos && colon > 0 && colon + 1 < metrics.size() &&
+                        metrics.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
+                        metrics.size() - colon <= 6 && std::stoi(metrics.substr(colon + 1)) <= 65535;
     if (!shaped)
-      invalid(source, "shoald.metrics_listen '" + s.metricsListen +
+      invalid(source, "shoald.metrics_listen '" + metrics +
                           "' must be ADDRESS:PORT, e.g. 127.0.0.1:9717 (unauthenticated plain HTTP: bind it to a "
                           "trusted network only)");
+    s.metricsAddress = metrics.substr(0, colon);
+    if (s.metricsAddress.size() > 2 && s.metricsAddress.front() == '[' && s.metricsAddress.back() == ']')
+      s.metricsAddress = s.metricsAddress.substr(1, s.metricsAddress.size() - 2);
+    s.metricsPort = static_cast<std::uint16_t>(std::stoi(metrics.substr(colon + 1)));
   }
   return loaded;
 }

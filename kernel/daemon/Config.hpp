@@ -29,11 +29,12 @@ struct DaemonSettings {
   // Manager: also be a node of its own cluster (AppServer0), running the node agent in-process.
   bool appServer = false;
   // Manager: the panel's static files; a panel session's idle timeout; where /metrics is also
-  // served over plain HTTP without credentials (empty = only on the API, authenticated);
-  // seconds between the points of the balancer's RRD files.
+  // served over plain HTTP without credentials (metrics_listen = ADDRESS:PORT; port 0 = only on
+  // the API, authenticated); seconds between the points of the balancer's RRD files.
   std::filesystem::path webDir;
   int panelIdleTimeoutMinutes = 30;
-  std::string metricsListen;
+  std::string metricsAddress;
+  std::uint16_t metricsPort = 0;
   int statsStepSeconds = 10;
 };
 

@@ -12,8 +12,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <atomic>
+#include <csignal>
 #include <cstring>
 #include <ostream>
 #include <sstream>
@@ -121,8 +121,7 @@ class DaemonRuntime final : public host::HostRuntime {
     return out.str();
   }
   void emitStats(std::vector<host::StatsSample> samples) override {
-    // The manager records; a node (or a manager's own agent before its manager exists,
-    // which never happens) forwards.
+    // The manager records; a node forwards to it.
     if (manager_ != nullptr) return manager_->stats().record(samples);
     auto* agent = agent_.load();
     if (agent == nullptr) throw Error(ErrorCode::Unsupported, "statistics need a running manager or node agent");
@@ -244,7 +243,8 @@ int runDaemon(const LoadedConfig& config) {
       ms.queuePolicy.lease = std::chrono::seconds(s.queueLeaseSeconds);
       ms.webDir = s.webDir;
       ms.sessionIdleTimeout = std::chrono::minutes(s.panelIdleTimeoutMinutes);
-      ms.metricsListen = s.metricsListen;
+      ms.metricsAddress = s.metricsAddress;
+      ms.metricsPort = s.metricsPort;
       ms.statsStepSeconds = s.statsStepSeconds;
       managerService = std::make_unique<manager::ManagerService>(*store, &plugins.registries(), ms);
       runtime = std::make_unique<DaemonRuntime>(s.role, s.dataDir, s.appServer ? s.dataDir / "appserver" : "",

@@ -4,7 +4,6 @@
 #include <Poco/Logger.h>
 #include <Poco/Util/AbstractConfiguration.h>
 
-#include <chrono>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -330,10 +329,7 @@ shoal_status healthList(shoal_plugin_ctx* ctx, shoal_buffer* outJson, shoal_buff
 shoal_status statsEmit(shoal_plugin_ctx* ctx, shoal_str samplesJson, shoal_buffer* outError) {
   return run(outError, [&] {
     auto& runtime = runtimeOf(ctx, "stats_emit");
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-    runtime.emitStats(parseStatsSamples(view(samplesJson), ctx->pluginName + ".", now));
+    runtime.emitStats(parseStatsSamples(view(samplesJson), ctx->pluginName + ".", unixNowSeconds()));
     return SHOAL_OK;
   });
 }

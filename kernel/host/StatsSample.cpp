@@ -5,6 +5,7 @@
 #include <Poco/JSON/Parser.h>
 #include <Poco/JSON/Stringifier.h>
 
+#include <chrono>
 #include <limits>
 #include <regex>
 #include <sstream>
@@ -35,6 +36,10 @@ std::uint64_t counter(const Poco::JSON::Object& o, std::size_t index, const char
 }
 
 }  // namespace
+
+std::int64_t unixNowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 std::vector<StatsSample> parseStatsSamples(std::string_view json, const std::string& seriesPrefix,
                                            std::int64_t nowSeconds) {

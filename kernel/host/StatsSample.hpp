@@ -26,6 +26,9 @@ struct StatsSample {
 std::vector<StatsSample> parseStatsSamples(std::string_view json, const std::string& seriesPrefix,
                                            std::int64_t nowSeconds);
 
+// Now, in Unix seconds: what a sample without "time" is stamped with.
+std::int64_t unixNowSeconds();
+
 // The JSON array parseStatsSamples reads (with the prefix already in the names).
 std::string statsSamplesToJson(const std::vector<StatsSample>& samples);
 

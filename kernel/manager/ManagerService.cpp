@@ -196,14 +196,11 @@ ManagerService::ManagerService(store::Store& store, const host::Registries* regi
       [this](const api::Route& route, const api::ApiRequest& request, const api::ApiResponse& response) {
         audit(route, request, response);
       });
-  if (!settings_.metricsListen.empty()) {
+  if (settings_.metricsPort != 0) {
     // Plain HTTP, no credentials: only what the admin bound it to can reach it.
-    const auto colon = settings_.metricsListen.rfind(':');
     api::ApiServerSettings metricsSettings;
-    metricsSettings.bindAddress = settings_.metricsListen.substr(0, colon);
-    if (metricsSettings.bindAddress.size() > 2 && metricsSettings.bindAddress.front() == '[')
-      metricsSettings.bindAddress = metricsSettings.bindAddress.substr(1, metricsSettings.bindAddress.size() - 2);
-    metricsSettings.port = static_cast<std::uint16_t>(std::stoi(settings_.metricsListen.substr(colon + 1)));
+    metricsSettings.bindAddress = settings_.metricsAddress;
+    metricsSettings.port = settings_.metricsPort;
     metricsSettings.maxThreads = 4;
     std::vector<api::Route> metricsRoutes{
         api::Route{"GET", "/metrics", api::Access::Public, [this](const api::ApiRequest&) { return metricsResponse(); }}};

@@ -4,9 +4,9 @@
 #include <atomic>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <semaphore>
-#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,8 +50,9 @@ struct ManagerSettings {
   // A panel session ends after this long without a request, and in any case after 12 hours.
   std::chrono::seconds sessionIdleTimeout{30 * 60};
   // Where /metrics is also served over plain HTTP without authentication, for a Prometheus
-  // on a trusted network ("127.0.0.1:9717"); empty = only on the API, authenticated.
-  std::string metricsListen;
+  // on a trusted network (127.0.0.1 and 9717, say); port 0 = only on the API, authenticated.
+  std::string metricsAddress;
+  std::uint16_t metricsPort = 0;
   // Seconds between the points of the RRD files (the balancer is sampled this often).
   int statsStepSeconds = 10;
 };

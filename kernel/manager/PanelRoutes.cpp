@@ -11,7 +11,6 @@
 #include <regex>
 #include <sstream>
 
-#include "auth/PasswordHash.hpp"
 #include "cluster/Secrets.hpp"
 #include "common/Error.hpp"
 #include "common/Files.hpp"
@@ -383,10 +382,7 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
   add("POST", "/v1/node/stats", Access::Node, [this](const ApiRequest& r) {
     auto body = r.json();
     if (!body->has("samples")) throw Error(ErrorCode::InvalidArgument, "field 'samples' is required");
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-    auto samples = host::parseStatsSamples(stringify(body->get("samples")), "", now);
+    auto samples = host::parseStatsSamples(stringify(body->get("samples")), "", host::unixNowSeconds());
     stats_->record(samples);
     auto o = api::object();
     o->set("recorded", static_cast<std::int64_t>(samples.size()));

@@ -20,8 +20,17 @@ const char* kMetaFile = "series.json";
 
 StatsService::StatsService(std::filesystem::path directory, int stepSeconds)
     : directory_(directory), recorder_(directory, stepSeconds) {
+  for (const auto& info : recorder_.list()) {
+    auto& s = series_[info.series];
+    s.series = info.series;
+    s.timeSeconds = info.lastUpdateSeconds;
+    s.conns = info.conns;
+    s.packetsIn = info.packetsIn;
+    s.packetsOut = info.packetsOut;
+    s.bytesIn = info.bytesIn;
+    s.bytesOut = info.bytesOut;
+  }
   loadMeta();
-  for (const auto& info : recorder_.list()) lastTime_[info.series] = info.lastUpdateSeconds;
 }
 
 void StatsService::loadMeta() {
@@ -32,12 +41,12 @@ void StatsService::loadMeta() {
   try {
     auto root = Poco::JSON::Parser().parse(text.str()).extract<Poco::JSON::Object::Ptr>();
     for (const auto& [series, value] : *root) {
+      auto it = series_.find(series);
+      if (it == series_.end()) continue;  // its file is gone: nothing to name
       auto o = value.extract<Poco::JSON::Object::Ptr>();
-      Meta m;
-      m.title = o->optValue<std::string>("title", "");
+      it->second.title = o->optValue<std::string>("title", "");
       if (auto labels = o->getObject("labels"))
-        for (const auto& [k, v] : *labels) m.labels[k] = v.convert<std::string>();
-      meta_[series] = std::move(m);
+        for (const auto& [k, v] : *labels) it->second.labels[k] = v.convert<std::string>();
     }
   } catch (const std::exception& e) {
     // Titles are a convenience: graphs still draw, named by their series.
@@ -48,11 +57,11 @@ void StatsService::loadMeta() {
 
 void StatsService::saveMeta() const {
   Poco::JSON::Object root(Poco::JSON_PRESERVE_KEY_ORDER);
-  for (const auto& [series, m] : meta_) {
+  for (const auto& [series, s] : series_) {
     Poco::JSON::Object::Ptr o = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
-    o->set("title", m.title);
+    o->set("title", s.title);
     Poco::JSON::Object::Ptr labels = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
-    for (const auto& [k, v] : m.labels) labels->set(k, v);
+    for (const auto& [k, v] : s.labels) labels->set(k, v);
     o->set("labels", labels);
     root.set(series, o);
   }
@@ -63,22 +72,25 @@ void StatsService::saveMeta() const {
 
 void StatsService::record(const std::vector<host::StatsSample>& samples) {
   std::lock_guard lock(mutex_);
+  // Only samples newer than their series' last reach the file, also within one call.
+  std::map<std::string, const host::StatsSample*> newest;
   std::vector<stats::Sample> fresh;
-  bool metaChanged = false;
   for (const auto& s : samples) {
-    auto& last = lastTime_[s.series];
+    auto known = series_.find(s.series);
+    const auto* before = newest.count(s.series) ? newest[s.series] : nullptr;
+    const auto last = before ? before->timeSeconds : known != series_.end() ? known->second.timeSeconds : 0;
     if (s.timeSeconds <= last) continue;
-    // Two samples of one series in one call: only increasing times reach the file.
-    last = s.timeSeconds;
+    newest[s.series] = &s;
     fresh.push_back(stats::Sample{s.series, s.timeSeconds, s.conns, s.packetsIn, s.packetsOut, s.bytesIn, s.bytesOut});
-    auto& m = meta_[s.series];
-    if (m.title != s.title || m.labels != s.labels) {
-      m.title = s.title;
-      m.labels = s.labels;
-      metaChanged = true;
-    }
   }
-  if (!fresh.empty()) recorder_.record(fresh);
+  if (fresh.empty()) return;
+  recorder_.record(fresh);
+  bool metaChanged = false;
+  for (const auto& [series, s] : newest) {
+    auto& kept = series_[series];
+    metaChanged = metaChanged || kept.title != s->title || kept.labels != s->labels;
+    kept = *s;
+  }
   if (metaChanged) saveMeta();
 }
 
@@ -103,32 +115,18 @@ Poco::JSON::Array::Ptr StatsService::seriesJson() const {
 }
 
 std::vector<host::StatsSample> StatsService::latest() const {
-  auto infos = recorder_.list();
   std::lock_guard lock(mutex_);
   std::vector<host::StatsSample> out;
-  for (const auto& info : infos) {
-    host::StatsSample s;
-    s.series = info.series;
-    s.timeSeconds = info.lastUpdateSeconds;
-    s.conns = info.conns;
-    s.packetsIn = info.packetsIn;
-    s.packetsOut = info.packetsOut;
-    s.bytesIn = info.bytesIn;
-    s.bytesOut = info.bytesOut;
-    if (auto it = meta_.find(info.series); it != meta_.end()) {
-      s.title = it->second.title;
-      s.labels = it->second.labels;
-    }
-    out.push_back(std::move(s));
-  }
+  out.reserve(series_.size());
+  for (const auto& [series, s] : series_) out.push_back(s);
   return out;
 }
 
 stats::Graph StatsService::graph(stats::GraphRequest request) const {
   if (request.title.empty()) {
     std::lock_guard lock(mutex_);
-    auto it = meta_.find(request.series);
-    request.title = it != meta_.end() && !it->second.title.empty() ? it->second.title : request.series;
+    auto it = series_.find(request.series);
+    request.title = it != series_.end() && !it->second.title.empty() ? it->second.title : request.series;
   }
   return recorder_.render(request);
 }

@@ -32,21 +32,17 @@ class StatsService {
   std::vector<host::StatsSample> latest() const;
   // A graph; the title defaults to the series' own. Error(NotFound), Error(InvalidArgument).
   stats::Graph graph(stats::GraphRequest request) const;
-  const stats::StatsRecorder& recorder() const { return recorder_; }
 
  private:
-  struct Meta {
-    std::string title;
-    std::map<std::string, std::string> labels;
-  };
-  void loadMeta();
+  void loadMeta();        // titles and labels from series.json into series_
   void saveMeta() const;  // called with mutex_ held
 
   std::filesystem::path directory_;
   stats::StatsRecorder recorder_;
   mutable std::mutex mutex_;
-  std::map<std::string, Meta> meta_;
-  std::map<std::string, std::int64_t> lastTime_;
+  // Every series' last recorded sample with its title and labels: read from the files once
+  // at start, then kept by record(), so listing and /metrics never read the files.
+  std::map<std::string, host::StatsSample> series_;
 };
 
 }  // namespace shoal::manager

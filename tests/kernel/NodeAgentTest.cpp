@@ -50,6 +50,20 @@ RunningManager startManager(const fs::path& dir) {
   return m;
 }
 
+// Plugins of a node: the recorder plugin, writing what it applies into dir/applied.
+std::unique_ptr<shoal::host::PluginHost> recorderPlugins(const fs::path& dir) {
+  Poco::AutoPtr<Poco::Util::MapConfiguration> config(new Poco::Util::MapConfiguration);
+  config->setString("plugin.recorder.file", (dir / "applied").string());
+  auto plugins = std::make_unique<shoal::host::PluginHost>(shoal::host::HostServices{config.get(), nullptr});
+  EXPECT_EQ(plugins->load(SHOAL_E2E_PLUGIN_DIR "/recorder.so").state, shoal::host::PluginState::Loaded);
+  return plugins;
+}
+
+std::string appliedLines(const fs::path& dir) {
+  std::ifstream applied(dir / "applied");
+  return std::string((std::istreambuf_iterator<char>(applied)), std::istreambuf_iterator<char>());
+}
+
 // Enrols a node keeping its identity in dir/node.
 shoal::agent::NodeIdentity enrolNode(shoal::manager::ManagerService& manager, const fs::path& dir) {
   auto issued = manager.nodes().createJoinToken(std::chrono::minutes(5));
@@ -148,10 +162,7 @@ TEST(NodeAgent, AFailedAttemptInTheJournalIsAppliedAgain) {
   auto dir = freshDir("failed-attempt");
   auto running = startManager(dir);
   auto& manager = *running.service;
-  Poco::AutoPtr<Poco::Util::MapConfiguration> config(new Poco::Util::MapConfiguration);
-  config->setString("plugin.recorder.file", (dir / "applied").string());
-  shoal::host::PluginHost plugins({config.get(), nullptr});
-  ASSERT_EQ(plugins.load(SHOAL_E2E_PLUGIN_DIR "/recorder.so").state, shoal::host::PluginState::Loaded);
+  auto plugins = recorderPlugins(dir);
   enrolNode(manager, dir);
   auto command = manager.queue().enqueue("recorder.apply", R"({"key":"a","seq":1})", "a", shoal::cluster::Target::all());
   {
@@ -159,14 +170,12 @@ TEST(NodeAgent, AFailedAttemptInTheJournalIsAppliedAgain) {
     journal.record(command.deliveries.at(0).id, JournalEntry{false, "the disk was full"});
     journal.sync();
   }
-  shoal::agent::NodeAgent agent(plugins.registries(), {dir / "node", std::chrono::milliseconds(500)});
+  shoal::agent::NodeAgent agent(plugins->registries(), {dir / "node", std::chrono::milliseconds(500)});
   agent.start();
   EXPECT_TRUE(deliveredWithin20s(manager, command.id));
   agent.stop();
-  std::ifstream applied(dir / "applied");
-  std::string lines((std::istreambuf_iterator<char>(applied)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(lines, "a 1\n");
-  plugins.shutdown();
+  EXPECT_EQ(appliedLines(dir), "a 1\n");
+  plugins->shutdown();
   manager.stop();
   running.service.reset();  // before the store it uses
   running.store.reset();
@@ -179,10 +188,7 @@ TEST(NodeAgent, ADeliveryAlreadyInTheJournalIsAnsweredFromItNotAppliedAgain) {
   auto& manager = *running.service;
 
   // A node with the recorder plugin, recording into a file we can inspect.
-  Poco::AutoPtr<Poco::Util::MapConfiguration> config(new Poco::Util::MapConfiguration);
-  config->setString("plugin.recorder.file", (dir / "applied").string());
-  shoal::host::PluginHost plugins({config.get(), nullptr});
-  ASSERT_EQ(plugins.load(SHOAL_E2E_PLUGIN_DIR "/recorder.so").state, shoal::host::PluginState::Loaded);
+  auto plugins = recorderPlugins(dir);
   auto identity = enrolNode(manager, dir);
 
   auto first = manager.queue().enqueue("recorder.apply", R"({"key":"a","seq":1})", "a",
@@ -196,19 +202,17 @@ TEST(NodeAgent, ADeliveryAlreadyInTheJournalIsAnsweredFromItNotAppliedAgain) {
     journal.sync();
   }
 
-  shoal::agent::NodeAgent agent(plugins.registries(), {dir / "node", std::chrono::milliseconds(500)});
+  shoal::agent::NodeAgent agent(plugins->registries(), {dir / "node", std::chrono::milliseconds(500)});
   agent.start();
   ASSERT_TRUE(deliveredWithin20s(manager, second.id));
   agent.stop();
   auto done = manager.queue().find(second.id);
   EXPECT_EQ(manager.queue().find(first.id)->deliveries.at(0).output, "applied before the crash");
   // Only the second command reached the handler.
-  std::ifstream applied(dir / "applied");
-  std::string lines((std::istreambuf_iterator<char>(applied)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(lines, "a 2\n");
+  EXPECT_EQ(appliedLines(dir), "a 2\n");
   EXPECT_EQ(identity.nodeId, done->deliveries.at(0).nodeId);
 
-  plugins.shutdown();
+  plugins->shutdown();
   manager.stop();
   running.service.reset();  // before the store it uses
   running.store.reset();
@@ -226,9 +230,7 @@ TEST(NodeAgent, StatisticsSamplesReachTheManagersRrdFiles) {
   shoal::agent::NodeAgent agent(plugins.registries(), {dir / "node", std::chrono::milliseconds(500)});
   agent.start();
 
-  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+  const auto now = shoal::host::unixNowSeconds();
   auto samples = shoal::host::parseStatsSamples(
       R"([{"series": "service.tcp:192.0.2.10:80", "time": )" + std::to_string(now - 20) +
           R"(, "title": "tcp:192.0.2.10:80", "conns": 5, "packets_in": 50, "packets_out": 40, "bytes_in": 5000, "bytes_out": 90000},

@@ -48,15 +48,6 @@ class WebServer:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def restart_manager(self):
-        """Stops the manager (SIGTERM) and starts it again on the same data directory."""
-        manager = self.processes[0]
-        manager.send_signal(signal.SIGTERM)
-        manager.wait(timeout=30)
-        self.processes[0] = self._start("manager")
-        self.processes.pop()  # _start appended it too
-        self.wait("the manager again", lambda: "shoald ready" in self.log("manager"))
-
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
@@ -99,10 +90,8 @@ class Cluster:
 
     def _start(self, name, *extra):
         log = open(os.path.join(self.work, f"{name}.log"), "w")
-        p = subprocess.Popen([self.shoald, "--config", os.path.join(self.work, f"{name}.conf")] + list(extra),
-                             stdout=log, stderr=subprocess.STDOUT)
-        self.processes.append(p)
-        return p
+        return subprocess.Popen([self.shoald, "--config", os.path.join(self.work, f"{name}.conf")] + list(extra),
+                                stdout=log, stderr=subprocess.STDOUT)
 
     def log(self, name):
         with open(os.path.join(self.work, f"{name}.log")) as f:
@@ -131,13 +120,13 @@ class Cluster:
         raise RuntimeError(f"timed out waiting for {what}")
 
     def start(self):
-        self._start("manager")
+        self.processes.append(self._start("manager"))
         self.wait("the manager", lambda: "shoald ready" in self.log("manager"))
         self.admin_password = open(os.path.join(self.data, "initial-admin-password")).read().strip()
         for i, address in enumerate(self.node_addresses):
             self.web_servers.append(WebServer(address, self.web_port, f"node{i + 1}", f"{self.work}/www{i + 1}"))
             token = self.ctl("node", "join-token", "--ttl", "600").stdout.strip()
-            self._start(f"node{i + 1}", "--join", token)
+            self.processes.append(self._start(f"node{i + 1}", "--join", token))
         self.wait("every node online", lambda: len([n for n in self.ctl_json("node", "list")["nodes"]
                                                     if n["state"] == "online"]) == len(self.node_addresses) + 1)
         for n in self.ctl_json("node", "list")["nodes"]:
@@ -156,7 +145,6 @@ class Cluster:
         manager.send_signal(signal.SIGTERM)
         manager.wait(timeout=30)
         self.processes[0] = self._start("manager")
-        self.processes.pop()  # _start appended it too
         self.wait("the manager again", lambda: "shoald ready" in self.log("manager"))
 
     def stop(self):

@@ -119,8 +119,8 @@ export function section(title, ...children) {
 }
 
 // What the page says when a route is not there (404/501): which part is missing and what to do.
-export function missingNotice(what, todo) {
-  return h('div', {class: 'missing', role: 'status'}, h('p', null, h('strong', null, what)), todo ? h('p', null, todo) : null);
+export function missingNotice(what, remedy) {
+  return h('div', {class: 'missing', role: 'status'}, h('p', null, h('strong', null, what)), remedy ? h('p', null, remedy) : null);
 }
 
 // A button that copies `getText()` to the clipboard and says so.

@@ -211,14 +211,9 @@ class Lvs final : public shoal::Plugin {
   }
 
   std::string panelData(std::string_view section) {
-    auto health = healthByMember();
-    auto state = localState();
-    std::vector<Object::Ptr> described;
-    {
-      std::lock_guard lock(managerMutex_);
-      seedServing();
-      for (const auto& p : loadPolicies()) described.push_back(describe(p, health, state));
-    }
+    if (section != "services" && section != "members" && section != "traffic")
+      throw PluginError("no section '" + std::string(section) + "'", SHOAL_ERR_NOT_FOUND);
+    const auto described = describeAll();
     Array::Ptr rows = new Array;
     Array::Ptr graphs = new Array;
     for (const auto& d : described) {
@@ -243,17 +238,13 @@ class Lvs final : public shoal::Plugin {
           if (auto counters = m->getObject("counters")) row->set("connections", counters->get("connections"));
           rows->add(row);
         }
-      } else if (section == "traffic") {
+      } else {
         Object::Ptr g = new Object;
         g->set("series", d->get("stats_series"));
         g->set("title", key);
         graphs->add(g);
-      } else {
-        throw PluginError("no section '" + std::string(section) + "'", SHOAL_ERR_NOT_FOUND);
       }
     }
-    if (described.empty() && section != "services" && section != "members" && section != "traffic")
-      throw PluginError("no section '" + std::string(section) + "'", SHOAL_ERR_NOT_FOUND);
     Object answer;
     if (section == "traffic") answer.set("graphs", graphs);
     else answer.set("rows", rows);
@@ -480,6 +471,18 @@ class Lvs final : public shoal::Plugin {
     return o;
   }
 
+  // Every policy as GET services shows it: members, health and, where the dataplane runs
+  // here, counters.
+  std::vector<Object::Ptr> describeAll() {
+    auto health = healthByMember();
+    auto state = localState();
+    std::vector<Object::Ptr> described;
+    std::lock_guard lock(managerMutex_);
+    seedServing();
+    for (const auto& p : loadPolicies()) described.push_back(describe(p, health, state));
+    return described;
+  }
+
   std::optional<Policy> findPolicy(const std::string& key) {
     auto txn = host().transaction();
     auto doc = txn.get(kPolicies, key);
@@ -525,12 +528,8 @@ class Lvs final : public shoal::Plugin {
     if (parts.empty() || parts[0] == "services") {
       if (parts.size() <= 1) {
         if (method == "GET") {
-          auto health = healthByMember();
-          auto state = localState();
           Array::Ptr list = new Array;
-          std::lock_guard lock(managerMutex_);
-          seedServing();
-          for (const auto& p : loadPolicies()) list->add(describe(p, health, state));
+          for (const auto& d : describeAll()) list->add(d);
           Object answer;
           answer.set("services", list);
           {
