@@ -425,6 +425,9 @@ void printBalancer(const Object::Ptr& b, bool stats, bool rate) {
       }
       std::cout << "  (" << text(s->get("service")) << ")\n";
     }
+    // The director could not hold this one (it holds the others); the reason is its own.
+    if (s->optValue<std::string>("status", "") == "failed")
+      std::cout << "  !! not applied on the director: " << s->optValue<std::string>("error", "") << "\n";
     auto members = s->getArray("members");
     for (std::size_t m = 0; members && m < members->size(); ++m) {
       auto r = members->getObject(static_cast<unsigned>(m));

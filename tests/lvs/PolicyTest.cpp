@@ -141,3 +141,39 @@ TEST(PolicyTest, TheApplyPayloadRoundTripsAndIsValidatedLikeTheApi) {
             std::string::npos);
   EXPECT_NE(refusal([] { tableFromJson(R"({"nothing": 1})"); }).find("needs 'services'"), std::string::npos);
 }
+
+// Passive FTP opens its data connection to another port of the same group; only
+// persistence sends it to the node that opened it.
+TEST(PolicyTest, AFirewallMarkGroupCarryingFtpNeedsPersistence) {
+  const std::string byPort =
+      R"({"service": "files", "fwmark": 7, "persistence": 0,
+          "listeners": ["192.0.2.10:21", "192.0.2.10:30000"], "members": [{"address": "10.0.0.11"}]})";
+  auto why = refusal([&] { parsePolicy(byPort); });
+  EXPECT_NE(why.find("carries FTP (a listener on port 21)"), std::string::npos) << why;
+  EXPECT_NE(why.find("'persistence'"), std::string::npos) << why;
+  EXPECT_NE(why.find("lands on another node"), std::string::npos) << why;
+
+  const std::string byService =
+      R"({"service": "ftp", "fwmark": 8, "persistence": 0, "listeners": ["192.0.2.10:2121"]})";
+  why = refusal([&] { parsePolicy(byService); });
+  EXPECT_NE(why.find("carries FTP (service 'ftp')"), std::string::npos) << why;
+
+  // With persistence it is accepted; an edit back to 0 is refused.
+  auto kept = parsePolicy(R"({"service": "ftp", "fwmark": 9, "persistence": 300,
+                              "listeners": ["192.0.2.10:21", "192.0.2.10:30000"]})");
+  why = refusal([&] { editPolicy(kept, R"({"persistence": 0})"); });
+  EXPECT_NE(why.find("carries FTP"), std::string::npos) << why;
+  // Neither a plain FTP virtual service nor a non-FTP group is concerned.
+  EXPECT_EQ(refusal([] { parsePolicy(R"({"service": "ftp", "address": "192.0.2.10", "port": 21, "persistence": 0})"); }),
+            "(accepted)");
+  EXPECT_EQ(refusal([] { parsePolicy(R"({"service": "http", "fwmark": 1, "persistence": 0,
+                                         "listeners": ["192.0.2.10:80", "192.0.2.10:443"]})"); }),
+            "(accepted)");
+
+  // A policy stored before the rule still loads, and a director still takes its table: one
+  // refused policy must not stop the balancer.
+  Policy old = kept;
+  old.persistenceSeconds = 0;
+  EXPECT_EQ(parseStoredPolicy(toJson(old)).persistenceSeconds, 0u);
+  EXPECT_EQ(tableFromJson(tableToJson(desiredTable({old}, {}))).size(), 1u);
+}

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -18,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "Reconciler.hpp"
 #include "UserspaceDataplane.hpp"
 
 namespace {
@@ -506,58 +508,159 @@ TEST_F(UserspaceDataplaneTest, ForwardingMethodsAreKeptAndReadBack) {
   EXPECT_EQ(nameVia("127.0.0.2", "127.0.0.1", vip), "a");
 }
 
-TEST_F(UserspaceDataplaneTest, UdpIsRefusedNamingTheService) {
+TEST_F(UserspaceDataplaneTest, UdpIsReportedFailedNamingTheServiceAndTheProtocol) {
   VirtualService s = service(vip, "rr", {});
   s.protocol = Protocol::Udp;
-  try {
-    plane.apply({s});
-    FAIL() << "UDP accepted";
-  } catch (const DataplaneError& e) {
-    EXPECT_NE(std::string(e.what()).find("udp:127.0.0.1:" + std::to_string(vip)), std::string::npos)
-        << e.what();
-    EXPECT_NE(std::string(e.what()).find("TCP only"), std::string::npos) << e.what();
-  }
+  const ApplyReport report = plane.apply({s});
+  ASSERT_EQ(report.failures.size(), 1u);
+  EXPECT_EQ(report.failures[0].service, "udp:127.0.0.1:" + std::to_string(vip));
+  EXPECT_NE(report.failures[0].reason.find("udp is not supported by the userspace dataplane"),
+            std::string::npos)
+      << report.failures[0].reason;
   EXPECT_TRUE(plane.read().empty());
 }
 
 TEST_F(UserspaceDataplaneTest, AnUnknownSchedulerIsNamedWithTheSupportedOnes) {
-  try {
-    plane.apply({service(vip, "lblc", {})});
-    FAIL() << "lblc accepted";
-  } catch (const DataplaneError& e) {
-    const std::string message = e.what();
-    EXPECT_NE(message.find("'lblc'"), std::string::npos) << message;
-    EXPECT_NE(message.find("rr, wrr, lc, wlc, sh"), std::string::npos) << message;
-  }
+  const ApplyReport report = plane.apply({service(vip, "lblc", {})});
+  ASSERT_EQ(report.failures.size(), 1u);
+  const std::string& message = report.failures[0].reason;
+  EXPECT_NE(message.find("'lblc'"), std::string::npos) << message;
+  EXPECT_NE(message.find("rr, wrr, lc, wlc, sh"), std::string::npos) << message;
 }
 
 TEST_F(UserspaceDataplaneTest, AnAddressInUseIsNamedAndTheOtherServicesAreApplied) {
   Backend a("a", "127.0.0.5");
   Backend squatter("squatter", "127.0.0.1");
   const std::uint16_t taken = squatter.port();
-  try {
-    plane.apply({service(taken, "rr", {real(a)}), service(vip, "rr", {real(a)})});
-    FAIL() << "a taken port was accepted";
-  } catch (const DataplaneError& e) {
-    const std::string message = e.what();
-    EXPECT_NE(message.find("127.0.0.1:" + std::to_string(taken)), std::string::npos) << message;
-    EXPECT_NE(message.find("Address already in use"), std::string::npos) << message;
-  }
+  const ApplyReport report =
+      plane.apply({service(taken, "rr", {real(a)}), service(vip, "rr", {real(a)})});
+  ASSERT_EQ(report.failures.size(), 1u);
+  EXPECT_EQ(report.failures[0].service, "tcp:127.0.0.1:" + std::to_string(taken));
+  const std::string& message = report.failures[0].reason;
+  EXPECT_NE(message.find("127.0.0.1:" + std::to_string(taken)), std::string::npos) << message;
+  EXPECT_NE(message.find("Address already in use"), std::string::npos) << message;
+  EXPECT_EQ(report.servicesAdded, 1u);
   EXPECT_EQ(nameVia("127.0.0.2", "127.0.0.1", vip), "a");
   ASSERT_EQ(plane.read().size(), 1u);
   EXPECT_EQ(plane.read()[0].spec.port, vip);
 }
 
+// One service whose port another socket holds must not hold back the table: the others
+// carry traffic, a later table (a drain) still takes effect, and once the port is free the
+// reconcile loop applies the failed service by itself.
+TEST_F(UserspaceDataplaneTest, APortInUseFailsOnlyItsServiceAndTheReconcilerHealsItOnceFreed) {
+  Backend a("a", "127.0.0.5"), b("b", "127.0.0.6"), c("c", "127.0.0.7");
+  auto squatter = std::make_unique<Backend>("squatter", "127.0.0.1");
+  const std::uint16_t taken = squatter->port();
+  const std::uint16_t other = freePort();
+  std::mutex logMutex;
+  std::vector<std::string> logged;
+  Reconciler reconciler(plane, 200ms, [&](bool, const std::string& m) {
+    std::lock_guard lock(logMutex);
+    logged.push_back(m);
+  });
+  reconciler.start();
+
+  auto table = [&](std::uint32_t weightOfA) {
+    return std::vector<VirtualService>{service(vip, "rr", {real(a, weightOfA), real(b)}),
+                                       service(taken, "rr", {real(c)}),
+                                       service(other, "rr", {real(c)})};
+  };
+  const ApplyReport first = reconciler.apply(table(1));
+  ASSERT_EQ(first.failures.size(), 1u);
+  const std::string takenKey = "tcp:127.0.0.1:" + std::to_string(taken);
+  EXPECT_EQ(first.failures[0].service, takenKey);
+  EXPECT_NE(first.failures[0].reason.find("Address already in use"), std::string::npos)
+      << first.failures[0].reason;
+  std::set<std::string> seen;
+  for (int i = 0; i < 4; ++i) seen.insert(nameVia("127.0.0.2", "127.0.0.1", vip));
+  EXPECT_EQ(seen, (std::set<std::string>{"a", "b"}));
+  EXPECT_EQ(nameVia("127.0.0.2", "127.0.0.1", other), "c");
+  ASSERT_EQ(reconciler.failures().size(), 1u);
+  EXPECT_EQ(reconciler.failures()[0].service, takenKey);
+
+  // A drain sent after the failure takes effect at once.
+  const ApplyReport drain = reconciler.apply(table(0));
+  EXPECT_EQ(drain.realsEdited, 1u);
+  ASSERT_EQ(drain.failures.size(), 1u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(nameVia("127.0.0.2", "127.0.0.1", vip), "b");
+  std::this_thread::sleep_for(500ms);  // passes that still fail change nothing else
+  EXPECT_EQ(reconciler.repairs(), 0u);
+  EXPECT_EQ(nameVia("127.0.0.2", "127.0.0.1", squatter->port()), "squatter");
+
+  squatter.reset();
+  EXPECT_TRUE(eventually([&] { return reconciler.failures().empty(); }, 3s));
+  EXPECT_EQ(nameVia("127.0.0.2", "127.0.0.1", taken), "c");
+  EXPECT_EQ(plane.read().size(), 3u);
+  reconciler.stop();
+  EXPECT_EQ(reconciler.repairs(), 0u) << "a healed service is not drift";
+  std::lock_guard lock(logMutex);
+  const bool toldHealed = std::any_of(logged.begin(), logged.end(), [&](const std::string& m) {
+    return m.find(takenKey + " is applied now") != std::string::npos;
+  });
+  EXPECT_TRUE(toldHealed);
+}
+
 TEST_F(UserspaceDataplaneTest, ANonLocalAddressIsNamed) {
   VirtualService s = service(vip, "rr", {});
   s.address = "192.0.2.77";
-  try {
-    plane.apply({s});
-    FAIL() << "a non-local address was accepted";
-  } catch (const DataplaneError& e) {
-    EXPECT_NE(std::string(e.what()).find("192.0.2.77:" + std::to_string(vip)), std::string::npos)
-        << e.what();
+  const ApplyReport report = plane.apply({s});
+  ASSERT_EQ(report.failures.size(), 1u);
+  EXPECT_NE(report.failures[0].reason.find("192.0.2.77:" + std::to_string(vip)), std::string::npos)
+      << report.failures[0].reason;
+}
+
+// Waits until no connection through `plane` is open any more (active and half-closed: 0,
+// lingering ones counted as inactive), so the next connection is scheduled on counts that
+// include every earlier one.
+bool allClosed(UserspaceDataplane& plane, std::uint32_t lingering) {
+  return eventually([&] {
+    std::uint32_t active = 0, inactive = 0;
+    for (const auto& s : plane.read())
+      for (const auto& r : s.reals) active += r.activeConnections, inactive += r.inactiveConnections;
+    return active == 0 && inactive == lingering;
+  });
+}
+
+// IPVS keeps a closed TCP connection as an inactive entry for its FIN timeout and wlc weighs
+// it (active * 256 + inactive): sequential short connections spread evenly instead of all
+// going to the first real server.
+TEST_F(UserspaceDataplaneTest, SequentialShortConnectionsSpreadEvenlyUnderWlc) {
+  Backend a("a", "127.0.0.5"), b("b", "127.0.0.6"), c("c", "127.0.0.7");
+  plane.apply({service(vip, "wlc", {real(a), real(b), real(c)})});
+  std::map<std::string, int> seen;
+  for (std::uint32_t i = 0; i < 30; ++i) {
+    ++seen[nameVia("127.0.0.2", "127.0.0.1", vip)];
+    ASSERT_TRUE(allClosed(plane, i + 1)) << "connection " << i << " did not close";
   }
+  EXPECT_EQ(seen, (std::map<std::string, int>{{"a", 10}, {"b", 10}, {"c", 10}}));
+}
+
+TEST(UserspaceDataplaneFinTimeout, InactiveConnectionsRiseAndFallAfterTheFinTimeout) {
+  UserspaceSettings settings;
+  settings.finTimeout = 1500ms;
+  UserspaceDataplane plane(settings);
+  const std::uint16_t vip = freePort();
+  Backend a("a", "127.0.0.5");
+  plane.apply({service(vip, "lc", {real(a)})});
+  auto counts = [&] {
+    const auto r = plane.read().at(0).reals.at(0);
+    return std::make_pair(r.activeConnections, r.inactiveConnections);
+  };
+  {
+    Client open("127.0.0.2", "127.0.0.1", vip);
+    ASSERT_EQ(open.line(), "a");
+    EXPECT_EQ(counts(), std::make_pair(1u, 0u));
+    // Half-closed: IPVS has left ESTABLISHED, so the entry is inactive.
+    ::shutdown(open.fd(), SHUT_WR);
+    EXPECT_TRUE(eventually([&] { return counts() == std::make_pair(0u, 1u); }));
+  }
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(nameVia("127.0.0.2", "127.0.0.1", vip), "a");
+  EXPECT_TRUE(eventually([&] { return counts() == std::make_pair(0u, 4u); }));
+  const auto closed = std::chrono::steady_clock::now();
+  EXPECT_TRUE(eventually([&] { return counts() == std::make_pair(0u, 0u); }, 5s));
+  const auto took = std::chrono::steady_clock::now() - closed;
+  EXPECT_GE(took, 1000ms) << "inactive entries expired before the FIN timeout";
 }
 
 // Several megabytes each way on two connections at once, echoed back: what arrives is

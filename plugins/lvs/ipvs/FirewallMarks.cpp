@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -55,10 +56,30 @@ FirewallMarkedDataplane::FirewallMarkedDataplane(std::unique_ptr<Dataplane> inne
     : inner_(std::move(inner)), nft_(std::move(nft)) {}
 
 ApplyReport FirewallMarkedDataplane::apply(const std::vector<VirtualService>& desired) {
-  const auto report = inner_->apply(desired);
+  auto report = inner_->apply(desired);
   bool marks = false;
   for (const auto& s : desired) marks = marks || s.fwmark != 0;
   if (!marks && !marksInstalled_) return report;
+  try {
+    applyMarks(desired);
+    marksInstalled_ = marks;
+  } catch (const DataplaneError& e) {
+    // Without its marks a firewall-mark service receives nothing: each one fails, the
+    // other services stand.
+    for (const auto& s : desired) {
+      if (s.fwmark == 0) continue;
+      auto known = std::find_if(report.failures.begin(), report.failures.end(),
+                                [&](const ServiceFailure& f) { return f.service == s.key(); });
+      if (known == report.failures.end())
+        report.failures.push_back({s.key(), e.what()});
+      else
+        known->reason += std::string("; ") + e.what();
+    }
+  }
+  return report;
+}
+
+void FirewallMarkedDataplane::applyMarks(const std::vector<VirtualService>& desired) {
   const std::string script = firewallMarkRuleset(desired);
   char path[] = "/tmp/shoal-lvs-nft-XXXXXX";
   const int fd = ::mkstemp(path);
@@ -81,8 +102,6 @@ ApplyReport FirewallMarkedDataplane::apply(const std::vector<VirtualService>& de
                          "; install nftables");
   if (!result.succeeded())
     throw DataplaneError("nft refused the firewall marks (" + result.describe() + "): " + result.output);
-  marksInstalled_ = marks;
-  return report;
 }
 
 }  // namespace shoal::lvs

@@ -28,13 +28,17 @@ class FirewallMarkedDataplane final : public Dataplane {
 
   std::string name() const override { return inner_->name(); }
   // Applies the IPVS table, then the marks. nft is run only when some service is a fwmark
-  // service or marks were installed before; a missing nft then is a DataplaneError saying
-  // to install nftables.
+  // service or marks were installed before; when nft is missing or refuses the rules,
+  // every firewall-mark service is reported failed with that reason (saying to install
+  // nftables when it is missing) and the other services stand.
   ApplyReport apply(const std::vector<VirtualService>& desired) override;
   std::vector<VirtualServiceState> read() override { return inner_->read(); }
   void zeroCounters() override { inner_->zeroCounters(); }
 
  private:
+  // Replaces table inet shoal_lvs; throws DataplaneError.
+  void applyMarks(const std::vector<VirtualService>& desired);
+
   std::unique_ptr<Dataplane> inner_;
   std::string nft_;
   bool marksInstalled_ = false;

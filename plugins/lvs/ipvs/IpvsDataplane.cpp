@@ -370,13 +370,18 @@ struct IpvsDataplane::Netlink {
     MessagePtr message;
     std::string description;
     std::optional<IpvsChange::Kind> kind;
+    std::string service;  // the key of the service the request changes (canonical address)
+  };
+  struct Rejection {
+    std::string service;
+    std::string text;  // the request and the kernel's reason
   };
 
   // Sends `requests` (each with NLM_F_ACK) in batches: a batch is written in as few
   // datagrams as its size allows, then every acknowledgement of the batch is read before
-  // the next batch goes out. Returns one line per rejected request.
-  std::vector<std::string> exchange(std::vector<Pending>& requests) {
-    std::vector<std::string> failures;
+  // the next batch goes out. Returns one entry per rejected request.
+  std::vector<Rejection> exchange(std::vector<Pending>& requests) {
+    std::vector<Rejection> failures;
     std::size_t next = 0;
     while (next < requests.size()) {
       std::size_t end = std::min(requests.size(), next + batchRequests);
@@ -403,7 +408,7 @@ struct IpvsDataplane::Netlink {
         if (it == awaiting.end() || !r.done) return true;
         if (r.error) {
           const Pending& p = requests[it->second];
-          failures.push_back(p.description + ": " + kernelErrorText(r.error, p.kind, r.extack));
+          failures.push_back({p.service, p.description + ": " + kernelErrorText(r.error, p.kind, r.extack)});
         }
         awaiting.erase(it);
         return !awaiting.empty();
@@ -484,7 +489,7 @@ struct IpvsDataplane::Netlink {
     putService(m.get(), id, serviceSettings ? &c.service : nullptr);
     if (c.kind == K::AddReal || c.kind == K::EditReal || c.kind == K::RemoveReal)
       putReal(m.get(), c.service.family, c.real, c.kind != K::RemoveReal);
-    return Pending{std::move(m), c.describe(), c.kind};
+    return Pending{std::move(m), c.describe(), c.kind, c.service.key()};
   }
 
   // ---- reading the table ----------------------------------------------------------------
@@ -606,7 +611,9 @@ ApplyReport IpvsDataplane::apply(const std::vector<VirtualService>& desired) {
       Netlink::Pending p{netlink_->request(IPVS_CMD_DEL_SERVICE, NLM_F_ACK),
                          "remove service of protocol " + std::to_string(k.identity.protocol) +
                              " on port " + std::to_string(k.identity.port),
-                         IpvsChange::Kind::RemoveService};
+                         IpvsChange::Kind::RemoveService,
+                         "protocol " + std::to_string(k.identity.protocol) + " port " +
+                             std::to_string(k.identity.port)};
       Netlink::putService(p.message.get(), k.identity, nullptr);
       requests.push_back(std::move(p));
       ++foreignRemoved;
@@ -630,17 +637,23 @@ ApplyReport IpvsDataplane::apply(const std::vector<VirtualService>& desired) {
 
   IpvsPlan plan = planIpvsChanges(current, desired);
   for (const IpvsChange& c : plan.changes) requests.push_back(netlink_->changeRequest(c));
-  std::vector<std::string> failures = netlink_->exchange(requests);
-  if (!failures.empty()) {
-    std::string message = "IPVS rejected " + std::to_string(failures.size()) + " of " +
-                          std::to_string(requests.size()) + " changes: ";
-    constexpr std::size_t kListed = 10;
-    for (std::size_t i = 0; i < failures.size() && i < kListed; ++i)
-      message += (i ? "; " : "") + failures[i];
-    if (failures.size() > kListed)
-      message += "; and " + std::to_string(failures.size() - kListed) + " more";
-    throw DataplaneError(message);
+  // Each rejected change is charged to its service, named as the desired table names it;
+  // a service's rejections are joined into one reason, in the order they were sent.
+  std::map<std::string, std::string> byService;
+  for (const Netlink::Rejection& r : netlink_->exchange(requests)) {
+    auto named = wanted.find(r.service);
+    const std::string key = named != wanted.end() ? named->second->key() : r.service;
+    std::string& reason = byService[key];
+    reason += (reason.empty() ? "IPVS refused to " : "; ") + r.text;
   }
+  for (const VirtualService& d : desired) {
+    auto failed = byService.find(d.key());
+    if (failed == byService.end()) continue;
+    plan.report.failures.push_back({failed->first, failed->second});
+    byService.erase(failed);
+  }
+  // Services that were to be removed and could not be.
+  for (const auto& [key, reason] : byService) plan.report.failures.push_back({key, reason});
   plan.report.servicesRemoved += foreignRemoved;
   return plan.report;
 }
@@ -658,9 +671,9 @@ void IpvsDataplane::zeroCounters() {
   std::lock_guard lock(mutex_);
   netlink_->ensureConnected();
   std::vector<Netlink::Pending> requests;
-  requests.push_back({netlink_->request(IPVS_CMD_ZERO, NLM_F_ACK), "zero the counters", {}});
-  std::vector<std::string> failures = netlink_->exchange(requests);
-  if (!failures.empty()) throw DataplaneError("IPVS refused to " + failures.front());
+  requests.push_back({netlink_->request(IPVS_CMD_ZERO, NLM_F_ACK), "zero the counters", {}, {}});
+  std::vector<Netlink::Rejection> failures = netlink_->exchange(requests);
+  if (!failures.empty()) throw DataplaneError("IPVS refused to " + failures.front().text);
 }
 
 }  // namespace shoal::lvs

@@ -81,11 +81,22 @@ struct VirtualServiceState {
   std::vector<RealServerState> reals;
 };
 
+// A desired service the dataplane could not hold, and why ("cannot listen on
+// 127.0.0.1:53: Address already in use", the kernel's error text for IPVS). `service` is
+// VirtualService::key() of the desired service (or of a held one that could not be removed).
+struct ServiceFailure {
+  std::string service;
+  std::string reason;
+};
+
 // What one apply changed; "unchanged" counts services found already as desired.
 struct ApplyReport {
   std::size_t servicesAdded = 0, servicesEdited = 0, servicesRemoved = 0;
   std::size_t realsAdded = 0, realsEdited = 0, realsRemoved = 0;
   std::size_t servicesUnchanged = 0;
+  // One entry per service that could not be applied, in the order of the desired table;
+  // every other service was applied. Not a change: changedAnything() ignores it.
+  std::vector<ServiceFailure> failures;
   bool changedAnything() const {
     return servicesAdded + servicesEdited + servicesRemoved + realsAdded + realsEdited +
                realsRemoved >
@@ -108,8 +119,14 @@ class Dataplane {
   // Make the dataplane hold exactly `desired`: add what is missing, edit what differs
   // (scheduler, persistence, weights, forwarding), remove what is not desired. Idempotent;
   // applying the same table twice changes nothing the second time. Counters of services
-  // and real servers that stay are kept. Throws DataplaneError; on a throw, the services
-  // already handled stay applied and the next apply finishes the work.
+  // and real servers that stay are kept.
+  //
+  // Each service stands alone: one the dataplane cannot hold (a protocol it lacks, a port
+  // in use, a change the kernel rejects) is listed in the report's `failures` with its
+  // reason, and every other service is still applied; applying the table again retries
+  // it. DataplaneError is thrown only when the dataplane cannot be used at all (IPVS not
+  // reachable, no privilege) or the table is malformed as a whole; the services already
+  // handled then stay applied and the next apply finishes the work.
   virtual ApplyReport apply(const std::vector<VirtualService>& desired) = 0;
   // What the dataplane holds now, with counters and rates.
   virtual std::vector<VirtualServiceState> read() = 0;

@@ -20,6 +20,29 @@
 //                                         firewall-mark groups (ipvs dataplane only)
 //   stats_interval_ms = 10000             how often the director samples its counters for
 //                                         the manager's RRD files (1000..3600000)
+//   tcpfin_timeout = 120                  seconds a closed TCP connection still counts as
+//                                         inactive on its real server (1..86400), as
+//                                         `ipvsadm --set TCP TCPFIN UDP` sets IPVS's; the
+//                                         userspace dataplane's (IPVS keeps its own setting)
+//
+// One policy the director cannot hold (a port in use, a protocol its dataplane lacks, a
+// change the kernel rejects) never stops the others: the director applies every service
+// it can, the delivery of lvs.apply succeeds, and the reconcile loop retries the failed
+// ones every interval, so a freed port heals by itself. What is knowable on the manager is
+// refused at the API instead: udp when the manager runs the director's userspace dataplane
+// or is configured with `dataplane = userspace` (a setting only a director reads).
+//
+// The output of lvs.apply is a line for people, then one line of JSON for programs (a
+// manager whose director is another node reads the failures from it):
+//   {"lvs_apply": {"dataplane": "userspace", "services": 3, "applied": 2,
+//                  "failed": [{"virtual_service": "tcp:192.0.2.10:53",
+//                              "error": "udp is not supported by ..."}]}}
+// `virtual_service` is the dataplane key (tcp:ADDRESS:PORT, udp:..., fwm:MARK:v4|v6);
+// "failed" is empty when every service was applied.
+//
+// GET /v1/plugins/lvs/services gives each policy "status": "applied" | "failed" | "pending"
+// (sent, not yet held) | "unknown" (the director is not this process), and with "failed"
+// an "error" saying why.
 //
 // Statistics (ABI 1.2): the director samples every virtual service and real server and
 // hands the totals to the kernel as series "lvs.service.<key>" and
@@ -32,7 +55,9 @@
 #include <Poco/JSON/Stringifier.h>
 #include <shoal/sdk.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -133,6 +158,7 @@ class Lvs final : public shoal::Plugin {
     reconcileInterval_ = std::chrono::milliseconds(configNumber(host(), "reconcile_interval_ms", 5000, 500, 3600000));
     userspaceThreads_ = configNumber(host(), "userspace_threads", 2, 1, 64);
     statsInterval_ = std::chrono::milliseconds(configNumber(host(), "stats_interval_ms", 10000, 1000, 3600000));
+    finTimeout_ = std::chrono::seconds(configNumber(host(), "tcpfin_timeout", 120, 1, 86400));
     directorRole_ = host().config("director_role", "director");
     const bool roleOk = !directorRole_.empty() && directorRole_.size() <= 32 && directorRole_[0] >= 'a' &&
                         directorRole_[0] <= 'z' &&
@@ -186,7 +212,8 @@ class Lvs final : public shoal::Plugin {
           {"key": "key", "label": "Virtual service"}, {"key": "service", "label": "Balances"},
           {"key": "scheduler", "label": "Scheduler"}, {"key": "persistence", "label": "Persistence (s)"},
           {"key": "forwarding", "label": "Forwarding"}, {"key": "members", "label": "Real servers"},
-          {"key": "connections", "label": "Connections"}]},
+          {"key": "connections", "label": "Connections"}, {"key": "status", "label": "Status"},
+          {"key": "error", "label": "Problem"}]},
         {"id": "members", "type": "table", "title": "Real servers", "columns": [
           {"key": "virtual_service", "label": "Virtual service"}, {"key": "real_server", "label": "Real server"},
           {"key": "weight", "label": "Weight"}, {"key": "effective_weight", "label": "In force"},
@@ -221,7 +248,9 @@ class Lvs final : public shoal::Plugin {
       auto members = d->getArray("members");
       if (section == "services") {
         Object::Ptr row = new Object;
-        for (const char* field : {"key", "service", "scheduler", "persistence", "forwarding"}) row->set(field, d->get(field));
+        for (const char* field : {"key", "service", "scheduler", "persistence", "forwarding", "status"})
+          row->set(field, d->get(field));
+        if (d->has("error")) row->set("error", d->get("error"));
         row->set("members", static_cast<std::int64_t>(members ? members->size() : 0));
         if (auto counters = d->getObject("counters")) row->set("connections", counters->get("connections"));
         rows->add(row);
@@ -267,6 +296,7 @@ class Lvs final : public shoal::Plugin {
         host().warning("IPVS is not available (" + why + "); balancing with the userspace dataplane instead");
       UserspaceSettings settings;
       settings.threads = userspaceThreads_;
+      settings.finTimeout = finTimeout_;
       dataplane_ = std::make_unique<UserspaceDataplane>(settings);
       if (dataplaneMode_ == "userspace") host().info("balancing with the userspace dataplane, as configured");
     }
@@ -288,8 +318,43 @@ class Lvs final : public shoal::Plugin {
       txn.commit();
     }
     const auto report = reconciler.apply(table);
-    return dataplane_->name() + ": " + std::to_string(table.size()) + " virtual service(s); " + shoal::lvs::describe(report);
+    std::string summary = dataplane_->name() + ": " + std::to_string(table.size()) + " virtual service(s); " +
+                          shoal::lvs::describe(report);
+    Array::Ptr failed = new Array;
+    for (const auto& f : report.failures) {
+      host().warning("balancer: " + f.service + " cannot be applied: " + f.reason +
+                     "; the other virtual services are applied, and it is tried again every reconcile interval");
+      summary += "; " + f.service + " NOT applied: " + f.reason;
+      Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+      o->set("virtual_service", f.service);
+      o->set("error", f.reason);
+      failed->add(o);
+    }
+    Object::Ptr outcome = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    outcome->set("dataplane", dataplane_->name());
+    outcome->set("services", static_cast<std::int64_t>(table.size()));
+    std::size_t applied = 0;
+    for (const auto& service : table)
+      applied += std::none_of(report.failures.begin(), report.failures.end(),
+                              [&](const ServiceFailure& f) { return f.service == service.key(); });
+    outcome->set("applied", static_cast<std::int64_t>(applied));
+    outcome->set("failed", failed);
+    Object line;
+    line.set("lvs_apply", outcome);
+    return summary + "\n" + stringify(line);
   }
+
+ public:
+  // The virtual services the director in this process cannot apply now, each with the
+  // reason, by dataplane key (tcp:ADDRESS:PORT, fwm:MARK:v4); nullopt when this process
+  // directs nothing. For GET services, the panel and the metrics.
+  std::optional<std::vector<ServiceFailure>> failingServices() {
+    std::lock_guard lock(dataplaneMutex_);
+    if (!reconciler_) return std::nullopt;
+    return reconciler_->failures();
+  }
+
+ private:
 
   // Shortly after start, a director that held a table before its restart applies it again.
   void restoreLoop() {
@@ -367,7 +432,7 @@ class Lvs final : public shoal::Plugin {
   std::vector<Policy> loadPolicies() {
     std::vector<Policy> policies;
     auto txn = host().transaction();
-    for (const auto& doc : txn.list(kPolicies)) policies.push_back(parsePolicy(doc.json));
+    for (const auto& doc : txn.list(kPolicies)) policies.push_back(parseStoredPolicy(doc.json));
     return policies;
   }
 
@@ -439,7 +504,8 @@ class Lvs final : public shoal::Plugin {
   }
 
   Object::Ptr describe(const Policy& p, const std::map<std::pair<std::string, std::string>, Object::Ptr>& health,
-                       const std::optional<std::vector<VirtualServiceState>>& state) {
+                       const std::optional<std::vector<VirtualServiceState>>& state,
+                       const std::optional<std::vector<ServiceFailure>>& failures) {
     auto o = parse(toJson(p)).extract<Object::Ptr>();
     const auto table = desiredTable({p}, serving_);
     o->set("key", p.key());
@@ -448,6 +514,12 @@ class Lvs final : public shoal::Plugin {
     if (state)
       for (const auto& s : *state)
         if (s.spec.key() == table.front().key()) live = &s;
+    const ServiceFailure* failure = nullptr;
+    if (failures)
+      for (const auto& f : *failures)
+        if (f.service == table.front().key()) failure = &f;
+    o->set("status", failure ? "failed" : live ? "applied" : failures ? "pending" : "unknown");
+    if (failure) o->set("error", failure->reason);
     if (live) o->set("counters", countersJson(live->counters, live->rates));
     auto members = o->getArray("members");
     for (std::size_t i = 0; i < members->size(); ++i) {
@@ -476,10 +548,11 @@ class Lvs final : public shoal::Plugin {
   std::vector<Object::Ptr> describeAll() {
     auto health = healthByMember();
     auto state = localState();
+    auto failures = failingServices();
     std::vector<Object::Ptr> described;
     std::lock_guard lock(managerMutex_);
     seedServing();
-    for (const auto& p : loadPolicies()) described.push_back(describe(p, health, state));
+    for (const auto& p : loadPolicies()) described.push_back(describe(p, health, state, failures));
     return described;
   }
 
@@ -487,7 +560,7 @@ class Lvs final : public shoal::Plugin {
     auto txn = host().transaction();
     auto doc = txn.get(kPolicies, key);
     if (!doc) return std::nullopt;
-    return parsePolicy(doc->json);
+    return parseStoredPolicy(doc->json);
   }
   Policy requirePolicy(const std::string& key) {
     auto p = findPolicy(key);
@@ -495,21 +568,81 @@ class Lvs final : public shoal::Plugin {
     return *p;
   }
 
-  // Stores `p` (expected revision semantics: create = must not exist) and pushes the table.
-  std::string store(const Policy& p, bool create, const std::string& previousKey = {}) {
+  // A protocol the director's dataplane lacks is refused where that is knowable here: this
+  // process runs the dataplane (the manager directs, AppServer0), or its configuration says
+  // `dataplane = userspace`, a setting only a director reads. With `auto` and no dataplane
+  // running here, the director is another node or not chosen yet: the policy is stored, and
+  // a director that cannot hold it reports it failed while it applies the others.
+  void refuseUnsupportedProtocol(const Policy& p) {
+    if (p.protocol != Protocol::Udp) return;
+    std::string dataplane;
     {
-      std::lock_guard lock(managerMutex_);
-      auto txn = host().transaction();
-      if (create && txn.get(kPolicies, p.key()))
-        throw PluginError("virtual service " + p.key() + " already exists; edit it instead", SHOAL_ERR_CONFLICT);
-      if (!previousKey.empty() && previousKey != p.key()) txn.remove(kPolicies, previousKey);
-      txn.put(kPolicies, p.key(), toJson(p));
-      txn.commit();
+      std::lock_guard lock(dataplaneMutex_);
+      if (dataplane_) dataplane = dataplane_->name();
     }
+    const bool configured = dataplane.empty() && dataplaneMode_ == "userspace";
+    if (dataplane != "userspace" && !configured) return;
+    throw PluginError(std::string("udp is not supported by the userspace dataplane, which balances TCP only; ") +
+                          (configured ? "this manager is configured with [plugin.lvs] dataplane = userspace"
+                                      : "the director in this manager runs it because the kernel has no IPVS") +
+                          ". " + p.key() + " is refused: balance it on a director with kernel IPVS",
+                      SHOAL_ERR_INVALID_ARGUMENT);
+  }
+
+  // Creates policy `p` (the store refuses it if the key exists) and pushes the table.
+  std::string create(const Policy& p) {
+    refuseUnsupportedProtocol(p);
+    try {
+      auto txn = host().transaction();
+      txn.put(kPolicies, p.key(), toJson(p), 0);
+      txn.commit();
+    } catch (const shoal::HostError& e) {
+      if (e.status() != SHOAL_ERR_CONFLICT) throw;
+      throw PluginError("virtual service " + p.key() + " already exists; edit it instead", SHOAL_ERR_CONFLICT);
+    }
+    return stored(p);
+  }
+
+  std::string stored(const Policy& p) {
     Object answer;
     answer.set("service", parse(toJson(p)));
     answer.set("apply", pushTable(false));
     return stringify(answer);
+  }
+
+  // One read-modify-write of the stored policy `key`, in one store transaction: `edit`
+  // changes the policy read, or returns false to delete it, and the result is written
+  // only while the document still has the revision that was read (expected revision). An
+  // edit that a concurrent one overtook is done again on what that one wrote, up to
+  // kEditAttempts times, then answered 409. A delete needs no revision (the whole policy
+  // goes, whatever it holds) but reads and removes in the same transaction.
+  static constexpr int kEditAttempts = 8;
+  template <typename Edit>
+  std::optional<Policy> modifyPolicy(const std::string& key, Edit edit) {
+    for (int attempt = 1;; ++attempt) {
+      try {
+        auto txn = host().transaction();
+        auto doc = txn.get(kPolicies, key);
+        if (!doc) throw PluginError("no virtual service " + key, SHOAL_ERR_NOT_FOUND);
+        Policy p = parseStoredPolicy(doc->json);
+        const bool keep = edit(p);
+        if (keep)
+          txn.put(kPolicies, key, toJson(p), doc->revision);
+        else
+          txn.remove(kPolicies, key);
+        txn.commit();
+        if (!keep) return std::nullopt;
+        return p;
+      } catch (const shoal::HostError& e) {
+        if (e.status() != SHOAL_ERR_CONFLICT) throw;
+        if (attempt >= kEditAttempts)
+          throw PluginError("virtual service " + key + " kept changing under " + std::to_string(attempt) +
+                                " concurrent edits; this one was not applied, try it again (" + e.what() + ")",
+                            SHOAL_ERR_CONFLICT);
+        // Spread the retries of edits that collided, so they do not collide again.
+        std::this_thread::sleep_for(std::chrono::milliseconds(attempt * (1 + std::rand() % 5)));
+      }
+    }
   }
 
   std::string serve(const shoal::ApiRequest& r) {
@@ -538,28 +671,27 @@ class Lvs final : public shoal::Plugin {
           }
           return stringify(answer);
         }
-        if (method == "POST") return store(parsePolicy(std::string(r.body)), true);
+        if (method == "POST") return create(parsePolicy(std::string(r.body)));
         return bad();
       }
       const auto key = normalizedKey(parts[1]);
+      const std::string body(r.body);
       if (parts.size() == 2) {
         if (method == "GET") {
           auto p = requirePolicy(key);
           auto health = healthByMember();
           auto state = localState();
+          auto failures = failingServices();
           std::lock_guard lock(managerMutex_);
           seedServing();
-          return stringify(describe(p, health, state));
+          return stringify(describe(p, health, state, failures));
         }
-        if (method == "PUT") return store(editPolicy(requirePolicy(key), std::string(r.body)), false);
+        if (method == "PUT") return stored(*modifyPolicy(key, [&](Policy& p) {
+          p = editPolicy(p, body);
+          return true;
+        }));
         if (method == "DELETE") {
-          auto p = requirePolicy(key);
-          {
-            std::lock_guard lock(managerMutex_);
-            auto txn = host().transaction();
-            txn.remove(kPolicies, key);
-            txn.commit();
-          }
+          modifyPolicy(key, [](Policy&) { return false; });
           Object answer;
           answer.set("deleted", key);
           answer.set("apply", pushTable(false));
@@ -568,30 +700,35 @@ class Lvs final : public shoal::Plugin {
         return bad();
       }
       if (parts[2] != "members" || parts.size() > 4) return bad();
-      auto p = requirePolicy(key);
       if (parts.size() == 3) {
         if (method != "POST") return bad();
-        // Checked alone first, so a duplicate is reported as such rather than as a list error.
-        Policy alone = p;
-        alone.members.clear();
-        auto m = parseMember(std::string(r.body), alone);
-        for (const auto& existing : p.members)
-          if (existing.key() == m.key())
-            throw PluginError("real server " + m.key() + " is already in " + key + "; edit it instead", SHOAL_ERR_CONFLICT);
-        p.members.push_back(m);
-        validatePolicy(p);
-        return store(p, false);
+        return stored(*modifyPolicy(key, [&](Policy& p) {
+          // Checked alone first, so a duplicate is reported as such rather than as a list error.
+          Policy alone = p;
+          alone.members.clear();
+          auto m = parseMember(body, alone);
+          for (const auto& existing : p.members)
+            if (existing.key() == m.key())
+              throw PluginError("real server " + m.key() + " is already in " + key + "; edit it instead", SHOAL_ERR_CONFLICT);
+          p.members.push_back(m);
+          validatePolicy(p);
+          return true;
+        }));
       }
       const auto memberKey = parts[3];
-      auto it = std::find_if(p.members.begin(), p.members.end(), [&](const Member& m) { return m.key() == memberKey; });
-      if (it == p.members.end()) throw PluginError("no real server " + memberKey + " in " + key, SHOAL_ERR_NOT_FOUND);
-      if (method == "DELETE") {
-        p.members.erase(it);
-        return store(p, false);
+      if (method != "DELETE" && method != "PUT") {
+        requirePolicy(key);  // 404 for a missing policy before 404 for the endpoint
+        return bad();
       }
-      if (method == "PUT") {
+      return stored(*modifyPolicy(key, [&](Policy& p) {
+        auto it = std::find_if(p.members.begin(), p.members.end(), [&](const Member& m) { return m.key() == memberKey; });
+        if (it == p.members.end()) throw PluginError("no real server " + memberKey + " in " + key, SHOAL_ERR_NOT_FOUND);
+        if (method == "DELETE") {
+          p.members.erase(it);
+          return true;
+        }
         // An edit names only what changes; the address and port stay.
-        auto edit = parse(r.body).extract<Object::Ptr>();
+        auto edit = parse(body).extract<Object::Ptr>();
         if (!edit) throw PluginError("the edit must be a JSON object", SHOAL_ERR_INVALID_ARGUMENT);
         Object::Ptr merged = parse(toJson(*it, p)).extract<Object::Ptr>();
         for (const auto& [name, value] : *edit) {
@@ -601,11 +738,9 @@ class Lvs final : public shoal::Plugin {
         }
         Policy without = p;
         without.members.erase(without.members.begin() + (it - p.members.begin()));
-        auto m = parseMember(stringify(merged), without);
-        *it = m;
-        return store(p, false);
-      }
-      return bad();
+        *it = parseMember(stringify(merged), without);
+        return true;
+      }));
     }
     if (parts.size() == 1 && parts[0] == "sync" && method == "POST") {
       Object answer;
@@ -632,6 +767,7 @@ class Lvs final : public shoal::Plugin {
   std::chrono::milliseconds reconcileInterval_{5000};
   std::uint32_t userspaceThreads_ = 2;
   std::chrono::milliseconds statsInterval_{10000};
+  std::chrono::seconds finTimeout_{120};
   std::string directorRole_;
 
   std::mutex dataplaneMutex_;

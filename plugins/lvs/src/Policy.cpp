@@ -19,6 +19,7 @@ using Poco::JSON::Object;
 constexpr int kInet = 2, kInet6 = 10;
 constexpr std::uint32_t kMaxPersistence = 31536000;  // a year, as ipvsadm allows
 constexpr std::uint32_t kMaxWeight = 65535;
+constexpr std::uint16_t kFtpControlPort = 21;
 
 [[noreturn]] void fail(const std::string& message) { throw PolicyError(message); }
 
@@ -233,7 +234,11 @@ const std::vector<std::string>& knownSchedulers() {
   return names;
 }
 
-void validatePolicy(const Policy& p) {
+namespace {
+
+// The rules every policy and every dataplane table obeys: fields well formed and
+// consistent. validatePolicy adds what the admin is refused on top.
+void checkShape(const Policy& p) {
   if (p.service.empty()) fail("'service' is required: the balanced service whose probe decides health (http, https, smtp, imap, pop3, ftp, ...)");
   if (!isServiceName(p.service)) fail("'service' '" + p.service + "' must match [a-z][a-z0-9_-]{0,31}");
   int family = 0;
@@ -284,6 +289,30 @@ void validatePolicy(const Policy& p) {
   }
 }
 
+// Passive FTP: the client opens a second connection, to a port the server chose, and it
+// must reach the server that chose it. A firewall-mark group covering the control and data
+// ports sends it there only through persistence (IPVS's and the userspace dataplane's
+// client-address templates); with persistence 0 it is scheduled afresh, lands on another
+// node, and the client hangs until its timeout.
+void checkFtpPersistence(const Policy& p) {
+  if (p.fwmark == 0 || p.persistenceSeconds > 0) return;
+  const bool ftpListener = std::any_of(p.listeners.begin(), p.listeners.end(),
+                                       [](const VirtualService::Listener& l) { return l.port == kFtpControlPort; });
+  if (p.service != "ftp" && !ftpListener) return;
+  fail(std::string("a firewall-mark group that carries FTP (") +
+       (ftpListener ? "a listener on port 21" : "service 'ftp'") +
+       ") needs 'persistence' above 0: a passive FTP client opens its data connection to another port, "
+       "and only persistence sends it to the node that opened that port; without it the data "
+       "connection lands on another node and the client hangs. Set 'persistence' (for example 300, ipvsadm -p)");
+}
+
+}  // namespace
+
+void validatePolicy(const Policy& p) {
+  checkShape(p);
+  checkFtpPersistence(p);
+}
+
 Policy parsePolicy(const std::string& json) {
   auto o = parseObject(json, "the policy");
   Policy p;
@@ -293,6 +322,16 @@ Policy parsePolicy(const std::string& json) {
   if (o->has("key") && o->get("key").isString() && o->getValue<std::string>("key") != p.key())
     fail("'key' '" + o->getValue<std::string>("key") + "' does not match the service's identity " + p.key());
   validatePolicy(p);
+  return p;
+}
+
+Policy parseStoredPolicy(const std::string& json) {
+  auto o = parseObject(json, "the stored policy");
+  Policy p;
+  applyFields(p, o, true);
+  p.family = p.fwmark != 0 ? (p.listeners.empty() ? kInet : familyOf(p.listeners.front().address))
+                           : familyOf(p.address);
+  checkShape(p);
   return p;
 }
 
@@ -428,7 +467,9 @@ std::vector<VirtualService> tableFromJson(const std::string& json) {
     try {
       applyFields(p, asPolicy, true);
       p.family = p.fwmark != 0 ? (p.listeners.empty() ? kInet : familyOf(p.listeners.front().address)) : familyOf(p.address);
-      validatePolicy(p);
+      // The shape only: a table is the manager's, already past the API's refusals, and a
+      // rule added since must not make the director refuse a whole table.
+      checkShape(p);
     } catch (const PolicyError& e) {
       fail(where + e.what());
     }

@@ -72,8 +72,16 @@ Member parseMember(const std::string& json, const Policy& policy);
 // Applies the fields present in `json` to `policy` (an edit: "members" replaces the list;
 // the identity fields protocol/address/port/fwmark cannot change). Throws PolicyError.
 Policy editPolicy(const Policy& policy, const std::string& json);
-// Checks a whole policy (used by parse and edit); throws PolicyError.
+// Checks a whole policy (used by parse and edit); throws PolicyError. Besides the fields'
+// form and consistency it refuses what cannot work for clients:
+// - a firewall-mark group that carries FTP (its service is "ftp", or one of its listeners
+//   is on port 21) with persistence 0: passive FTP's data connection would be scheduled
+//   to another node than its control connection, and the client hang.
 void validatePolicy(const Policy& policy);
+// Parses a policy read back from the store: its form is checked, but not the refusals
+// above, so a policy stored before such a rule existed still loads (and keeps being
+// balanced) instead of stopping every table. Throws PolicyError.
+Policy parseStoredPolicy(const std::string& json);
 
 std::string toJson(const Policy& policy);
 std::string toJson(const Member& member, const Policy& policy);

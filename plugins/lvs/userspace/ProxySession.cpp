@@ -99,6 +99,7 @@ void ProxySession::onConnected(const boost::system::error_code& error) {
     return;
   }
   assignment_.target->counters.connections.fetch_add(1, std::memory_order_relaxed);
+  service_->connected(assignment_);
   boost::system::error_code ignored;
   server_.set_option(tcp::no_delay(true), ignored);
   client_.native_non_blocking(true, ignored);
@@ -215,6 +216,7 @@ void ProxySession::copy(Direction& d) {
 // One side has sent everything: pass the half-close on, and close both once both have.
 void ProxySession::finish(Direction& d) {
   d.done = true;
+  service_->halfClose(assignment_);
   boost::system::error_code ignored;
   d.to->shutdown(tcp::socket::shutdown_send, ignored);
   if (directions_[0].done && directions_[1].done) abort();

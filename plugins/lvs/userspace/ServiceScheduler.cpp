@@ -18,10 +18,10 @@ struct SchedulerName {
 constexpr std::array<SchedulerName, 7> kSchedulers{
     {{"rr"}, {"wrr"}, {"lc"}, {"wlc"}, {"sh"}, {"sed"}, {"nq"}}};
 
-// IPVS's active-connection overhead with no inactive (TIME_WAIT) connections: a proxy
-// closes its sockets and keeps nothing the kernel would count as inactive.
-std::uint64_t overhead(const RealTarget& r) {
-  return std::uint64_t{r.active.load()} << 8;
+// IPVS's ip_vs_dest_conn_overhead, which lc and wlc compare: an active connection costs
+// 256 times an inactive one.
+std::uint64_t overhead(RealTarget& r, ServiceScheduler::Clock::time_point now) {
+  return (std::uint64_t{r.active.load()} << 8) + r.inactive(now);
 }
 
 std::string realKey(const std::string& address, std::uint16_t port) {
@@ -60,6 +60,11 @@ void RateWindow::advance(const Counters& now, std::chrono::duration<double> wind
   previous = now;
 }
 
+std::uint32_t RealTarget::inactive(std::chrono::steady_clock::time_point now) {
+  while (!lingering.empty() && lingering.front() <= now) lingering.pop_front();
+  return halfClosed.load() + static_cast<std::uint32_t>(lingering.size());
+}
+
 const char* supportedSchedulers() {
   return "rr, wrr, lc, wlc, sh, sed, nq";
 }
@@ -69,7 +74,8 @@ bool isSupportedScheduler(const std::string& name) {
                      [&](const SchedulerName& s) { return name == s.name; });
 }
 
-ServiceScheduler::ServiceScheduler(VirtualService spec) : spec_(std::move(spec)) {
+ServiceScheduler::ServiceScheduler(VirtualService spec, std::chrono::milliseconds finTimeout)
+    : spec_(std::move(spec)), finTimeout_(finTimeout) {
   for (const RealServer& r : spec_.reals) {
     auto target = std::make_shared<RealTarget>();
     target->spec = r;
@@ -140,10 +146,26 @@ bool ServiceScheduler::redispatch(Assignment& a) {
   return next != nullptr;
 }
 
+void ServiceScheduler::connected(Assignment& a) {
+  a.connected = true;
+}
+
+void ServiceScheduler::halfClose(Assignment& a) {
+  if (!a.target || a.halfClosed) return;
+  a.halfClosed = true;
+  a.target->halfClosed.fetch_add(1);
+  a.target->active.fetch_sub(1);
+}
+
 void ServiceScheduler::release(Assignment& a) {
   if (!a.target) return;
   std::lock_guard lock(mutex_);
-  a.target->active.fetch_sub(1);
+  if (a.halfClosed)
+    a.target->halfClosed.fetch_sub(1);
+  else
+    a.target->active.fetch_sub(1);
+  // Every entry gets the same timeout, so appending keeps the deque in order.
+  if (a.connected) a.target->lingering.push_back(Clock::now() + finTimeout_);
   a.target.reset();
   if (a.persistenceKey.empty()) return;
   auto found = persisted_.find(a.persistenceKey);
@@ -212,15 +234,16 @@ std::shared_ptr<RealTarget> ServiceScheduler::pickWeightedRoundRobin(const RealT
   return nullptr;
 }
 
-// lc: fewest active connections. wlc: fewest per unit of weight. Ties go to the first in
+// lc: least overhead (active * 256 + inactive). wlc: least overhead per unit of weight. Ties go to the first in
 // the list, as in IPVS.
 std::shared_ptr<RealTarget> ServiceScheduler::pickLeastConnections(bool weighted,
                                                                    const RealTarget* avoid) {
   std::shared_ptr<RealTarget> least;
   std::uint64_t leastOverhead = 0;
+  const auto now = Clock::now();
   for (const auto& t : targets_) {
     if (t.get() == avoid || !takesConnections(*t)) continue;
-    const std::uint64_t oh = overhead(*t);
+    const std::uint64_t oh = overhead(*t, now);
     const bool better =
         !least ||
         (weighted ? leastOverhead * t->spec.weight > oh * least->spec.weight : oh < leastOverhead);
@@ -232,7 +255,8 @@ std::shared_ptr<RealTarget> ServiceScheduler::pickLeastConnections(bool weighted
   return least;
 }
 
-// sed: smallest (active + 1) / weight. nq: an idle real server first, else as sed.
+// sed: smallest (active + 1) / weight. nq: an idle real server first, else as sed. Both
+// count active connections only, as IPVS's do.
 std::shared_ptr<RealTarget> ServiceScheduler::pickShortestExpectedDelay(bool neverQueue,
                                                                         const RealTarget* avoid) {
   std::shared_ptr<RealTarget> least;
@@ -403,10 +427,12 @@ VirtualServiceState ServiceScheduler::state() const {
   s.spec = spec_;
   s.counters = counters.load();
   s.rates = rates_.rates;
+  const auto now = Clock::now();
   for (const auto& t : targets_) {
     RealServerState r;
     r.spec = t->spec;
     r.activeConnections = t->active.load();
+    r.inactiveConnections = t->inactive(now);
     r.counters = t->counters.load();
     r.rates = t->rates.rates;
     s.reals.push_back(std::move(r));
@@ -427,8 +453,11 @@ void ServiceScheduler::zero() {
 void ServiceScheduler::tick(std::chrono::duration<double> window) {
   std::lock_guard lock(mutex_);
   rates_.advance(counters.load(), window);
-  for (const auto& t : targets_) t->rates.advance(t->counters.load(), window);
   const auto now = Clock::now();
+  for (const auto& t : targets_) {
+    t->rates.advance(t->counters.load(), window);
+    t->inactive(now);  // forgets what has expired, whichever scheduler runs
+  }
   const auto lifetime = std::chrono::seconds(spec_.persistenceSeconds);
   for (auto it = persisted_.begin(); it != persisted_.end();) {
     if (it->second.connections == 0 && now - it->second.idleSince >= lifetime)

@@ -7,6 +7,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,8 +42,17 @@ struct RealTarget {
   boost::asio::ip::address address;
   bool removed = false;  // guarded by the service's mutex
   CounterCells counters;
+  // Connections counted as IPVS counts them. Active: open in both directions (connecting
+  // included). Inactive: half-closed, plus each connection that ended, for the FIN timeout
+  // after its end, as IPVS keeps a closed TCP connection in FIN_WAIT/TIME_WAIT.
   std::atomic<std::uint32_t> active{0};
+  std::atomic<std::uint32_t> halfClosed{0};
+  std::deque<std::chrono::steady_clock::time_point> lingering;  // ends + timeout, ascending;
+                                                                // guarded by the service's mutex
   RateWindow rates;  // guarded by the service's mutex
+
+  // Inactive connections at `now`; drops the entries that have expired.
+  std::uint32_t inactive(std::chrono::steady_clock::time_point now);
 };
 
 // Names the schedulers this dataplane implements, for error messages.
@@ -53,7 +63,9 @@ class ServiceScheduler {
  public:
   using Clock = std::chrono::steady_clock;
 
-  explicit ServiceScheduler(VirtualService spec);
+  // `finTimeout`: how long a connection that ended still counts as inactive (IPVS's
+  // tcpfin timeout, `ipvsadm --set`).
+  ServiceScheduler(VirtualService spec, std::chrono::milliseconds finTimeout);
 
   // A connection's claim on a real server: the target it was given and the persistence
   // entry it holds open, released by `release`.
@@ -61,6 +73,8 @@ class ServiceScheduler {
     std::shared_ptr<RealTarget> target;
     std::string persistenceKey;  // empty when the service is not persistent
     boost::asio::ip::address client;
+    bool halfClosed = false;  // counted inactive, no longer active
+    bool connected = false;   // reached its real server: lingers as inactive after its end
   };
 
   // Picks a real server for a client, honouring persistence; counts the connection as
@@ -70,7 +84,12 @@ class ServiceScheduler {
   // failed (and the persistence entry with it). Returns false, with the claim released,
   // when there is none.
   bool redispatch(Assignment& assignment);
-  // The connection ended: no longer active; its persistence entry starts to age.
+  // The connection reached its real server.
+  void connected(Assignment& assignment);
+  // One side finished sending: the connection counts as inactive from now on.
+  void halfClose(Assignment& assignment);
+  // The connection ended: no longer active; a connected one stays counted as inactive for
+  // the FIN timeout; its persistence entry starts to age.
   void release(Assignment& assignment);
 
   // apply(): replaces the settings and reals, keeping the targets (and their counters) of
@@ -114,6 +133,7 @@ class ServiceScheduler {
   std::vector<std::shared_ptr<RealTarget>> sourceHashTable_;
   std::map<std::string, Persisted> persisted_;
   RateWindow rates_;
+  const std::chrono::milliseconds finTimeout_;
 };
 
 }  // namespace shoal::lvs::userspace

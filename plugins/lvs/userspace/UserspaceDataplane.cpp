@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -43,7 +44,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   using ContextPicker = std::function<asio::io_context&()>;
 
   // Opens, binds and listens at once; throws DataplaneError naming address:port and errno.
-  Listener(asio::io_context& io, const std::string& service, const std::string& address,
+  Listener(asio::io_context& io, const std::string& address,
            std::uint16_t port, std::shared_ptr<ServiceScheduler> scheduler,
            const UserspaceSettings& settings, ContextPicker pickContext)
       : acceptor_(io),
@@ -58,8 +59,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
     if (!error) acceptor_.bind(endpoint, error);
     if (!error) acceptor_.listen(asio::socket_base::max_listen_connections, error);
     if (error)
-      throw DataplaneError("service " + service + ": cannot listen on " +
-                           endpointText(address, port) + ": " + error.message());
+      throw DataplaneError("cannot listen on " + endpointText(address, port) + ": " +
+                           error.message());
   }
 
   void start() {
@@ -187,7 +188,7 @@ class Engine {
   static std::string problemWith(const VirtualService& s);
   static std::vector<EndpointKey> endpointsOf(const VirtualService& s);
   std::map<EndpointKey, std::shared_ptr<Listener>> openListeners(
-      const VirtualService& s, const std::vector<EndpointKey>& endpoints,
+      const std::vector<EndpointKey>& endpoints,
       const std::shared_ptr<ServiceScheduler>& scheduler);
   asio::io_context& nextContext() {
     return *contexts_[nextContext_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
@@ -210,30 +211,32 @@ class Engine {
   std::vector<std::string> order_;
 };
 
+// Why `s` cannot be held at all (empty when it can), without the service's name.
 std::string Engine::problemWith(const VirtualService& s) {
-  const std::string where = "service " + s.key() + ": ";
-  if (s.protocol != Protocol::Tcp) return where + "the userspace dataplane balances TCP only";
+  if (s.protocol != Protocol::Tcp)
+    return std::string(protocolName(s.protocol)) +
+           " is not supported by the userspace dataplane: it balances TCP only";
   if (!isSupportedScheduler(s.scheduler))
-    return where + "scheduler '" + s.scheduler +
+    return "scheduler '" + s.scheduler +
            "' is not supported by the userspace dataplane (supported: " + supportedSchedulers() +
            ")";
   if (s.fwmark != 0 && s.listeners.empty())
-    return where + "a firewall-mark service needs at least one listener in the userspace dataplane";
+    return "a firewall-mark service needs at least one listener in the userspace dataplane";
   boost::system::error_code error;
   for (const auto& [address, port] : endpointsOf(s)) {
     asio::ip::make_address(address, error);
-    if (error) return where + "'" + address + "' is not an IP address";
-    if (port == 0) return where + "cannot listen on port 0 of " + address;
+    if (error) return "'" + address + "' is not an IP address";
+    if (port == 0) return "cannot listen on port 0 of " + address;
   }
   std::set<std::pair<std::string, std::uint16_t>> reals;
   for (const RealServer& r : s.reals) {
     const auto address = asio::ip::make_address(r.address, error);
-    if (error) return where + "real server '" + r.address + "' is not an IP address";
+    if (error) return "real server '" + r.address + "' is not an IP address";
     if (r.port == 0 && s.fwmark == 0)
-      return where + "real server " + r.address +
+      return "real server " + r.address +
              " needs a port (0 only in a firewall-mark service)";
     if (!reals.emplace(address.to_string(), r.port).second)
-      return where + "real server " + endpointText(r.address, r.port) + " is listed twice";
+      return "real server " + endpointText(r.address, r.port) + " is listed twice";
   }
   return {};
 }
@@ -250,14 +253,14 @@ std::vector<Engine::EndpointKey> Engine::endpointsOf(const VirtualService& s) {
 
 // Opens every endpoint or none: on a failure the ones opened are closed and the error thrown.
 std::map<Engine::EndpointKey, std::shared_ptr<Listener>> Engine::openListeners(
-    const VirtualService& s, const std::vector<EndpointKey>& endpoints,
+    const std::vector<EndpointKey>& endpoints,
     const std::shared_ptr<ServiceScheduler>& scheduler) {
   std::map<EndpointKey, std::shared_ptr<Listener>> opened;
   try {
     for (const EndpointKey& e : endpoints) {
       if (opened.count(e)) continue;
       opened[e] = std::make_shared<Listener>(
-          nextContext(), s.key(), e.first, e.second, scheduler, settings_,
+          nextContext(), e.first, e.second, scheduler, settings_,
           [this]() -> asio::io_context& { return nextContext(); });
     }
   } catch (...) {
@@ -270,19 +273,18 @@ std::map<Engine::EndpointKey, std::shared_ptr<Listener>> Engine::openListeners(
 ApplyReport Engine::apply(const std::vector<VirtualService>& desired) {
   std::lock_guard applying(applyMutex_);
   ApplyReport report;
-  std::vector<std::string> problems;
   std::set<std::string> wanted;
   std::vector<const VirtualService*> valid;
   std::vector<std::string> order;
   for (const VirtualService& s : desired) {
     const std::string key = s.key();
     if (!wanted.insert(key).second) {
-      problems.push_back("service " + key + " is listed twice");
+      report.failures.push_back({key, "listed twice in the table"});
       continue;
     }
     order.push_back(key);
     if (auto problem = problemWith(s); !problem.empty())
-      problems.push_back(problem);
+      report.failures.push_back({key, problem});
     else
       valid.push_back(&s);
   }
@@ -324,8 +326,8 @@ ApplyReport Engine::apply(const std::vector<VirtualService>& desired) {
     try {
       if (found == services_.end()) {
         Service service;
-        service.scheduler = std::make_shared<ServiceScheduler>(*s);
-        service.listeners = openListeners(*s, endpoints, service.scheduler);
+        service.scheduler = std::make_shared<ServiceScheduler>(*s, settings_.finTimeout);
+        service.listeners = openListeners(endpoints, service.scheduler);
         for (auto& [e, listener] : service.listeners) listener->start();
         ++report.servicesAdded;
         report.realsAdded += s->reals.size();
@@ -339,7 +341,7 @@ ApplyReport Engine::apply(const std::vector<VirtualService>& desired) {
       std::vector<EndpointKey> missing;
       for (const EndpointKey& e : endpoints)
         if (!service.listeners.count(e)) missing.push_back(e);
-      auto opened = openListeners(*s, missing, service.scheduler);
+      auto opened = openListeners(missing, service.scheduler);
       if (!service.scheduler->update(*s, report)) ++report.servicesUnchanged;
       std::lock_guard lock(tableMutex_);
       for (auto& [e, listener] : opened) {
@@ -347,7 +349,7 @@ ApplyReport Engine::apply(const std::vector<VirtualService>& desired) {
         service.listeners.emplace(e, listener);
       }
     } catch (const DataplaneError& e) {
-      problems.push_back(e.what());
+      report.failures.push_back({key, e.what()});
     }
   }
 
@@ -357,11 +359,13 @@ ApplyReport Engine::apply(const std::vector<VirtualService>& desired) {
     for (const std::string& key : order)
       if (services_.count(key)) order_.push_back(key);
   }
-  if (!problems.empty()) {
-    std::string message = problems.front();
-    for (std::size_t i = 1; i < problems.size(); ++i) message += "; " + problems[i];
-    throw DataplaneError(message);
-  }
+  // Failures in the order of the desired table, whichever pass found them.
+  std::map<std::string, std::size_t> position;
+  for (std::size_t i = 0; i < desired.size(); ++i) position.emplace(desired[i].key(), i);
+  std::stable_sort(report.failures.begin(), report.failures.end(),
+                   [&](const ServiceFailure& a, const ServiceFailure& b) {
+                     return position[a.service] < position[b.service];
+                   });
   return report;
 }
 

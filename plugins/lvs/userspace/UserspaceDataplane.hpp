@@ -27,8 +27,13 @@
 // Counters: `connections` counts client connections scheduled to a service, and for a real
 // server the connections made to it. bytesIn is client to real server, bytesOut the other
 // way. packetsIn/packetsOut count read (or splice) operations, not IP packets: an
-// approximation, usually lower than the kernel's count. activeConnections is the number of
-// open proxied connections; inactiveConnections is always 0. Rates are the average over the
+// approximation, usually lower than the kernel's count. Connections are counted as IPVS
+// counts a TCP connection's entry: active while open both ways (from the moment it is
+// scheduled), inactive once either side has finished sending, and still inactive for
+// `finTimeout` after it closed (IPVS keeps the entry in FIN_WAIT/TIME_WAIT for its tcpfin
+// timeout, 120 s by default). lc and wlc weigh them as IPVS does (active * 256 +
+// inactive), so sequential short connections spread over the real servers instead of all
+// going to the first; sed and nq count active connections only, as in IPVS. Rates are the average over the
 // last 2-second window, refreshed every 2 s (IPVS refreshes at the same pace but smooths
 // over several windows).
 //
@@ -54,6 +59,9 @@ struct UserspaceSettings {
   // After a failed connect, how many other real servers are tried before the client's
   // connection is closed.
   unsigned connectRetries = 1;
+  // How long a closed connection still counts as inactive on its real server: IPVS's
+  // tcpfin timeout (`ipvsadm --set`), 120 s by default.
+  std::chrono::milliseconds finTimeout{std::chrono::seconds(120)};
   // Move bulk data with splice(2). False copies everything through a buffer, the path
   // taken anyway where splice is refused; there to compare the two and to test the copy.
   bool splice = true;
@@ -84,8 +92,8 @@ class UserspaceDataplane : public Dataplane {
   // Each service is handled on its own: a UDP service, an unknown scheduler, an address
   // that cannot be parsed or a listener that cannot be opened (address not local, port in
   // use) leaves that service as it was (a new one is not added) while the others are
-  // applied; afterwards a DataplaneError lists each problem with the service, address:port
-  // and errno text.
+  // applied; the report's `failures` lists each with its reason (address:port and errno
+  // text). Never throws for one service.
   ApplyReport apply(const std::vector<VirtualService>& desired) override;
 
   // The services held, in the order apply() last received them, with their real servers
