@@ -178,7 +178,8 @@ try:
             failures.append(f"lvs.apply delivery not done: {delivery}")
         elif '"lvs_apply"' not in delivery["output"]:
             failures.append(f"lvs.apply output without its JSON report: {delivery}")
-    reported = [json.loads(d["output"].splitlines()[-1])["lvs_apply"] for d in applies if d["state"] == "done"]
+    reported = [json.loads(d["output"].splitlines()[-1])["lvs_apply"] for d in applies
+                if d["state"] == "done" and d["output"].splitlines()[-1:] and d["output"].splitlines()[-1].startswith("{")]
     if not any(f["virtual_service"] == busy_key and "Address already in use" in f["error"]
                for r in reported for f in r["failed"]):
         failures.append(f"no lvs.apply output reports {busy_key} failed: {reported}")
