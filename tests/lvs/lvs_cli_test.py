@@ -3,7 +3,8 @@
 userspace dataplane: every verb, --json, the error messages and exit codes, and that a
 virtual service really forwards once added.
 
-  lvs_cli_test.py SHOALD SHOALCTL PLUGIN_DIR   (PLUGIN_DIR holds lvs.so)
+  lvs_cli_test.py SHOALD SHOALCTL PLUGIN_DIR [STORE]   (PLUGIN_DIR holds lvs.so;
+                                                      STORE: sqlite (default) | mysql://...?socket=)
 """
 import json
 import os
@@ -17,6 +18,11 @@ import threading
 import time
 
 shoald, shoalctl, plugin_dir = sys.argv[1:4]
+store = sys.argv[4] if len(sys.argv) > 4 else "sqlite"
+if store.startswith("mysql://"):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+    from harness import empty_mysql_database  # noqa: E402
+    empty_mysql_database(store)
 work = tempfile.mkdtemp(prefix="shoal-lb-cli-")
 failures = []
 
@@ -31,7 +37,7 @@ api_port, vip_port = free_port(), free_port()
 VIP = "127.0.0.1"
 config = os.path.join(work, "shoald.conf")
 with open(config, "w") as f:
-    f.write(f"[shoald]\nrole = manager\ndata_dir = {work}/data\nplugin_dir = {plugin_dir}\nstore = sqlite\n"
+    f.write(f"[shoald]\nrole = manager\ndata_dir = {work}/data\nplugin_dir = {plugin_dir}\nstore = {store}\n"
             f"api_listen = 127.0.0.1\napi_port = {api_port}\nadvertise_address = 127.0.0.1\napp_server = true\n"
             f"[plugin.lvs]\ndataplane = userspace\nreconcile_interval_ms = 1000\n")
 env = dict(os.environ, SHOAL_MANAGER=f"127.0.0.1:{api_port}", SHOAL_CA=f"{work}/data/tls/ca.crt",
@@ -97,8 +103,15 @@ try:
     expect(ctl("lb", "add-server", "-t", svc, "-r", f"127.0.0.1:{p2}", "-m"), 0)
     expect(ctl("lb", "add-server", "-t", svc, "-r", f"127.0.0.1:{p2}", "-m"), 1, "already in")
 
-    answers = []
+    # Both real servers held by the dataplane (the second add-server's table may still be on
+    # its way) before round robin is judged.
     deadline = time.time() + 15
+    while time.time() < deadline:
+        held = json.loads(ctl("--json", "lb", "list").stdout)["services"][0]["members"]
+        if len(held) == 2 and all("counters" in m for m in held):
+            break
+        time.sleep(0.1)
+    answers = []
     while time.time() < deadline and len(answers) < 6:
         try:
             answers.append(ask())
