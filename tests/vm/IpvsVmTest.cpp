@@ -255,20 +255,20 @@ TEST_F(Ipvs, RejectedChangeNamesItsServiceAndTheKernelReasonAndTheRestIsApplied)
   std::vector<VirtualService> table = {tcp("10.1.0.1", 80, "rr", {real("10.2.0.1", 80)}),
                                        tcp("10.1.0.2", 80, "nosuchsched", {real("10.2.0.1", 80)}),
                                        tcp("10.1.0.3", 80, "rr", {real("10.2.0.1", 80)})};
-  try {
-    dataplane_->apply(table);
-    FAIL() << "apply with an unknown scheduler succeeded";
-  } catch (const DataplaneError& e) {
-    std::string message = e.what();
-    std::printf("apply refused: %s\n", message.c_str());  // for the log
-    EXPECT_NE(message.find("add service tcp:10.1.0.2:80"), std::string::npos) << message;
-    EXPECT_NE(message.find("scheduler"), std::string::npos) << message;
-    // The kernel's own errno text for a missing scheduler.
-    EXPECT_NE(message.find("No such file or directory"), std::string::npos) << message;
-    // Its real server could not be added either, and says why.
-    EXPECT_NE(message.find("add real server 10.2.0.1:80 to tcp:10.1.0.2:80"), std::string::npos)
-        << message;
-  }
+  const ApplyReport refused = dataplane_->apply(table);
+  ASSERT_EQ(refused.failures.size(), 1u);
+  EXPECT_EQ(refused.failures[0].service, "tcp:10.1.0.2:80");
+  const std::string& message = refused.failures[0].reason;
+  std::printf("apply refused: %s\n", message.c_str());  // for the log
+  EXPECT_NE(message.find("add service tcp:10.1.0.2:80"), std::string::npos) << message;
+  EXPECT_NE(message.find("scheduler"), std::string::npos) << message;
+  // The kernel's own errno text for a missing scheduler.
+  EXPECT_NE(message.find("No such file or directory"), std::string::npos) << message;
+  // Its real server could not be added either, and says why, in the same service's reason.
+  EXPECT_NE(message.find("add real server 10.2.0.1:80 to tcp:10.1.0.2:80"), std::string::npos)
+      << message;
+  EXPECT_EQ(refused.servicesAdded, 2u) << "the refused service is not counted as added";
+  EXPECT_EQ(refused.realsAdded, 2u);
   std::vector<VirtualService> good = {table[0], table[2]};
   expectKernelHolds(good);
   // Nothing of the failed exchange is left on the socket: the next calls see the table.

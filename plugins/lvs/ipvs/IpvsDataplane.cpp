@@ -375,6 +375,7 @@ struct IpvsDataplane::Netlink {
   struct Rejection {
     std::string service;
     std::string text;  // the request and the kernel's reason
+    std::optional<IpvsChange::Kind> kind;
   };
 
   // Sends `requests` (each with NLM_F_ACK) in batches: a batch is written in as few
@@ -408,7 +409,8 @@ struct IpvsDataplane::Netlink {
         if (it == awaiting.end() || !r.done) return true;
         if (r.error) {
           const Pending& p = requests[it->second];
-          failures.push_back({p.service, p.description + ": " + kernelErrorText(r.error, p.kind, r.extack)});
+          failures.push_back(
+              {p.service, p.description + ": " + kernelErrorText(r.error, p.kind, r.extack), p.kind});
         }
         awaiting.erase(it);
         return !awaiting.empty();
@@ -637,6 +639,7 @@ ApplyReport IpvsDataplane::apply(const std::vector<VirtualService>& desired) {
 
   IpvsPlan plan = planIpvsChanges(current, desired);
   for (const IpvsChange& c : plan.changes) requests.push_back(netlink_->changeRequest(c));
+  plan.report.servicesRemoved += foreignRemoved;
   // Each rejected change is charged to its service, named as the desired table names it;
   // a service's rejections are joined into one reason, in the order they were sent.
   std::map<std::string, std::string> byService;
@@ -645,6 +648,18 @@ ApplyReport IpvsDataplane::apply(const std::vector<VirtualService>& desired) {
     const std::string key = named != wanted.end() ? named->second->key() : r.service;
     std::string& reason = byService[key];
     reason += (reason.empty() ? "IPVS refused to " : "; ") + r.text;
+    // The report counts what was done, not what was asked.
+    using K = IpvsChange::Kind;
+    ApplyReport& done = plan.report;
+    if (r.kind) {
+      std::size_t* counted = *r.kind == K::AddService      ? &done.servicesAdded
+                             : *r.kind == K::EditService   ? &done.servicesEdited
+                             : *r.kind == K::RemoveService ? &done.servicesRemoved
+                             : *r.kind == K::AddReal       ? &done.realsAdded
+                             : *r.kind == K::EditReal      ? &done.realsEdited
+                                                           : &done.realsRemoved;
+      if (*counted > 0) --*counted;
+    }
   }
   for (const VirtualService& d : desired) {
     auto failed = byService.find(d.key());
@@ -654,7 +669,6 @@ ApplyReport IpvsDataplane::apply(const std::vector<VirtualService>& desired) {
   }
   // Services that were to be removed and could not be.
   for (const auto& [key, reason] : byService) plan.report.failures.push_back({key, reason});
-  plan.report.servicesRemoved += foreignRemoved;
   return plan.report;
 }
 
