@@ -218,7 +218,7 @@ class Lvs final : public shoal::Plugin {
           {"key": "virtual_service", "label": "Virtual service"}, {"key": "real_server", "label": "Real server"},
           {"key": "weight", "label": "Weight"}, {"key": "effective_weight", "label": "In force"},
           {"key": "health", "label": "Health"}, {"key": "active_connections", "label": "Active"},
-          {"key": "connections", "label": "Connections"}]},
+          {"key": "inactive_connections", "label": "Inactive"}, {"key": "connections", "label": "Connections"}]},
         {"id": "traffic", "type": "graph", "title": "Connections per virtual service", "metric": "lvs.service"},
         {"id": "sync", "type": "action", "title": "Director", "action": "sync",
          "label": "Send the table to the director again",
@@ -262,7 +262,7 @@ class Lvs final : public shoal::Plugin {
           row->set("real_server", Member{m->getValue<std::string>("address"),
                                          static_cast<std::uint16_t>(m->getValue<int>("port")), 0, std::nullopt}
                                       .key());
-          for (const char* field : {"weight", "effective_weight", "health", "active_connections"})
+          for (const char* field : {"weight", "effective_weight", "health", "active_connections", "inactive_connections"})
             if (m->has(field)) row->set(field, m->get(field));
           if (auto counters = m->getObject("counters")) row->set("connections", counters->get("connections"));
           rows->add(row);
@@ -371,7 +371,9 @@ class Lvs final : public shoal::Plugin {
       const auto table = tableFromJson(doc->json);
       host().info("re-applying the balancer table kept from before the restart (" + std::to_string(table.size()) +
                   " virtual service(s))");
-      director().apply(table);
+      for (const auto& f : director().apply(table).failures)
+        host().warning("balancer: " + f.service + " cannot be applied: " + f.reason +
+                       "; the other virtual services are applied, and it is tried again every reconcile interval");
     } catch (const std::exception& e) {
       // The reconciler holds the table and keeps trying.
       host().error(std::string("re-applying the kept balancer table: ") + e.what());
