@@ -35,14 +35,19 @@
 // The output of lvs.apply is a line for people, then one line of JSON for programs (a
 // manager whose director is another node reads the failures from it):
 //   {"lvs_apply": {"dataplane": "userspace", "services": 3, "applied": 2,
-//                  "failed": [{"virtual_service": "tcp:192.0.2.10:53",
-//                              "error": "udp is not supported by ..."}]}}
+//                  "failed": [{"virtual_service": "tcp:192.0.2.10:21",
+//                              "error": "cannot listen on 192.0.2.10:21: Address already in use"}]}}
 // `virtual_service` is the dataplane key (tcp:ADDRESS:PORT, udp:..., fwm:MARK:v4|v6);
 // "failed" is empty when every service was applied.
 //
 // GET /v1/plugins/lvs/services gives each policy "status": "applied" | "failed" | "pending"
 // (sent, not yet held) | "unknown" (the director is not this process), and with "failed"
 // an "error" saying why.
+//
+// Every edit of a stored policy (PUT, DELETE, the members routes) is one read-modify-write
+// in one store transaction, written with the revision it read as the expected one, so
+// concurrent edits never lose each other's changes: the one overtaken is done again on
+// the newer policy (modifyPolicy), and answered 409 if it keeps being overtaken.
 //
 // Statistics (ABI 1.2): the director samples every virtual service and real server and
 // hands the totals to the kernel as series "lvs.service.<key>" and
