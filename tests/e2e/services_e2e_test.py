@@ -27,7 +27,7 @@ where a change was lost: before the balancer, or between the balancer and the da
 
 Needs root, nginx, postfix, dovecot, openssl and iproute2.
 """
-import json
+import bisect
 import os
 import signal
 import socket
@@ -151,7 +151,8 @@ def check(condition, message):
 
 class LineLog:
     """A file another process appends "TIME PORT ..." lines to, read as it grows:
-    times[port] is the sorted list of times."""
+    times[port] is the list of times, in order as far as the writer's clock and threads
+    allow (the sniffer has one thread; the client's threads each write their own port)."""
 
     def __init__(self, path):
         self.path, self.offset, self.partial = path, 0, ""
@@ -179,7 +180,8 @@ class LineLog:
                 self.results.setdefault(port, []).append((t, parts[2]))
 
     def between(self, port, start, end):
-        return [t for t in self.times.get(port, []) if start <= t <= end]
+        times = self.times.get(port, [])
+        return times[bisect.bisect_left(times, start):bisect.bisect_right(times, end)]
 
 
 class ApiWatcher(threading.Thread):
@@ -403,7 +405,7 @@ class ServicesTest:
         """Harness sanity: the client kept connecting to the service's VIP:port over
         [start, end], so a member without SYNs there really was out of rotation."""
         port = self.member_port(service)
-        attempts = [t for t in self.client_log.times.get(port, []) if start <= t <= end]
+        attempts = self.client_log.between(port, start, end)
         if end - start > 0.5 and len(attempts) < (end - start) / (CLIENT_GAP_S * 4):
             raise HarnessError(f"the client made only {len(attempts)} connections to {VIP}:{port} "
                                f"in {end - start:.2f}s: no evidence either way")
@@ -415,9 +417,9 @@ class ServicesTest:
     def kill(self, round_, node, name):
         daemon = self.daemons[(node, name)]
         services = DAEMON_SERVICES[name]
-        check_alive = daemon.accepting()
-        if sorted(check_alive) != sorted(daemon.ports):
-            raise HarnessError(f"{name} on {node} accepts only on {check_alive} before its kill")
+        accepting = daemon.accepting()
+        if sorted(accepting) != sorted(daemon.ports):
+            raise HarnessError(f"{name} on {node} accepts only on {accepting} before its kill")
         daemon.kill()
         killed_at = time.time()
         still = daemon.accepting() + [p for p in self.probe_ports(name) if self.accepts_here(node, p)]
