@@ -9,8 +9,9 @@ its addresses.
 
 Every start_* function returns a Daemon once the daemon accepts TCP connections on every
 port it was given, or raises DaemonError with the daemon's own log text when it does not
-within `timeout` seconds. Daemon.stop() stops it and waits until it is gone; Daemons are
-context managers too:
+within `timeout` seconds. Daemon.stop() stops it and waits until it is gone; Daemon.kill()
+kills it as a crash would (SIGKILL of its master and every process under it) and
+Daemon.start() starts it again from the same configuration. Daemons are context managers too:
 
     with start_nginx(workdir, "127.0.0.1", http_port=8080, body="n1\\n") as web:
         ...  # GET http://127.0.0.1:8080/ answers 200 "n1\\n"
@@ -77,7 +78,7 @@ class Daemon:
     """A started daemon. `ports` maps a service name ("http", "smtp", ...) to its port."""
 
     def __init__(self, name, workdir, address, ports, logs, netns=None, process=None,
-                 stop_argv=None, pid_file=None):
+                 stop_argv=None, pid_file=None, launch=None):
         self.name = name
         self.workdir = workdir
         self.address = address
@@ -87,6 +88,7 @@ class Daemon:
         self._process = process         # a foreground daemon we started (Popen)
         self._stop_argv = stop_argv     # or the daemon's own stop command
         self._pid_file = pid_file       # whose pid must be gone after that command
+        self._launch = launch           # starts it again: returns a Popen (foreground) or None
         self._stopped = False
 
     def __enter__(self):
@@ -122,6 +124,55 @@ class Daemon:
                                   f"{timeout} s\n{self.log_text()}")
             time.sleep(0.05)
 
+    def master_pid(self):
+        """The pid of the daemon's master process, or None when it is not running."""
+        if self._process is not None:
+            return self._process.pid if self._process.poll() is None else None
+        try:
+            pid = int(open(self._pid_file).read().split()[0])
+        except (OSError, ValueError, IndexError, TypeError):
+            return None
+        return pid if _pid_alive(self._pid_file) else None
+
+    def accepting(self):
+        """The services (keys of `ports`) that accept a TCP connection now."""
+        return [s for s, p in self.ports.items() if _accepts(self.address, p, self.netns)]
+
+    def kill(self, timeout=10):
+        """Kills the daemon as a crash would: its master and every process under it get
+        SIGKILL, with no chance to clean up or to respawn one another. The whole tree is
+        frozen (SIGSTOP) first, so that no process can fork or restart a worker while the
+        others die. Returns once every one of them is gone; its ports then refuse
+        connections (nothing is left holding a listening socket). Does nothing when it is
+        not running."""
+        self._stopped = True
+        root = self.master_pid()
+        if root is None:
+            return
+        tree = _freeze_tree(root)
+        for pid in tree:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if self._process is not None:
+            self._process.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while any(_running(pid) for pid in tree):
+            if time.monotonic() > deadline:
+                raise DaemonError(f"{self.name}: processes {[p for p in tree if _running(p)]} "
+                                  f"still running {timeout} s after SIGKILL")
+            time.sleep(0.01)
+
+    def start(self, timeout=15):
+        """Starts the daemon again, from the configuration it was first started with, after
+        stop() or kill(); returns once it accepts on every port (DaemonError otherwise)."""
+        if self.master_pid() is not None:
+            raise DaemonError(f"{self.name} is already running (pid {self.master_pid()})")
+        self._process = self._launch()
+        self._stopped = False
+        self.wait_accepting(timeout)
+
     def stop(self, timeout=20):
         """Stops the daemon and waits until it is gone. Idempotent."""
         if self._stopped:
@@ -145,6 +196,57 @@ class Daemon:
             if time.monotonic() > deadline:
                 raise DaemonError(f"{self.name} still running {timeout} s after stop\n{self.log_text()}")
             time.sleep(0.05)
+
+
+def _state(pid):
+    """The process state letter from /proc/PID/stat ('R', 'S', 'T', 'Z', ...), or None when
+    there is no such process."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _running(pid):
+    """True while the process exists and is not a zombie (a zombie holds no socket)."""
+    return _state(pid) not in (None, "Z")
+
+
+def _children_of(parents):
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            ppid = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid in parents:
+            found.append(int(entry))
+    return found
+
+
+def _freeze_tree(root, timeout=5):
+    """SIGSTOPs `root` and then, level by level, every process under it, each one seen
+    stopped before its children are listed (a stopped process cannot fork, so none is
+    missed). Returns the pids, root first."""
+    frozen = []
+    wave = [root]
+    deadline = time.monotonic() + timeout
+    while wave:
+        for pid in wave:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except OSError:
+                continue
+            frozen.append(pid)
+        for pid in wave:
+            while _state(pid) not in (None, "Z", "T", "t"):
+                if time.monotonic() > deadline:
+                    raise DaemonError(f"process {pid} did not stop within {timeout} s")
+                time.sleep(0.001)
+        wave = [p for p in _children_of(set(frozen)) if p not in frozen and _running(p)]
+    return frozen
 
 
 def _pid_alive(pid_file):
@@ -205,7 +307,7 @@ def make_self_signed_certificate(directory, common_name="localhost"):
 # ---- nginx ----------------------------------------------------------------------------
 
 def start_nginx(workdir, address="127.0.0.1", http_port=80, https_port=None, body="ok\n",
-                netns=None, status=200, timeout=10):
+                netns=None, status=200, timeout=10, extra_http_ports=(), extra_https_ports=()):
     """Starts nginx serving `body` (text/plain) with HTTP status `status` at every path.
 
     workdir    its prefix: nginx.conf, nginx.pid, error.log, temp folders, the page and,
@@ -217,6 +319,9 @@ def start_nginx(workdir, address="127.0.0.1", http_port=80, https_port=None, bod
     body       the response body for GET / (and any other path).
     status     the response status (e.g. 503 for a "sick" web server).
     netns      run inside this network namespace (`ip netns exec`), or None.
+    extra_http_ports, extra_https_ports
+               more ports serving the same page (plain, TLS), in `ports` as "http-PORT"
+               and "https-PORT": one nginx, so they die and come back together.
 
     Runs in the foreground (`daemon off;`) as a child of this process, so stop() is
     SIGTERM and wait. Returns a Daemon with ports {"http": ..., "https": ...}.
@@ -227,11 +332,16 @@ def start_nginx(workdir, address="127.0.0.1", http_port=80, https_port=None, bod
         f.write(body)
     ports = {"http": http_port}
     tls = ""
-    if https_port is not None:
+    for port in extra_http_ports:
+        ports[f"http-{port}"] = port
+        tls += f"    listen {_listen(address, port)};\n"
+    tls_ports = ([https_port] if https_port is not None else []) + list(extra_https_ports)
+    if tls_ports:
         cert, key = make_self_signed_certificate(workdir)
-        ports["https"] = https_port
-        tls = (f"    listen {_listen(address, https_port)} ssl;\n"
-               f"    ssl_certificate {cert};\n    ssl_certificate_key {key};\n")
+        for port in tls_ports:
+            ports["https" if port == https_port else f"https-{port}"] = port
+            tls += f"    listen {_listen(address, port)} ssl;\n"
+        tls += f"    ssl_certificate {cert};\n    ssl_certificate_key {key};\n"
     # `return` text would expand $variables in the body; a file is served byte for byte.
     # A non-200 status comes from error_page pointing at the same file.
     if status == 200:
@@ -266,9 +376,9 @@ http {{
 }}
 """)
     log = os.path.join(workdir, "nginx.out")
-    process = _spawn(["nginx", "-p", workdir + "/", "-c", conf], netns, log)
+    launch = lambda: _spawn(["nginx", "-p", workdir + "/", "-c", conf], netns, log)  # noqa: E731
     daemon = Daemon("nginx", workdir, address, ports, [log, os.path.join(workdir, "error.log")],
-                    netns=netns, process=process)
+                    netns=netns, process=launch(), launch=launch)
     daemon.wait_accepting(timeout)
     return daemon
 
@@ -276,12 +386,14 @@ http {{
 # ---- postfix --------------------------------------------------------------------------
 
 def start_postfix(workdir, address="127.0.0.1", smtp_port=25, netns=None,
-                  hostname="mx.shoal-test.invalid", timeout=15):
+                  hostname="mx.shoal-test.invalid", timeout=15, extra_smtp_ports=()):
     """Starts a postfix instance whose config_directory, queue_directory and
     data_directory are under `workdir` (conf/, queue/, data/), listening for SMTP on
     address:smtp_port only (inet_interfaces = address). Logs go to workdir/postfix.log
     (postlogd), since a test machine has no syslog. Started with `postfix -c DIR start`,
-    stopped with `postfix -c DIR stop`. Needs root. Returns a Daemon with {"smtp": port}.
+    stopped with `postfix -c DIR stop`. Needs root. Returns a Daemon with {"smtp": port};
+    each of extra_smtp_ports is one more smtpd listener of the same master, in `ports` as
+    "smtp-PORT".
     """
     if os.geteuid() != 0:
         raise DaemonError("postfix needs root (it changes to the postfix user itself)")
@@ -316,7 +428,9 @@ alias_database =
     # The smallest master.cf that accepts SMTP and could deliver: no chroot (the queue is
     # not laid out for one), postlogd for maillog_file.
     services = [
-        (_listen(address, smtp_port), "inet", "n", "-", "n", "-", "-", "smtpd"),
+        (_listen(address, port), "inet", "n", "-", "n", "-", "-", "smtpd")
+        for port in [smtp_port] + list(extra_smtp_ports)
+    ] + [
         ("pickup", "unix", "n", "-", "n", "60", "1", "pickup"),
         ("cleanup", "unix", "n", "-", "n", "-", "0", "cleanup"),
         ("qmgr", "unix", "n", "-", "n", "300", "1", "qmgr"),
@@ -345,14 +459,22 @@ alias_database =
         for fields in services:
             f.write("  ".join(fields) + "\n")
     postfix = ["postfix", "-c", conf_dir]
-    started = subprocess.run(_in_netns(netns, postfix + ["start"]), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT)
-    daemon = Daemon("postfix", workdir, address, {"smtp": smtp_port}, [log], netns=netns,
-                    stop_argv=postfix + ["stop"], pid_file=os.path.join(queue_dir, "pid", "master.pid"))
-    if started.returncode != 0:
-        daemon.stop()
-        raise DaemonError(f"postfix -c {conf_dir} start failed (status {started.returncode}):\n"
-                          f"{started.stdout.decode('utf-8', 'replace')}\n{daemon.log_text()}")
+    ports = {"smtp": smtp_port}
+    ports.update({f"smtp-{port}": port for port in extra_smtp_ports})
+
+    def launch():
+        started = subprocess.run(_in_netns(netns, postfix + ["start"]), stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT)
+        if started.returncode != 0:
+            daemon.stop()
+            raise DaemonError(f"postfix -c {conf_dir} start failed (status {started.returncode}):\n"
+                              f"{started.stdout.decode('utf-8', 'replace')}\n{daemon.log_text()}")
+        return None  # postfix detaches; its master's pid is in pid_file
+
+    daemon = Daemon("postfix", workdir, address, ports, [log], netns=netns,
+                    stop_argv=postfix + ["stop"], pid_file=os.path.join(queue_dir, "pid", "master.pid"),
+                    launch=launch)
+    launch()
     daemon.wait_accepting(timeout)
     return daemon
 
@@ -360,13 +482,17 @@ alias_database =
 # ---- dovecot --------------------------------------------------------------------------
 
 def start_dovecot(workdir, address="127.0.0.1", imap_port=143, pop3_port=110, netns=None,
-                  timeout=15):
+                  timeout=15, extra_imap_ports=(), extra_pop3_ports=(), reuse_login_processes=False):
     """Starts dovecot with IMAP on imap_port and POP3 on pop3_port (either may be None to
     leave that protocol out) on `address` only, plain text (no TLS), from its own
     workdir/dovecot.conf with base_dir and state_dir under workdir, logging to
     workdir/dovecot.log. Runs in the foreground (`dovecot -F -c CONF`) as a child of this
     process. Logins are refused (no user exists): it is there to greet and answer.
-    Returns a Daemon with {"imap": ..., "pop3": ...}.
+    Returns a Daemon with {"imap": ..., "pop3": ...}; extra_imap_ports and extra_pop3_ports
+    are more listeners of the same login services, in `ports` as "imap-PORT", "pop3-PORT".
+    reuse_login_processes: Dovecot's "high-performance" login mode (one long-lived login
+    process per protocol serving many connections) instead of its default of one process
+    forked per connection, which greets late (seconds) under a flood of short connections.
     """
     workdir = os.path.abspath(workdir)
     _require_traversable(workdir, "dovecot (as users dovecot and dovenull)")
@@ -376,13 +502,16 @@ def start_dovecot(workdir, address="127.0.0.1", imap_port=143, pop3_port=110, ne
     os.chmod(workdir, 0o755)  # the login processes run as dovenull and reach base_dir
     log = os.path.join(workdir, "dovecot.log")
     protocols, ports, services = [], {}, ""
-    for name, port in (("imap", imap_port), ("pop3", pop3_port)):
+    login_mode = "  service_count = 0\n  process_min_avail = 1\n" if reuse_login_processes else ""
+    for name, port, extra in (("imap", imap_port, extra_imap_ports), ("pop3", pop3_port, extra_pop3_ports)):
         if port is None:
             continue
         protocols.append(name)
         ports[name] = port
+        listeners = "".join(f"  inet_listener {name}_{p} {{\n    port = {p}\n  }}\n" for p in extra)
+        ports.update({f"{name}-{p}": p for p in extra})
         services += (f"service {name}-login {{\n  inet_listener {name} {{\n    port = {port}\n  }}\n"
-                     f"  inet_listener {name}s {{\n    port = 0\n  }}\n}}\n")
+                     f"{listeners}  inet_listener {name}s {{\n    port = 0\n  }}\n{login_mode}}}\n")
     if not protocols:
         raise ValueError("start_dovecot needs imap_port or pop3_port")
     # An empty user list: every login fails, so nothing can reach a mailbox.
@@ -408,9 +537,10 @@ userdb {{
   args = {users}
 }}
 {services}""")
-    process = _spawn(["dovecot", "-F", "-c", conf], netns, os.path.join(workdir, "dovecot.out"))
-    daemon = Daemon("dovecot", workdir, address, ports,
-                    [os.path.join(workdir, "dovecot.out"), log], netns=netns, process=process)
+    launch = lambda: _spawn(["dovecot", "-F", "-c", conf], netns,  # noqa: E731
+                            os.path.join(workdir, "dovecot.out"))
+    daemon = Daemon("dovecot", workdir, address, ports, [os.path.join(workdir, "dovecot.out"), log],
+                    netns=netns, process=launch(), launch=launch)
     daemon.wait_accepting(timeout)
     return daemon
 
@@ -458,9 +588,9 @@ ftpd_banner=shoal test FTP
 seccomp_sandbox=NO
 """)
     out = os.path.join(workdir, "vsftpd.out")
-    process = _spawn(["vsftpd", conf], netns, out)
+    launch = lambda: _spawn(["vsftpd", conf], netns, out)  # noqa: E731
     daemon = Daemon("vsftpd", workdir, address, {"ftp": ftp_port}, [out, log], netns=netns,
-                    process=process)
+                    process=launch(), launch=launch)
     daemon.wait_accepting(timeout)
     return daemon
 
