@@ -580,7 +580,17 @@ std::unique_ptr<Dataplane> openIpvsDataplane() {
 IpvsDataplane::IpvsDataplane() : netlink_(std::make_unique<Netlink>()) {}
 IpvsDataplane::~IpvsDataplane() = default;
 
-ApplyReport IpvsDataplane::apply(const std::vector<VirtualService>& desired) {
+ApplyReport IpvsDataplane::apply(const std::vector<VirtualService>& requested) {
+  // IPVS forwards packets and cannot write a PROXY header: such a service is left out (and
+  // removed if held), the others applied, and the refusal reported afterwards.
+  std::vector<VirtualService> desired;
+  std::string refused;
+  for (const VirtualService& s : requested) {
+    if (s.proxyProtocol == ProxyProtocol::None)
+      desired.push_back(s);
+    else
+      refused += (refused.empty() ? "" : ", ") + s.key();
+  }
   std::lock_guard lock(mutex_);
   netlink_->ensureConnected();
   std::vector<KernelService> kernel = netlink_->table();
@@ -642,6 +652,9 @@ ApplyReport IpvsDataplane::apply(const std::vector<VirtualService>& desired) {
     throw DataplaneError(message);
   }
   plan.report.servicesRemoved += foreignRemoved;
+  if (!refused.empty())
+    throw DataplaneError("IPVS cannot send the PROXY protocol header that " + refused +
+                         " asks for (proxy_protocol needs the userspace dataplane); left out");
   return plan.report;
 }
 

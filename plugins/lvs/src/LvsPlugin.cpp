@@ -495,8 +495,25 @@ class Lvs final : public shoal::Plugin {
     return *p;
   }
 
+  // IPVS forwards packets and cannot write a PROXY header; it is knowably the dataplane when
+  // configured so, or when it is the one running here (AppServer0 as director).
+  void refuseProxyProtocolOnIpvs(const Policy& p) {
+    if (p.proxyProtocol == ProxyProtocol::None) return;
+    bool ipvs = dataplaneMode_ == "ipvs";
+    {
+      std::lock_guard lock(dataplaneMutex_);
+      ipvs = ipvs || (dataplane_ && dataplane_->name() == "ipvs");
+    }
+    if (ipvs)
+      throw PluginError("'proxy_protocol' needs the userspace dataplane, and this balancer runs IPVS, which "
+                        "forwards packets and cannot add a PROXY header; with IPVS (dr, tun or nat) the real "
+                        "servers see the client's address anyway, so leave 'proxy_protocol' out",
+                        SHOAL_ERR_INVALID_ARGUMENT);
+  }
+
   // Stores `p` (expected revision semantics: create = must not exist) and pushes the table.
   std::string store(const Policy& p, bool create, const std::string& previousKey = {}) {
+    refuseProxyProtocolOnIpvs(p);
     {
       std::lock_guard lock(managerMutex_);
       auto txn = host().transaction();
