@@ -205,7 +205,7 @@ def make_self_signed_certificate(directory, common_name="localhost"):
 # ---- nginx ----------------------------------------------------------------------------
 
 def start_nginx(workdir, address="127.0.0.1", http_port=80, https_port=None, body="ok\n",
-                netns=None, status=200, timeout=10):
+                netns=None, status=200, timeout=10, server_include=None, http_include=None):
     """Starts nginx serving `body` (text/plain) with HTTP status `status` at every path.
 
     workdir    its prefix: nginx.conf, nginx.pid, error.log, temp folders, the page and,
@@ -217,6 +217,9 @@ def start_nginx(workdir, address="127.0.0.1", http_port=80, https_port=None, bod
     body       the response body for GET / (and any other path).
     status     the response status (e.g. 503 for a "sick" web server).
     netns      run inside this network namespace (`ip netns exec`), or None.
+    server_include, http_include
+               an `include` pattern (a glob may match nothing) inside the server {} or the
+               http {} block, for files written later (then `nginx ... -s reload`).
 
     Runs in the foreground (`daemon off;`) as a child of this process, so stop() is
     SIGTERM and wait. Returns a Daemon with ports {"http": ..., "https": ...}.
@@ -259,8 +262,10 @@ http {{
   fastcgi_temp_path {workdir}/fastcgi;
   uwsgi_temp_path {workdir}/uwsgi;
   scgi_temp_path {workdir}/scgi;
+{f"  include {http_include};" if http_include else ""}
   server {{
     listen {_listen(address, http_port)};
+{f"    include {server_include};" if server_include else ""}
 {tls}    root {workdir}/www;
 {page}  }}
 }}
@@ -360,13 +365,14 @@ alias_database =
 # ---- dovecot --------------------------------------------------------------------------
 
 def start_dovecot(workdir, address="127.0.0.1", imap_port=143, pop3_port=110, netns=None,
-                  timeout=15):
+                  timeout=15, include=None):
     """Starts dovecot with IMAP on imap_port and POP3 on pop3_port (either may be None to
     leave that protocol out) on `address` only, plain text (no TLS), from its own
     workdir/dovecot.conf with base_dir and state_dir under workdir, logging to
     workdir/dovecot.log. Runs in the foreground (`dovecot -F -c CONF`) as a child of this
     process. Logins are refused (no user exists): it is there to greet and answer.
-    Returns a Daemon with {"imap": ..., "pop3": ...}.
+    `include` is a `!include_try` pattern at the end of dovecot.conf, for files written
+    later (then `dovecot -c CONF reload`). Returns a Daemon with {"imap": ..., "pop3": ...}.
     """
     workdir = os.path.abspath(workdir)
     _require_traversable(workdir, "dovecot (as users dovecot and dovenull)")
@@ -407,7 +413,8 @@ userdb {{
   driver = passwd-file
   args = {users}
 }}
-{services}""")
+{services}{f"!include_try {include}" if include else ""}
+""")
     process = _spawn(["dovecot", "-F", "-c", conf], netns, os.path.join(workdir, "dovecot.out"))
     daemon = Daemon("dovecot", workdir, address, ports,
                     [os.path.join(workdir, "dovecot.out"), log], netns=netns, process=process)
