@@ -287,6 +287,24 @@ TEST_F(Ipvs, InvalidDesiredTableIsRefusedBeforeAnythingIsSent) {
   expectKernelHolds(table);
 }
 
+// IPVS forwards packets and cannot write a PROXY header: such a service is left out (and
+// removed if held), named in the error, and the rest of the table is applied.
+TEST_F(Ipvs, ProxyProtocolServiceIsLeftOutNamedAndTheRestApplied) {
+  VirtualService proxied = tcp("10.1.0.2", 25, "rr", {real("10.2.0.1", 25)});
+  proxied.proxyProtocol = ProxyProtocol::V2;
+  const std::vector<VirtualService> plain = {tcp("10.1.0.1", 80, "rr", {real("10.2.0.1", 80)})};
+  dataplane_->apply({tcp("10.1.0.2", 25, "rr", {real("10.2.0.1", 25)})});
+  try {
+    dataplane_->apply({plain[0], proxied});
+    FAIL() << "IPVS accepted a service that asks for the PROXY protocol";
+  } catch (const DataplaneError& e) {
+    EXPECT_NE(std::string(e.what()).find("IPVS cannot send the PROXY protocol header that tcp:10.1.0.2:25"),
+              std::string::npos)
+        << e.what();
+  }
+  expectKernelHolds(plain);
+}
+
 TEST_F(Ipvs, TablesLargerThanOneBatchRoundTrip) {
   std::vector<VirtualService> table;
   for (int i = 0; i < 300; ++i) {
