@@ -10,7 +10,8 @@
 //   proxy_protocol_from = 10.0.0.1    the director's addresses (IPv4 or IPv6, each with an
 //                                     optional /prefix; blanks or commas between): only
 //                                     their header is believed
-// Both or neither: without them the plugin writes nothing. With them it renders the
+// Both or neither: without them the plugin writes nothing (a file written at an earlier
+// start stays until it is removed by hand). With them it renders the
 // daemon's configuration, runs the daemon's own checker, and on a failure puts back what
 // was there and refuses to start, with the checker's words. The daemon takes the new file
 // up at its next reload or restart (`shoalctl service restart NAME --all` drains and

@@ -10,7 +10,8 @@
 // adds, at start, a second smtpd to master.cf on that port, reading the PROXY header
 // (-o smtpd_upstream_proxy_protocol=haproxy), with Postfix's own `postconf -M` and
 // `postconf -P` (by argv; -c postfix_config_directory when set), and checks the result with
-// `postfix check`; a failed check removes the entry again (`postconf -MX`). Postfix keeps
+// `postfix check`; a failed check removes the entry again (`postconf -MX`), and so must the
+// admin for a port no longer configured (`postconf -MX PORT/inet`). Postfix keeps
 // no list of trusted PROXY senders: whoever reaches that port can claim any address, so it
 // must be reachable from the director only (a firewall rule, which shoal does not write),
 // and proxy_protocol_from is refused here rather than taken for a protection it is not.
