@@ -87,6 +87,8 @@ Load balancer (the lvs plugin), with ipvsadm's options:
     across all its ports). Schedulers: rr wrr lc wlc lblc lblcr dh sh sed nq mh (default wlc).
     -p: persistence in seconds (default 300; -p alone 300; -p 0 off). -g direct routing
     (default), -m NAT, -i tunnel. Weights 0-65535 (0: drained).
+    --proxy-protocol v2 (add, edit): the userspace dataplane opens each connection to a real
+    server with a PROXY protocol v2 header naming the client (none: off; IPVS refuses it).
 )";
 
 struct UsageError : std::runtime_error {
@@ -140,7 +142,7 @@ Options parse(int argc, char** argv) {
   static const std::vector<std::string> valued{"--manager", "--token-file", "--ca", "--config", "--ttl",
                                                "--state",   "--limit",      "--payload", "--key", "--target",
                                                "--batch", "--role", "--max-unavailable", "--service",
-                                               "--listen", "--body"};
+                                               "--listen", "--body", "--proxy-protocol"};
   static const std::vector<std::string> boolean{"--json", "--all", "--help", "-h", "--stats", "--rate", "--no-drain",
                                                 "-g", "-m", "-i", "-n"};
   // ipvsadm's short options of `lb`.
@@ -338,6 +340,7 @@ void lbRequest(Options& o, const std::string& verb, std::string& method, std::st
     if (o.flags.count("-p")) body->set("persistence", parseNumber(o.flags["-p"], "-p", 0, 31536000));
     if (o.flags.count("-M")) body->set("netmask", o.flags["-M"]);
     if (!forwardingFlag(o).empty()) body->set("forwarding", forwardingFlag(o));
+    if (o.flags.count("--proxy-protocol")) body->set("proxy_protocol", o.flags["--proxy-protocol"]);
     method = verb == "add" ? "POST" : "PUT";
     path = verb == "add" ? base + "/services" : servicePath;
     return;
@@ -423,6 +426,7 @@ void printBalancer(const Object::Ptr& b, bool stats, bool rate) {
         std::cout << " persistent " << text(s->get("persistence"));
         if (!s->getValue<std::string>("netmask").empty()) std::cout << " mask " << text(s->get("netmask"));
       }
+      if (s->has("proxy_protocol")) std::cout << " proxy-protocol " << text(s->get("proxy_protocol"));
       std::cout << "  (" << text(s->get("service")) << ")\n";
     }
     // The director could not hold this one (it holds the others); the reason is its own.

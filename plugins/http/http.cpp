@@ -9,12 +9,22 @@
 // Queue handler "http.restart" (what `shoalctl service restart http --all` sends to each
 // node, after draining it from the balancer): runs restart_command, by argv and never
 // through a shell (default "systemctl restart nginx"), within restart_timeout_ms (60000).
+//
+// Client addresses behind the userspace balancer (common/ProxyProtocolConfig.hpp): with
+// proxy_protocol_port and proxy_protocol_from set, the plugin writes, at start, an nginx
+// snippet to proxy_protocol_snippet (/etc/nginx/snippets/shoal-proxy-protocol.conf):
+//   listen PORT proxy_protocol;  set_real_ip_from DIRECTOR;  real_ip_header proxy_protocol;
+// to be included in every server {} the PROXY policy's members reach, and checks it with
+// proxy_protocol_check ("nginx -t"). nginx believes the header only from the director; a
+// connection from elsewhere on that port must still send one, and is logged under its own
+// address.
 #include <shoal/sdk.hpp>
 
 #include <stdexcept>
 #include <vector>
 
 #include "common/ProbeConfig.hpp"
+#include "common/ProxyProtocolConfig.hpp"
 #include "common/ServicePanel.hpp"
 #include "common/RunProgram.hpp"
 
@@ -44,11 +54,32 @@ class Http final : public shoal::Plugin {
       throw shoal::PluginError(std::string("[plugin.http] restart_command: ") + e.what(), SHOAL_ERR_INVALID_ARGUMENT);
     }
     restartTimeout_ = std::chrono::milliseconds(config.number("restart_timeout_ms", 60000, 1000, 3600000));
+    configureProxyProtocol(reg.host(), config.port("port", 80));
     reg.queueHandler("http.restart", "Restart the web server (restart_command)",
                      [this](std::string_view, shoal::Reply& reply) { restart(reply); });
   }
 
  private:
+  // nginx's snippet for the PROXY protocol listener; nothing without the settings.
+  static void configureProxyProtocol(const shoal::Host& host, std::uint16_t plainPort) {
+    const auto listener = shoal::plugins::readProxyProtocolListener(host, "http", plainPort);
+    if (!listener) return;
+    const auto snippet = shoal::plugins::configFilePath(host, "http", "proxy_protocol_snippet",
+                                                        "/etc/nginx/snippets/shoal-proxy-protocol.conf");
+    const auto check = shoal::plugins::commandSetting(host, "http", "proxy_protocol_check", "nginx -t");
+    const std::string port = std::to_string(listener->port);
+    std::string text =
+        "# Written by shoal's http plugin at each start, from [plugin.http] proxy_protocol_port and\n"
+        "# proxy_protocol_from. Include it in every server {} that a PROXY policy's members reach.\n"
+        "listen " + port + " proxy_protocol;\n";
+    if (listener->anyIpv6) text += "listen [::]:" + port + " proxy_protocol;\n";
+    for (const auto& from : listener->trustedFrom) text += "set_real_ip_from " + from + ";\n";
+    text += "real_ip_header proxy_protocol;\n";
+    shoal::plugins::installCheckedFile("http", snippet, text, check);
+    host.info("nginx accepts the PROXY protocol on port " + port + " from " + host.config("proxy_protocol_from", "") +
+              " (" + snippet + ", checked by " + shoal::plugins::commandLine(check) + ")");
+  }
+
   void restart(shoal::Reply& reply) {
     const auto result = shoal::plugins::runProgram(restartArgv_, restartTimeout_);
     std::string line;

@@ -4,9 +4,16 @@
 // LOGOUT answered with "* BYE", so the server is seen to process a command, and the
 // session ends cleanly instead of being dropped (no error lines in the server's log).
 // Configuration, section [plugin.imap]: port, interval_ms, timeout_ms, rise, fall.
+//
+// Client addresses behind the userspace balancer: with proxy_protocol_port and
+// proxy_protocol_from set, the plugin writes, at start, a dovecot file to
+// proxy_protocol_config (/etc/dovecot/conf.d/95-shoal-proxy-protocol-imap.conf) with
+// haproxy_trusted_networks and a second imap-login listener with haproxy = yes, checked by
+// proxy_protocol_check ("doveconf -n"); see common/ProxyProtocolConfig.hpp.
 #include <shoal/sdk.hpp>
 
 #include "common/ProbeConfig.hpp"
+#include "common/ProxyProtocolConfig.hpp"
 #include "common/ServicePanel.hpp"
 
 class Imap final : public shoal::Plugin {
@@ -19,6 +26,7 @@ class Imap final : public shoal::Plugin {
                   .step("", "* OK")
                   .step("a1 LOGOUT\r\n", "* BYE")
                   .timing(timing.intervalMs, timing.timeoutMs, timing.rise, timing.fall));
+    shoal::plugins::configureDovecotProxyProtocol(reg.host(), "imap", config.port("port", 143));
   }
 };
 

@@ -3,9 +3,16 @@
 // Registers the health probe "pop3" on port (110): the "+OK" greeting, then QUIT answered
 // with "+OK", so the server is seen to process a command and the session ends cleanly.
 // Configuration, section [plugin.pop3]: port, interval_ms, timeout_ms, rise, fall.
+//
+// Client addresses behind the userspace balancer: with proxy_protocol_port and
+// proxy_protocol_from set, the plugin writes, at start, a dovecot file to
+// proxy_protocol_config (/etc/dovecot/conf.d/95-shoal-proxy-protocol-pop3.conf) with
+// haproxy_trusted_networks and a second pop3-login listener with haproxy = yes, checked by
+// proxy_protocol_check ("doveconf -n"); see common/ProxyProtocolConfig.hpp.
 #include <shoal/sdk.hpp>
 
 #include "common/ProbeConfig.hpp"
+#include "common/ProxyProtocolConfig.hpp"
 #include "common/ServicePanel.hpp"
 
 class Pop3 final : public shoal::Plugin {
@@ -18,6 +25,7 @@ class Pop3 final : public shoal::Plugin {
                   .step("", "+OK")
                   .step("QUIT\r\n", "+OK")
                   .timing(timing.intervalMs, timing.timeoutMs, timing.rise, timing.fall));
+    shoal::plugins::configureDovecotProxyProtocol(reg.host(), "pop3", config.port("port", 110));
   }
 };
 

@@ -307,7 +307,8 @@ def make_self_signed_certificate(directory, common_name="localhost"):
 # ---- nginx ----------------------------------------------------------------------------
 
 def start_nginx(workdir, address="127.0.0.1", http_port=80, https_port=None, body="ok\n",
-                netns=None, status=200, timeout=10, extra_http_ports=(), extra_https_ports=()):
+                netns=None, status=200, timeout=10, extra_http_ports=(), extra_https_ports=(),
+                server_include=None, http_include=None):
     """Starts nginx serving `body` (text/plain) with HTTP status `status` at every path.
 
     workdir    its prefix: nginx.conf, nginx.pid, error.log, temp folders, the page and,
@@ -322,6 +323,9 @@ def start_nginx(workdir, address="127.0.0.1", http_port=80, https_port=None, bod
     extra_http_ports, extra_https_ports
                more ports serving the same page (plain, TLS), in `ports` as "http-PORT"
                and "https-PORT": one nginx, so they die and come back together.
+    server_include, http_include
+               an `include` pattern (a glob may match nothing) inside the server {} or the
+               http {} block, for files written later (then `nginx ... -s reload`).
 
     Runs in the foreground (`daemon off;`) as a child of this process, so stop() is
     SIGTERM and wait. Returns a Daemon with ports {"http": ..., "https": ...}.
@@ -369,8 +373,10 @@ http {{
   fastcgi_temp_path {workdir}/fastcgi;
   uwsgi_temp_path {workdir}/uwsgi;
   scgi_temp_path {workdir}/scgi;
+{f"  include {http_include};" if http_include else ""}
   server {{
     listen {_listen(address, http_port)};
+{f"    include {server_include};" if server_include else ""}
 {tls}    root {workdir}/www;
 {page}  }}
 }}
@@ -482,7 +488,8 @@ alias_database =
 # ---- dovecot --------------------------------------------------------------------------
 
 def start_dovecot(workdir, address="127.0.0.1", imap_port=143, pop3_port=110, netns=None,
-                  timeout=15, extra_imap_ports=(), extra_pop3_ports=(), reuse_login_processes=False):
+                  timeout=15, extra_imap_ports=(), extra_pop3_ports=(), reuse_login_processes=False,
+                  include=None):
     """Starts dovecot with IMAP on imap_port and POP3 on pop3_port (either may be None to
     leave that protocol out) on `address` only, plain text (no TLS), from its own
     workdir/dovecot.conf with base_dir and state_dir under workdir, logging to
@@ -493,6 +500,8 @@ def start_dovecot(workdir, address="127.0.0.1", imap_port=143, pop3_port=110, ne
     reuse_login_processes: Dovecot's "high-performance" login mode (one long-lived login
     process per protocol serving many connections) instead of its default of one process
     forked per connection, which greets late (seconds) under a flood of short connections.
+    `include` is a `!include_try` pattern at the end of dovecot.conf, for files written
+    later (then `dovecot -c CONF reload`).
     """
     workdir = os.path.abspath(workdir)
     _require_traversable(workdir, "dovecot (as users dovecot and dovenull)")
@@ -536,7 +545,8 @@ userdb {{
   driver = passwd-file
   args = {users}
 }}
-{services}""")
+{services}{f"!include_try {include}" if include else ""}
+""")
     launch = lambda: _spawn(["dovecot", "-F", "-c", conf], netns,  # noqa: E731
                             os.path.join(workdir, "dovecot.out"))
     daemon = Daemon("dovecot", workdir, address, ports, [os.path.join(workdir, "dovecot.out"), log],

@@ -287,6 +287,22 @@ TEST_F(Ipvs, InvalidDesiredTableIsRefusedBeforeAnythingIsSent) {
   expectKernelHolds(table);
 }
 
+// IPVS forwards packets and cannot write a PROXY header: such a service is left out (and
+// removed if held), named in the error, and the rest of the table is applied.
+TEST_F(Ipvs, ProxyProtocolServiceIsLeftOutNamedAndTheRestApplied) {
+  VirtualService proxied = tcp("10.1.0.2", 25, "rr", {real("10.2.0.1", 25)});
+  proxied.proxyProtocol = ProxyProtocol::V2;
+  const std::vector<VirtualService> plain = {tcp("10.1.0.1", 80, "rr", {real("10.2.0.1", 80)})};
+  dataplane_->apply({tcp("10.1.0.2", 25, "rr", {real("10.2.0.1", 25)})});
+  const ApplyReport report = dataplane_->apply({plain[0], proxied});
+  ASSERT_EQ(report.failures.size(), 1u) << "IPVS accepted a service that asks for the PROXY protocol";
+  EXPECT_EQ(report.failures[0].service, "tcp:10.1.0.2:25");
+  EXPECT_NE(report.failures[0].reason.find("IPVS cannot send the PROXY protocol header that tcp:10.1.0.2:25"),
+            std::string::npos)
+      << report.failures[0].reason;
+  expectKernelHolds(plain);
+}
+
 TEST_F(Ipvs, TablesLargerThanOneBatchRoundTrip) {
   std::vector<VirtualService> table;
   for (int i = 0; i < 300; ++i) {

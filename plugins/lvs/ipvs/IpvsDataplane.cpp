@@ -587,7 +587,18 @@ std::unique_ptr<Dataplane> openIpvsDataplane() {
 IpvsDataplane::IpvsDataplane() : netlink_(std::make_unique<Netlink>()) {}
 IpvsDataplane::~IpvsDataplane() = default;
 
-ApplyReport IpvsDataplane::apply(const std::vector<VirtualService>& desired) {
+ApplyReport IpvsDataplane::apply(const std::vector<VirtualService>& requested) {
+  // IPVS forwards packets and cannot write a PROXY header: such a service is left out (and
+  // removed if held), the others applied, and the refusal reported afterwards.
+  std::vector<VirtualService> desired;
+  std::vector<ServiceFailure> refused;
+  for (const VirtualService& s : requested) {
+    if (s.proxyProtocol == ProxyProtocol::None)
+      desired.push_back(s);
+    else
+      refused.push_back({s.key(), "IPVS cannot send the PROXY protocol header that " + s.key() +
+                                      " asks for (proxy_protocol needs the userspace dataplane); left out"});
+  }
   std::lock_guard lock(mutex_);
   netlink_->ensureConnected();
   std::vector<KernelService> kernel = netlink_->table();
@@ -669,6 +680,7 @@ ApplyReport IpvsDataplane::apply(const std::vector<VirtualService>& desired) {
   }
   // Services that were to be removed and could not be.
   for (const auto& [key, reason] : byService) plan.report.failures.push_back({key, reason});
+  plan.report.failures.insert(plan.report.failures.end(), refused.begin(), refused.end());
   return plan.report;
 }
 

@@ -19,4 +19,6 @@ const char* forwardingName(Forwarding f) {
   return "dr";
 }
 
+const char* proxyProtocolName(ProxyProtocol p) { return p == ProxyProtocol::V2 ? "v2" : "none"; }
+
 }  // namespace shoal::lvs

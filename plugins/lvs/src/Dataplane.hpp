@@ -18,6 +18,12 @@ enum class Protocol { Tcp, Udp };
 // How a real server receives the packets: direct routing (the default, the real server
 // holds the virtual IP on a non-ARPing interface), NAT (masquerading) or IP-in-IP tunnel.
 enum class Forwarding { DirectRouting, Nat, Tunnel };
+// What a full-proxy dataplane writes on each connection to a real server before the client's
+// first byte, so the real server learns the client's address: nothing, or the PROXY protocol
+// version 2 binary header (haproxy's proxy-protocol.txt) with the client's and the virtual
+// service's address and port. Only the userspace dataplane can send it; IPVS forwards
+// packets and never hides the client's address in the first place.
+enum class ProxyProtocol { None, V2 };
 
 // Address text as people write it: "192.0.2.10" or "2001:db8::10" (no brackets).
 struct RealServer {
@@ -47,6 +53,7 @@ struct VirtualService {
   std::uint32_t persistenceSeconds = 0;   // 0 = no persistence
   std::string persistenceNetmask;         // IPv4 "255.255.255.255" or IPv6 prefix "128"; empty = host
   std::vector<RealServer> reals;
+  ProxyProtocol proxyProtocol = ProxyProtocol::None;
 
   // The identity of a service in a table: "tcp:192.0.2.10:80" or "fwm:1:v4".
   std::string key() const;
@@ -136,5 +143,6 @@ class Dataplane {
 
 const char* protocolName(Protocol p);        // "tcp" / "udp"
 const char* forwardingName(Forwarding f);    // "dr" / "nat" / "tun"
+const char* proxyProtocolName(ProxyProtocol p);  // "none" / "v2"
 
 }  // namespace shoal::lvs

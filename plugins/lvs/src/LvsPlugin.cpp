@@ -575,6 +575,22 @@ class Lvs final : public shoal::Plugin {
     return *p;
   }
 
+  // IPVS forwards packets and cannot write a PROXY header; it is knowably the dataplane when
+  // configured so, or when it is the one running here (AppServer0 as director).
+  void refuseProxyProtocolOnIpvs(const Policy& p) {
+    if (p.proxyProtocol == ProxyProtocol::None) return;
+    bool ipvs = dataplaneMode_ == "ipvs";
+    {
+      std::lock_guard lock(dataplaneMutex_);
+      ipvs = ipvs || (dataplane_ && dataplane_->name() == "ipvs");
+    }
+    if (ipvs)
+      throw PluginError("'proxy_protocol' needs the userspace dataplane, and this balancer runs IPVS, which "
+                        "forwards packets and cannot add a PROXY header; with IPVS (dr, tun or nat) the real "
+                        "servers see the client's address anyway, so leave 'proxy_protocol' out",
+                        SHOAL_ERR_INVALID_ARGUMENT);
+  }
+
   // A protocol the director's dataplane lacks is refused where that is knowable here: this
   // process runs the dataplane (the manager directs, AppServer0), or its configuration says
   // `dataplane = userspace`, a setting only a director reads. With `auto` and no dataplane
@@ -599,6 +615,7 @@ class Lvs final : public shoal::Plugin {
   // Creates policy `p` (the store refuses it if the key exists) and pushes the table.
   std::string create(const Policy& p) {
     refuseUnsupportedProtocol(p);
+    refuseProxyProtocolOnIpvs(p);
     try {
       auto txn = host().transaction();
       txn.put(kPolicies, p.key(), toJson(p), 0);
@@ -633,6 +650,7 @@ class Lvs final : public shoal::Plugin {
         if (!doc) throw PluginError("no virtual service " + key, SHOAL_ERR_NOT_FOUND);
         Policy p = parseStoredPolicy(doc->json);
         const bool keep = edit(p);
+        if (keep) refuseProxyProtocolOnIpvs(p);
         if (keep)
           txn.put(kPolicies, key, toJson(p), doc->revision);
         else

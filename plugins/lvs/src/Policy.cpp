@@ -87,6 +87,15 @@ Forwarding parseForwarding(const std::string& text, const std::string& where) {
   fail(where + "'forwarding' must be dr, nat or tun, not '" + text + "'");
 }
 
+ProxyProtocol parseProxyProtocol(const Object::Ptr& o) {
+  const auto& v = o->get("proxy_protocol");
+  const std::string text = v.isString() ? v.convert<std::string>() : std::string();
+  if (text == "v2") return ProxyProtocol::V2;
+  if (text == "none") return ProxyProtocol::None;
+  fail("'proxy_protocol' must be \"v2\" (PROXY protocol version 2) or \"none\", not " +
+       (v.isString() ? "'" + text + "'" : v.isEmpty() ? std::string("null") : v.convert<std::string>()));
+}
+
 // "192.0.2.10:80" or "[2001:db8::10]:80".
 VirtualService::Listener parseListener(const std::string& text, const std::string& where) {
   std::string host, port;
@@ -138,7 +147,8 @@ Member memberFrom(const Object::Ptr& o, const std::string& where) {
 
 void applyFields(Policy& p, const Object::Ptr& o, bool creating) {
   static const std::set<std::string> known{"service", "protocol", "address", "port", "fwmark", "listeners",
-                                           "scheduler", "persistence", "netmask", "forwarding", "members", "key"};
+                                           "scheduler", "persistence", "netmask", "forwarding", "members", "key",
+                                           "proxy_protocol"};
   refuseUnknown(o, known, "");
   if (!creating) {
     for (const char* identity : {"protocol", "address", "port", "fwmark"})
@@ -170,6 +180,7 @@ void applyFields(Policy& p, const Object::Ptr& o, bool creating) {
     p.persistenceSeconds = static_cast<std::uint32_t>(intField(o, "persistence", 0, kMaxPersistence, ""));
   if (o->has("netmask")) p.netmask = stringField(o, "netmask", "");
   if (o->has("forwarding")) p.forwarding = parseForwarding(stringField(o, "forwarding", ""), "");
+  if (o->has("proxy_protocol")) p.proxyProtocol = parseProxyProtocol(o);
   if (o->has("members")) {
     auto list = o->getArray("members");
     if (!list) fail("'members' must be an array of {\"address\", \"port\", \"weight\"}");
@@ -201,6 +212,7 @@ Object::Ptr policyObject(const Policy& p) {
   o->set("persistence", static_cast<std::int64_t>(p.persistenceSeconds));
   o->set("netmask", p.netmask);
   o->set("forwarding", std::string(forwardingName(p.forwarding)));
+  if (p.proxyProtocol != ProxyProtocol::None) o->set("proxy_protocol", std::string(proxyProtocolName(p.proxyProtocol)));
   Array::Ptr members = new Array;
   for (const auto& m : p.members) {
     Object::Ptr mo = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
@@ -274,6 +286,9 @@ void checkShape(const Policy& p) {
     }
     if (p.persistenceSeconds == 0) fail("'netmask' groups clients for persistence; set 'persistence' too");
   }
+  if (p.proxyProtocol != ProxyProtocol::None && p.protocol != Protocol::Tcp)
+    fail("'proxy_protocol' is written at the start of a TCP connection; a " + std::string(protocolName(p.protocol)) +
+         " service cannot carry it");
   std::set<std::string> seen;
   for (std::size_t i = 0; i < p.members.size(); ++i) {
     const auto& m = p.members[i];
@@ -282,7 +297,8 @@ void checkShape(const Policy& p) {
     if (m.port == 0 && p.fwmark == 0) fail(where + "'port' must be 1-65535 (0 is only for firewall-mark groups: the client's port)");
     if (m.weight > kMaxWeight) fail(where + "'weight' must be 0-65535");
     const auto forwarding = m.forwarding.value_or(p.forwarding);
-    if (forwarding != Forwarding::Nat && m.port != 0 && p.fwmark == 0 && m.port != p.port)
+    if (forwarding != Forwarding::Nat && p.proxyProtocol == ProxyProtocol::None && m.port != 0 && p.fwmark == 0 &&
+        m.port != p.port)
       fail(where + "direct routing and tunnelling cannot change the port (" + std::to_string(p.port) + " → " +
            std::to_string(m.port) + "); use forwarding nat");
     if (!seen.insert(m.key()).second) fail(where + "is listed twice");
@@ -390,6 +406,7 @@ std::vector<VirtualService> desiredTable(const std::vector<Policy>& policies, co
     v.scheduler = p.scheduler;
     v.persistenceSeconds = p.persistenceSeconds;
     v.persistenceNetmask = p.netmask;
+    v.proxyProtocol = p.proxyProtocol;
     for (const auto& m : p.members) {
       RealServer r;
       r.address = m.address;
@@ -419,6 +436,7 @@ std::string tableToJson(const std::vector<VirtualService>& table) {
     o->set("scheduler", v.scheduler);
     o->set("persistence", static_cast<std::int64_t>(v.persistenceSeconds));
     o->set("netmask", v.persistenceNetmask);
+    if (v.proxyProtocol != ProxyProtocol::None) o->set("proxy_protocol", std::string(proxyProtocolName(v.proxyProtocol)));
     Array::Ptr reals = new Array;
     for (const auto& r : v.reals) {
       Object::Ptr ro = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
@@ -450,7 +468,7 @@ std::vector<VirtualService> tableFromJson(const std::string& json) {
     Policy p;
     p.service = "lvs";
     Object::Ptr asPolicy = new Object;
-    for (const char* f : {"scheduler", "persistence", "netmask"})
+    for (const char* f : {"scheduler", "persistence", "netmask", "proxy_protocol"})
       if (o->has(f)) asPolicy->set(f, o->get(f));
     if (o->has("fwmark") && intField(o, "fwmark", 0, 0xFFFFFFFFLL, where) != 0) {
       asPolicy->set("fwmark", o->get("fwmark"));

@@ -11,8 +11,14 @@
 // JSON form (what the API accepts and returns; unknown fields are refused):
 //   {"service": "http", "protocol": "tcp", "address": "192.0.2.10", "port": 80,
 //    "scheduler": "wlc", "persistence": 300, "netmask": "255.255.255.255",
-//    "forwarding": "dr",
+//    "forwarding": "dr", "proxy_protocol": "v2",
 //    "members": [{"address": "10.0.0.11", "port": 80, "weight": 1}, ...]}
+// "proxy_protocol" ("v2", or "none" = absent) makes the userspace dataplane open each
+// connection to a member with a PROXY protocol v2 header carrying the client's address:
+// TCP only, refused where the dataplane is known to be IPVS (which cannot write it and
+// keeps the client's address anyway). Members then name the port where their daemon
+// expects the header, which may differ from the virtual service's whatever "forwarding"
+// says: the userspace dataplane always makes a new connection.
 // or, for a firewall-mark group:
 //   {"service": "http", "fwmark": 1, "listeners": ["192.0.2.10:80", "192.0.2.10:443"],
 //    "members": [{"address": "10.0.0.11", "port": 0, "weight": 1}], ...}
@@ -57,6 +63,7 @@ struct Policy {
   std::string netmask;  // empty = one client address (255.255.255.255 or 128)
   Forwarding forwarding = Forwarding::DirectRouting;
   std::vector<Member> members;
+  ProxyProtocol proxyProtocol = ProxyProtocol::None;
 
   // "tcp:192.0.2.10:80", "udp:[2001:db8::10]:53" or "fwm:1"
   std::string key() const;

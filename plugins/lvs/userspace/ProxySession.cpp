@@ -25,7 +25,49 @@ constexpr std::size_t kSmallSplice = 4 * 1024;
 // Operations one direction performs before it lets other connections on the loop run.
 constexpr int kRoundsPerTurn = 32;
 
+// The first 12 bytes of every version 2 header.
+constexpr unsigned char kProxyV2Signature[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
+                                                 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+constexpr unsigned char kProxyV2Command = 0x21;  // version 2, PROXY (not LOCAL)
+constexpr unsigned char kProxyV2TcpOverIpv4 = 0x11, kProxyV2TcpOverIpv6 = 0x21;
+
+asio::ip::address unmapped(const asio::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  return a;
+}
+
+asio::ip::address_v6 asV6(const asio::ip::address& a) {
+  return a.is_v6() ? a.to_v6() : asio::ip::make_address_v6(asio::ip::v4_mapped, a.to_v4());
+}
+
+void appendPort(std::vector<unsigned char>& out, std::uint16_t port) {
+  out.push_back(static_cast<unsigned char>(port >> 8));
+  out.push_back(static_cast<unsigned char>(port & 0xFF));
+}
+
 }  // namespace
+
+std::vector<unsigned char> proxyProtocolV2Header(const tcp::endpoint& client,
+                                                 const tcp::endpoint& destination) {
+  const asio::ip::address source = unmapped(client.address());
+  const asio::ip::address target = unmapped(destination.address());
+  const bool v4 = source.is_v4() && target.is_v4();
+  std::vector<unsigned char> out(std::begin(kProxyV2Signature), std::end(kProxyV2Signature));
+  out.push_back(kProxyV2Command);
+  out.push_back(v4 ? kProxyV2TcpOverIpv4 : kProxyV2TcpOverIpv6);
+  appendPort(out, v4 ? 12 : 36);  // the length, big-endian like the ports
+  if (v4) {
+    for (const auto& a : {source.to_v4().to_bytes(), target.to_v4().to_bytes()})
+      out.insert(out.end(), a.begin(), a.end());
+  } else {
+    for (const auto& a : {asV6(source).to_bytes(), asV6(target).to_bytes()})
+      out.insert(out.end(), a.begin(), a.end());
+  }
+  appendPort(out, client.port());
+  appendPort(out, destination.port());
+  return out;
+}
 
 ProxySession::ProxySession(tcp::socket client, std::shared_ptr<ServiceScheduler> service,
                            ServiceScheduler::Assignment assignment, std::uint16_t clientPort,
@@ -104,6 +146,36 @@ void ProxySession::onConnected(const boost::system::error_code& error) {
   server_.set_option(tcp::no_delay(true), ignored);
   client_.native_non_blocking(true, ignored);
   server_.native_non_blocking(true, ignored);
+  if (service_->proxyProtocol() == ProxyProtocol::V2)
+    sendProxyHeader();
+  else
+    startMoving();
+}
+
+// The header is the real server's first bytes: nothing of the client's moves until it is
+// written. It is no client traffic, so the counters leave it out.
+void ProxySession::sendProxyHeader() {
+  boost::system::error_code error;
+  const tcp::endpoint peer = client_.remote_endpoint(error);
+  tcp::endpoint local;
+  if (!error) local = client_.local_endpoint(error);
+  if (error) {
+    abort();  // the client is already gone
+    return;
+  }
+  proxyHeader_ = proxyProtocolV2Header(peer, local);
+  auto self = shared_from_this();
+  asio::async_write(server_, asio::buffer(proxyHeader_),
+                    [this, self](const boost::system::error_code& error, std::size_t) {
+                      if (aborted_) return;
+                      if (error)
+                        abort();
+                      else
+                        startMoving();
+                    });
+}
+
+void ProxySession::startMoving() {
   for (Direction& d : directions_) copy(d);
 }
 

@@ -2,8 +2,10 @@
 // One client connection through the userspace dataplane: connects to the scheduled real
 // server (redispatching after a failed connect), then moves bytes both ways, small
 // exchanges through a buffer and bulk data with splice(2) through a pipe per direction,
-// shutting down the write side of one socket when the other has finished sending. Lives on
-// one event-loop thread; kept alive by its pending handlers.
+// shutting down the write side of one socket when the other has finished sending. When the
+// service asks for it (VirtualService::proxyProtocol), the PROXY protocol v2 header goes to
+// the real server first, before any byte of the client's. Lives on one event-loop thread;
+// kept alive by its pending handlers.
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -15,6 +17,14 @@
 #include "UserspaceDataplane.hpp"
 
 namespace shoal::lvs::userspace {
+
+// The PROXY protocol version 2 header (haproxy's proxy-protocol.txt, section 2.2) saying
+// that `client` connected to `destination` over TCP: the 12-byte signature, version 2 with
+// the PROXY command, family INET or INET6 with STREAM, the address block's length (12 or
+// 36, big-endian) and the addresses and ports in network order, no TLVs. IPv4-mapped IPv6
+// addresses are sent as IPv4 when both ends are such; a mix of families is sent as IPv6.
+std::vector<unsigned char> proxyProtocolV2Header(const boost::asio::ip::tcp::endpoint& client,
+                                                 const boost::asio::ip::tcp::endpoint& destination);
 
 class ProxySession : public std::enable_shared_from_this<ProxySession> {
  public:
@@ -48,6 +58,8 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
 
   void connect();
   void onConnected(const boost::system::error_code& error);
+  void sendProxyHeader();
+  void startMoving();
   void pump(Direction& d);
   void copy(Direction& d);
   void count(const Direction& d, std::size_t bytes);
@@ -65,6 +77,7 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
   unsigned attempt_ = 0;  // which connect the pending timer belongs to
   bool aborted_ = false;
   std::array<Direction, 2> directions_;
+  std::vector<unsigned char> proxyHeader_;  // kept alive while it is being written
 };
 
 }  // namespace shoal::lvs::userspace

@@ -363,6 +363,7 @@ bool ServiceScheduler::update(const VirtualService& desired, ApplyReport& report
   const bool settingsDiffer = spec_.scheduler != desired.scheduler ||
                               spec_.persistenceSeconds != desired.persistenceSeconds ||
                               spec_.persistenceNetmask != desired.persistenceNetmask ||
+                              spec_.proxyProtocol != desired.proxyProtocol ||
                               listenerKeys(spec_) != listenerKeys(desired);
   if (settingsDiffer) {
     ++report.servicesEdited;

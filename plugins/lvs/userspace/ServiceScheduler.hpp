@@ -97,6 +97,11 @@ class ServiceScheduler {
   bool update(const VirtualService& desired, ApplyReport& report);
   // The service as held (reals included), for comparisons and read().
   VirtualService spec() const;
+  // What a new connection writes to its real server first; an edit applies to the next one.
+  ProxyProtocol proxyProtocol() const {
+    std::lock_guard lock(mutex_);
+    return spec_.proxyProtocol;
+  }
   VirtualServiceState state() const;
   void zero();
   // Every 2 s: refreshes rates and forgets expired persistence entries.
