@@ -90,12 +90,13 @@ Forwarding parseForwarding(const std::string& text, const std::string& where) {
   if (text == "gatewaying" || text == "route") return Forwarding::DirectRouting;
   if (text == "masquerading") return Forwarding::Nat;
   if (text == "ipip" || text == "tunnel") return Forwarding::Tunnel;
-  std::vector<Choice> names;
-  for (const auto& f : forwardingMethods()) {
-    if (f.choice.name == text) return f.method;
-    names.push_back(f.choice);
+  std::string names;  // "dr, nat or tun"
+  const auto& methods = forwardingMethods();
+  for (std::size_t i = 0; i < methods.size(); ++i) {
+    if (methods[i].choice.name == text) return methods[i].method;
+    names += (i == 0 ? "" : i + 1 == methods.size() ? " or " : ", ") + methods[i].choice.name;
   }
-  fail(where + "'forwarding' must be one of " + namesOf(names) + ", not '" + text + "'");
+  fail(where + "'forwarding' must be " + names + ", not '" + text + "'");
 }
 
 // "192.0.2.10:80" or "[2001:db8::10]:80".

@@ -34,6 +34,10 @@ class PolicyError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// What a policy gets when it names no scheduler or forwarding method.
+inline constexpr const char* kDefaultScheduler = "wlc";
+inline constexpr const char* kDefaultForwarding = "dr";
+
 struct Member {
   std::string address;
   std::uint16_t port = 0;
@@ -72,7 +76,6 @@ struct Choice {
 // is the only one: validation, the panel's select and GET /v1/plugins/lvs/schema (which
 // shoalctl lb reads) all take it from here.
 const std::vector<Choice>& schedulers();
-inline constexpr const char* kDefaultScheduler = "wlc";
 
 // The forwarding methods, likewise the only list: dr (direct routing, the default), nat, tun.
 // parseForwarding also takes ipvsadm's long words (gatewaying, masquerading, ipip) for them.
@@ -81,7 +84,6 @@ struct ForwardingChoice {
   Choice choice;
 };
 const std::vector<ForwardingChoice>& forwardingMethods();
-inline constexpr const char* kDefaultForwarding = "dr";
 
 // Parses and validates a policy. Throws PolicyError naming the field.
 Policy parsePolicy(const std::string& json);
