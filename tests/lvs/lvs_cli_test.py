@@ -144,7 +144,7 @@ try:
     if panels.returncode == 0:
         balancer = next(p for p in json.loads(panels.stdout)["panels"] if p["plugin"] == "lvs")
         forms = {s["id"]: s for s in balancer["definition"]["sections"] if s["type"] == "form"}
-        offered = {f["name"]: [o["value"] for o in f["options"]] for f in forms["add-service"]["fields"]
+        offered = {f["name"]: [o["value"] for o in f["options"]] for f in forms.get("add-service", {}).get("fields", [])
                    if f["type"] == "select"}
         if offered.get("scheduler") != schedulers or offered.get("forwarding") != methods:
             failures.append(f"the panel offers other lists than the schema: {offered}")
@@ -153,7 +153,7 @@ try:
     expect(ctl("lb", "edit", "-t", svc, "-s", "fastest"), 1, "'scheduler' 'fastest' is not one of " + ", ".join(schedulers))
     expect(ctl("lb", "edit", "-t", svc, "--service", "http"), 0)
     refused = expect(ctl("api", "PUT", f"/v1/plugins/lvs/services/tcp:{svc}", "--body", '{"forwarding": "direct"}'), 1)
-    if "must be " + ", ".join(methods[:-1]) + " or " + methods[-1] + ", not 'direct'" not in refused.stderr:
+    if not methods or "must be " + ", ".join(methods[:-1]) + " or " + methods[-1] + ", not 'direct'" not in refused.stderr:
         failures.append(f"a bad forwarding method is refused naming the list: {refused.stderr!r}")
     expect(ctl("lb", "edit", "-t", svc, "-M", "255.0.255.0", "-p", "60"), 1, "'netmask'")
     expect(ctl("lb", "add", "-t", "192.0.2.300:80", "--service", "http"), 1, "is not an IPv4 or IPv6 address")
