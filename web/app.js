@@ -5,7 +5,6 @@ import {h, replace, hashPath} from './js/dom.js';
 import {ApiError, client, isAbort, loadSession, onUnauthorized, request, setCsrfToken} from './js/api.js';
 import {alertBox, busy, field, say, statusBox} from './js/ui.js';
 import dashboard from './js/pages/dashboard.js';
-import balancer from './js/pages/balancer.js';
 import graphs from './js/pages/graphs.js';
 import enrol from './js/pages/enrol.js';
 import queue from './js/pages/queue.js';
@@ -17,7 +16,6 @@ import notFound from './js/pages/notfound.js';
 
 const ROUTES = {
   'dashboard': dashboard,
-  'balancer': balancer,
   'graphs': graphs,
   'nodes/enrol': enrol,
   'queue': queue,
@@ -29,8 +27,7 @@ const ROUTES = {
 // The sidebar: [group, [[route, data-test, label], ...]].
 const NAV = [
   ['Cluster', [['dashboard', 'nav-dashboard', 'Dashboard'], ['nodes/enrol', 'nav-enrol', 'Enrol a node'],
-    ['queue', 'nav-queue', 'Command queue'], ['restart', 'nav-restart', 'Rolling restart']]],
-  ['Balancer', [['balancer', 'nav-balancer', 'Balancer'], ['graphs', 'nav-graphs', 'Graphs']]],
+    ['queue', 'nav-queue', 'Command queue'], ['restart', 'nav-restart', 'Rolling restart'], ['graphs', 'nav-graphs', 'Graphs']]],
   ['Administration', [['users', 'nav-users', 'Users'], ['audit', 'nav-audit', 'Audit log']]],
 ];
 

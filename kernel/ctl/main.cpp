@@ -82,11 +82,13 @@ Load balancer (the lvs plugin), with ipvsadm's options:
   lb delete-server SERVICE_ADDRESS -r ADDRESS:PORT
   lb zero                              zero the counters
   lb sync                              send the balancer table to the director again
+  lb schema                            the schedulers and forwarding methods the plugin offers
     SERVICE_ADDRESS is -t ADDRESS:PORT (TCP), -u ADDRESS:PORT (UDP), or -f MARK --listen
     ADDRESS:PORT[,ADDRESS:PORT...] (a firewall-mark group: one client sticks to one real server
-    across all its ports). Schedulers: rr wrr lc wlc lblc lblcr dh sh sed nq mh (default wlc).
-    -p: persistence in seconds (default 300; -p alone 300; -p 0 off). -g direct routing
-    (default), -m NAT, -i tunnel. Weights 0-65535 (0: drained).
+    across all its ports). -s takes a scheduler `lb schema` lists (the plugin's own list, with
+    its default). -p: persistence in seconds (default 300; -p alone 300; -p 0 off).
+    -g direct routing, -m NAT, -i tunnel (`lb schema` names the default). Weights 0-65535
+    (0: drained).
     --proxy-protocol v2 (add, edit): the userspace dataplane opens each connection to a real
     server with a PROXY protocol v2 header naming the client (none: off; IPVS refuses it).
 )";
@@ -303,6 +305,10 @@ void lbRequest(Options& o, const std::string& verb, std::string& method, std::st
     method = "GET", path = base + "/services";
     return;
   }
+  if (verb == "schema") {
+    method = "GET", path = base + "/schema";
+    return;
+  }
   if (verb == "zero" || verb == "sync") {
     method = "POST", path = base + "/" + verb, body = new Object;
     return;
@@ -375,6 +381,20 @@ void lbRequest(Options& o, const std::string& verb, std::string& method, std::st
     return;
   }
   throw UsageError("unknown command 'lb " + verb + "'");
+}
+
+// `lb schema`: the plugin's lists, as GET /v1/plugins/lvs/schema gives them.
+void printLbSchema(const Object::Ptr& schema) {
+  auto print = [&](const char* title, const char* list, const char* fallback) {
+    std::cout << title << " (default " << text(schema->get(fallback)) << "):\n";
+    auto choices = schema->getArray(list);
+    for (std::size_t i = 0; choices && i < choices->size(); ++i) {
+      auto c = choices->getObject(static_cast<unsigned>(i));
+      std::cout << "  " << std::left << std::setw(8) << text(c->get("name")) << text(c->get("label")) << "\n";
+    }
+  };
+  print("Schedulers", "schedulers", "default_scheduler");
+  print("Forwarding methods", "forwarding", "default_forwarding");
 }
 
 std::string number(const Object::Ptr& o, const char* name) {
@@ -709,6 +729,8 @@ int main(int argc, char** argv) {
       if (verb == "add") std::cout << "added panel user " << text(b->get("name")) << "\n";
       if (verb == "passwd") std::cout << "changed the password of " << text(b->get("name")) << "; their sessions ended\n";
       if (verb == "remove") std::cout << "removed panel user " << text(b->get("deleted")) << "\n";
+    } else if (group == "lb" && verb == "schema") {
+      printLbSchema(b);
     } else if (group == "lb" && verb == "list") {
       printBalancer(b, has(o, "--stats"), has(o, "--rate"));
     } else if (group == "lb") {

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """`shoalctl lb` against a manager that is its own director (AppServer0) on loopback, with the
 userspace dataplane: every verb, --json, the error messages and exit codes, and that a
-virtual service really forwards once added.
+virtual service really forwards once added. The schedulers and forwarding methods are the
+plugin's one list: `lb schema` prints what GET /v1/plugins/lvs/schema gives, the panel offers
+the same, the refusals name the same, and shoalctl's help carries no copy of them.
 
   lvs_cli_test.py SHOALD SHOALCTL PLUGIN_DIR [STORE]   (PLUGIN_DIR holds lvs.so;
                                                       STORE: sqlite (default) | mysql://...?socket=)
@@ -163,8 +165,40 @@ try:
 
     expect(ctl("lb", "list", "--rate"), 0, "CPS", where="stdout")
 
+    # One list of schedulers and forwarding methods, the plugin's.
+    schema_run = expect(ctl("--json", "lb", "schema"), 0)
+    schema = json.loads(schema_run.stdout) if schema_run.returncode == 0 else {}
+    schedulers = [c["name"] for c in schema.get("schedulers", [])]
+    methods = [c["name"] for c in schema.get("forwarding", [])]
+    if schedulers != ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh"] or \
+            schema.get("default_scheduler") != "wlc" or methods != ["dr", "nat", "tun"] or \
+            schema.get("default_forwarding") != "dr":
+        failures.append(f"GET /v1/plugins/lvs/schema: {schema}")
+    raw = expect(ctl("api", "GET", "/v1/plugins/lvs/schema"), 0, where="stdout")
+    if raw.returncode == 0 and json.loads(raw.stdout) != schema:
+        failures.append(f"lb schema --json differs from the route: {raw.stdout!r}")
+    printed = expect(ctl("lb", "schema"), 0, "Schedulers (default wlc):", where="stdout")
+    for c in schema.get("schedulers", []) + schema.get("forwarding", []):
+        if not any(line.split(None, 1) == [c["name"], c["label"]] for line in printed.stdout.splitlines()):
+            failures.append(f"lb schema does not print {c}: {printed.stdout!r}")
+    usage = subprocess.run([shoalctl, "--help"], capture_output=True, text=True, timeout=30, env=env)
+    if "lb schema" not in usage.stdout + usage.stderr or "rr wrr" in usage.stdout + usage.stderr:
+        failures.append("shoalctl --help should point to `lb schema` and carry no copy of the schedulers")
+    panels = expect(ctl("api", "GET", "/v1/panels"), 0, where="stdout")
+    if panels.returncode == 0:
+        balancer = next(p for p in json.loads(panels.stdout)["panels"] if p["plugin"] == "lvs")
+        forms = {s["id"]: s for s in balancer["definition"]["sections"] if s["type"] == "form"}
+        offered = {f["name"]: [o["value"] for o in f["options"]] for f in forms.get("add-service", {}).get("fields", [])
+                   if f["type"] == "select"}
+        if offered.get("scheduler") != schedulers or offered.get("forwarding") != methods:
+            failures.append(f"the panel offers other lists than the schema: {offered}")
+
     # Validation names the field; exit 1 (refused by the manager) or 2 (bad usage).
-    expect(ctl("lb", "edit", "-t", svc, "-s", "fastest"), 1, "'scheduler' 'fastest' is not one of rr")
+    expect(ctl("lb", "edit", "-t", svc, "-s", "fastest"), 1, "'scheduler' 'fastest' is not one of " + ", ".join(schedulers))
+    expect(ctl("lb", "edit", "-t", svc, "--service", "http"), 0)
+    refused = expect(ctl("api", "PUT", f"/v1/plugins/lvs/services/tcp:{svc}", "--body", '{"forwarding": "direct"}'), 1)
+    if not methods or "must be " + ", ".join(methods[:-1]) + " or " + methods[-1] + ", not 'direct'" not in refused.stderr:
+        failures.append(f"a bad forwarding method is refused naming the list: {refused.stderr!r}")
     expect(ctl("lb", "edit", "-t", svc, "-M", "255.0.255.0", "-p", "60"), 1, "'netmask'")
     expect(ctl("lb", "add", "-t", "192.0.2.300:80", "--service", "http"), 1, "is not an IPv4 or IPv6 address")
     expect(ctl("lb", "add", "-t", f"{VIP}:81"), 2, "needs --service")

@@ -24,6 +24,18 @@ from cluster import Cluster  # noqa: E402
 failures = []
 
 
+
+def free_ports(count):
+    """`count` distinct loopback ports nobody listens on now."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
 def check(condition, message):
     if not condition:
         failures.append(message)
@@ -208,6 +220,38 @@ def run(cluster):
     check(r.status == 404, f"an unknown action is refused: {r.status}")
     r, body = b.request("GET", "/v1/panels/hello/no-such-panel/sections/counts")
     check(r.status == 404, f"an unknown panel: {r.status}")
+
+    # ---- the balancer's panel: a firewall-mark group through its actions ----
+    # (Listeners the userspace director can really open: a table it cannot apply would hold
+    # up the applies that follow.)
+    lvs_panel = "/v1/panels/lvs/balancer"
+    first_port, second_port = free_ports(2)
+    r, body = b.request("POST", f"{lvs_panel}/actions/add-service",
+                        {"kind": "fwm", "fwmark": 7, "listeners": [f"127.0.0.1:{first_port}", f"127.0.0.1:{second_port}"],
+                         "service": "http", "scheduler": "sh", "persistence": 60, "forwarding": "dr"})
+    check(r.status == 200 and "Added fwm:7" in body.get("message", ""), f"a firewall-mark group from the form: {r.status} {body}")
+    r, body = b.request("POST", f"{lvs_panel}/actions/add-server", {"row": "fwm:7", "address": "127.0.0.2", "weight": 2})
+    check(r.status == 200, f"a real server from its row, port left empty: {r.status} {body}")
+    r, body = b.request("POST", f"{lvs_panel}/actions/edit-service",
+                        {"row": "fwm:7", "listeners": [f"127.0.0.1:{first_port}"], "service": "http", "netmask": ""})
+    check(r.status == 200, f"its listeners edited: {r.status} {body}")
+    r, body = b.request("GET", f"{lvs_panel}/sections/services")
+    group = next((row for row in body.get("rows", []) if row.get("key") == "fwm:7"), {})
+    check(group.get("kind") == "fwm" and group.get("listeners") == [f"127.0.0.1:{first_port}"] and group.get("scheduler") == "sh"
+          and [s.get("server") for s in group.get("servers", [])] == ["127.0.0.2:0"]
+          and group["servers"][0].get("weight") == 2 and "note" in body,
+          f"the table shows it with its real server nested: {body}")
+    r, body = b.request("POST", f"{lvs_panel}/actions/edit-service", {"row": "fwm:7", "scheduler": "fastest"})
+    check(r.status == 400 and "is not one of rr, wrr" in body.get("error", {}).get("message", ""),
+          f"a refusal from the panel names the plugin's list: {r.status} {body}")
+    r, body = b.request("POST", f"{lvs_panel}/actions/add-server", {"address": "127.0.0.3"})
+    check(r.status == 400 and "'row'" in body.get("error", {}).get("message", ""), f"a row action needs its row: {r.status} {body}")
+    r, body = b.request("POST", f"{lvs_panel}/actions/delete-server", {"row": "127.0.0.2:0", "parent": "fwm:7"})
+    check(r.status == 200, f"the real server removed from its row: {r.status} {body}")
+    r, body = b.request("POST", f"{lvs_panel}/actions/delete-service", {"row": "fwm:7"})
+    check(r.status == 200 and "Deleted fwm:7" in body.get("message", ""), f"and the group deleted: {r.status} {body}")
+    r, body = b.request("POST", f"{lvs_panel}/actions/frob", {})
+    check(r.status == 404, f"an unknown balancer action: {r.status}")
 
     # ---- statistics: real traffic through the director, into RRD files ----
     vip = f"tcp:127.0.0.1:{cluster.vip_port}"

@@ -75,7 +75,7 @@ function checkedUrl(name, value) {
   throw new Error(`h(): ${name} '${text}' is not a path built by apiPath() or hashPath()`);
 }
 
-// apiPath(['v1', 'plugins', 'lvs', 'services', key], {stats: 1}) → "/v1/plugins/lvs/services/tcp%3A..."
+// apiPath(['v1', 'panels', plugin, panel, 'sections', id], {page: 2}) → "/v1/panels/hello/greetings/sections/counts?page=2"
 export function apiPath(segments, query) {
   let path = '/' + segments.map((s) => encodeURIComponent(String(s))).join('/');
   if (query) {

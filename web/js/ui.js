@@ -172,10 +172,10 @@ function focusKey(node) {
   for (const attr of node.getAttributeNames()) {
     if (attr.startsWith('data-') && attr !== 'data-on' && attr !== 'data-state') parts.push(`${attr}=${node.getAttribute(attr)}`);
   }
-  let cell = node.closest('[data-node-id],[data-policy-key],[data-delivery-id],[data-member]');
+  let cell = node.closest('[data-node-id],[data-row-key],[data-nested-key],[data-delivery-id]');
   while (cell) {
     for (const attr of cell.getAttributeNames()) if (attr.startsWith('data-')) parts.push(`${attr}=${cell.getAttribute(attr)}`);
-    cell = cell.parentElement ? cell.parentElement.closest('[data-node-id],[data-policy-key],[data-delivery-id],[data-member]') : null;
+    cell = cell.parentElement ? cell.parentElement.closest('[data-node-id],[data-row-key],[data-nested-key],[data-delivery-id]') : null;
   }
   return parts.length > 1 ? parts.join('|') : null;
 }

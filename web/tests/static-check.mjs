@@ -2,6 +2,8 @@
 //   - every JavaScript file parses as an ES module;
 //   - no markup sink (innerHTML, outerHTML, insertAdjacentHTML, document.write), no eval or
 //     new Function, no string timers, no inline style (the CSP forbids them) anywhere;
+//   - no module names a plugin's API route (/v1/plugins/...): plugins reach the page only
+//     through their declarative panels (/v1/panels/...);
 //   - index.html has no inline script, no style= and no on*= attribute, and loads nothing
 //     from another origin; neither does style.css.
 // Exits 1 and names each offence; prints "N passed, 0 failed" otherwise.
@@ -43,6 +45,7 @@ const forbidden = [
   [/setAttribute\s*\(\s*['"]style['"]|\.style\s*\.|\.style\s*=|cssText/, 'an inline style'],
   [/setAttribute\s*\(\s*['"]on[a-z]+['"]/, 'an event-handler attribute'],
   [/javascript:/i, 'a javascript: URL'],
+  [/\/v1\/plugins\/|['"]v1['"]\s*,\s*['"]plugins['"]/, 'a plugin\'s own API route (declare a panel instead)'],
 ];
 
 for (const file of files) {

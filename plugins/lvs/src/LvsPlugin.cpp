@@ -208,81 +208,283 @@ class Lvs final : public shoal::Plugin {
  private:
   // ---- the panel ---------------------------------------------------------------------
 
+  // The schedulers and forwarding methods as select options, from Policy's one list.
+  static std::string choicesJson(const std::vector<Choice>& choices, const char* noneLabel = nullptr) {
+    Array options;
+    auto add = [&](const std::string& value, const std::string& label) {
+      Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+      o->set("value", value);
+      o->set("label", label);
+      options.add(o);
+    };
+    if (noneLabel) add("", noneLabel);
+    for (const auto& c : choices) add(c.name, c.name + " — " + c.label);
+    return stringify(options);
+  }
+  static std::vector<Choice> forwardingChoices() {
+    std::vector<Choice> out;
+    for (const auto& f : forwardingMethods()) out.push_back(f.choice);
+    return out;
+  }
+
+  // GET /v1/plugins/lvs/schema: the lists a client offers and checks against (shoalctl lb).
+  static std::string schemaJson() {
+    auto list = [](const std::vector<Choice>& choices) {
+      Array::Ptr out = new Array;
+      for (const auto& c : choices) {
+        Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+        o->set("name", c.name);
+        o->set("label", c.label);
+        out->add(o);
+      }
+      return out;
+    };
+    Object answer(Poco::JSON_PRESERVE_KEY_ORDER);
+    answer.set("schedulers", list(schedulers()));
+    answer.set("default_scheduler", std::string(kDefaultScheduler));
+    answer.set("forwarding", list(forwardingChoices()));
+    answer.set("default_forwarding", std::string(kDefaultForwarding));
+    return stringify(answer);
+  }
+
   // Declarative, like every panel: the panel's own code renders it and escapes every value.
+  // It is the only balancer UI; each of its actions runs the same code as the API route
+  // it names (panelAction).
   void registerPanel(shoal::Registrar& reg) {
-    static const char* definition = R"json({
+    const std::string schedulerOptions = choicesJson(schedulers());
+    const std::string forwardingOptions = choicesJson(forwardingChoices());
+    const std::string memberForwardingOptions = choicesJson(forwardingChoices(), "as the virtual service");
+    const std::string definition = R"json({
       "title": "Balancer",
       "sections": [
-        {"id": "services", "type": "table", "title": "Virtual services", "columns": [
+        {"id": "services", "type": "table", "title": "Virtual services", "row_key": "key", "refresh_seconds": 2,
+         "empty": "No virtual service yet: add one with the form below.",
+         "columns": [
           {"key": "key", "label": "Virtual service"}, {"key": "service", "label": "Balances"},
           {"key": "scheduler", "label": "Scheduler"}, {"key": "persistence", "label": "Persistence (s)"},
-          {"key": "forwarding", "label": "Forwarding"}, {"key": "members", "label": "Real servers"},
-          {"key": "connections", "label": "Connections"}, {"key": "status", "label": "Status"},
-          {"key": "error", "label": "Problem"}]},
-        {"id": "members", "type": "table", "title": "Real servers", "columns": [
-          {"key": "virtual_service", "label": "Virtual service"}, {"key": "real_server", "label": "Real server"},
-          {"key": "weight", "label": "Weight"}, {"key": "effective_weight", "label": "In force"},
-          {"key": "health", "label": "Health"}, {"key": "active_connections", "label": "Active"},
-          {"key": "inactive_connections", "label": "Inactive"}, {"key": "connections", "label": "Connections"}]},
+          {"key": "forwarding", "label": "Forwarding"},
+          {"key": "connections", "label": "Connections", "live": true}, {"key": "cps", "label": "Conn/s", "live": true},
+          {"key": "bytes_in", "label": "Bytes in", "live": true}, {"key": "bytes_out", "label": "Bytes out", "live": true},
+          {"key": "status", "label": "Status", "live": true}, {"key": "error", "label": "Problem", "live": true}],
+         "row_actions": [
+          {"label": "Edit", "form": "edit-service"}, {"label": "Add real server", "form": "add-server"},
+          {"label": "Delete", "action": "delete-service",
+           "confirm": "Delete this virtual service and all its real servers?"}],
+         "nested": {"key": "servers", "row_key": "server", "open": true, "empty": "No real server yet.",
+          "columns": [
+           {"key": "server", "label": "Real server"}, {"key": "weight", "label": "Weight"},
+           {"key": "effective_weight", "label": "In force", "live": true}, {"key": "health", "label": "Health", "live": true},
+           {"key": "active_connections", "label": "Active", "live": true},
+           {"key": "inactive_connections", "label": "Inactive", "live": true},
+           {"key": "connections", "label": "Connections", "live": true},
+           {"key": "forwarding_in_force", "label": "Forwarding"}],
+          "row_actions": [
+           {"label": "Edit", "form": "edit-server"},
+           {"label": "Remove", "action": "delete-server", "confirm": "Remove this real server from its virtual service?"}]}},
+        {"id": "add-service", "type": "form", "title": "Add a virtual service", "action": "add-service",
+         "submit": "Add virtual service", "fields": [
+          {"name": "kind", "label": "Protocol", "type": "select", "default": "tcp", "required": true, "options": [
+            {"value": "tcp", "label": "TCP"}, {"value": "udp", "label": "UDP"},
+            {"value": "fwm", "label": "Firewall-mark group (several ports)"}]},
+          {"name": "address", "label": "Virtual IP address", "type": "text", "required": true,
+           "show_when": {"field": "kind", "equals": ["tcp", "udp"]}},
+          {"name": "port", "label": "Port", "type": "number", "min": 1, "max": 65535, "default": 80, "required": true,
+           "show_when": {"field": "kind", "equals": ["tcp", "udp"]}},
+          {"name": "fwmark", "label": "Firewall mark", "type": "number", "min": 1, "max": 4294967295, "required": true,
+           "help": "A number naming the group.", "show_when": {"field": "kind", "equals": "fwm"}},
+          {"name": "listeners", "label": "Listeners", "type": "list", "required": true,
+           "help": "The ADDRESS:PORT pairs the mark covers, separated by spaces or commas.",
+           "show_when": {"field": "kind", "equals": "fwm"}},
+          {"name": "service", "label": "Balanced service", "type": "text", "default": "http", "required": true,
+           "help": "Its health probe decides which real servers get traffic."},
+          {"name": "scheduler", "label": "Scheduler", "type": "select", "default": ")json" +
+                                   std::string(kDefaultScheduler) + R"json(", "options": )json" + schedulerOptions + R"json(},
+          {"name": "persistence", "label": "Persistence (seconds)", "type": "number", "min": 0, "max": 31536000,
+           "default": 300, "help": "0 turns persistence off; a client then may reach any real server."},
+          {"name": "netmask", "label": "Persistence netmask", "type": "text",
+           "help": "Empty: one client address. 255.255.255.0 keeps a /24 on one server."},
+          {"name": "forwarding", "label": "Forwarding", "type": "select", "default": ")json" +
+                                   std::string(kDefaultForwarding) + R"json(", "options": )json" + forwardingOptions + R"json(},
+           {"name": "proxy_protocol", "label": "PROXY protocol", "type": "select", "default": "none",
+            "help": "v2: the userspace dataplane tells each real server the client's address (IPVS refuses it).",
+            "options": ["none", "v2"]}]},
+        {"id": "edit-service", "type": "form", "title": "Edit a virtual service", "action": "edit-service",
+         "submit": "Save changes", "hidden": true, "fields": [
+          {"name": "kind", "label": "Protocol", "type": "select", "readonly": true, "options": ["tcp", "udp", "fwm"]},
+          {"name": "listeners", "label": "Listeners", "type": "list", "required": true,
+           "show_when": {"field": "kind", "equals": "fwm"}},
+          {"name": "service", "label": "Balanced service", "type": "text", "required": true},
+          {"name": "scheduler", "label": "Scheduler", "type": "select", "options": )json" + schedulerOptions + R"json(},
+          {"name": "persistence", "label": "Persistence (seconds)", "type": "number", "min": 0, "max": 31536000},
+          {"name": "netmask", "label": "Persistence netmask", "type": "text"},
+          {"name": "forwarding", "label": "Forwarding", "type": "select", "options": )json" + forwardingOptions + R"json(},
+           {"name": "proxy_protocol", "label": "PROXY protocol", "type": "select", "help": "v2: the userspace dataplane tells each real server the client's address (IPVS refuses it).",
+            "options": ["none", "v2"]}]},
+        {"id": "add-server", "type": "form", "title": "Add a real server", "action": "add-server",
+         "submit": "Add real server", "hidden": true, "fields": [
+          {"name": "address", "label": "Address", "type": "text", "required": true, "help": "The node's IP address."},
+          {"name": "port", "label": "Port", "type": "number", "min": 0, "max": 65535,
+           "help": "Empty: the virtual service's port. In a firewall-mark group 0 keeps the client's port."},
+          {"name": "weight", "label": "Weight", "type": "number", "min": 0, "max": 65535, "default": 1,
+           "help": "0 sends it no new connections."},
+          {"name": "forwarding", "label": "Forwarding", "type": "select", "default": "",
+           "options": )json" + memberForwardingOptions + R"json(}]},
+        {"id": "edit-server", "type": "form", "title": "Edit a real server", "action": "edit-server",
+         "submit": "Save changes", "hidden": true, "fields": [
+          {"name": "weight", "label": "Weight", "type": "number", "min": 0, "max": 65535, "required": true},
+          {"name": "forwarding", "label": "Forwarding", "type": "select",
+           "options": )json" + memberForwardingOptions + R"json(}]},
         {"id": "traffic", "type": "graph", "title": "Connections per virtual service", "metric": "lvs.service"},
         {"id": "sync", "type": "action", "title": "Director", "action": "sync",
-         "label": "Send the table to the director again",
-         "confirm": "Send the whole balancer table to the director now?"}]})json";
+         "label": "Send the table to the director again"},
+        {"id": "zero", "type": "action", "title": "Counters", "action": "zero", "label": "Zero the counters",
+         "confirm": "Zero the balancer's counters on the director?"}]})json";
     reg.panel(
         "balancer", definition,
         [this](std::string_view section, std::string_view) { return checked([&] { return panelData(section); }); },
-        [this](std::string_view action, std::string_view) -> std::string {
-          if (action != "sync") throw PluginError("no action '" + std::string(action) + "'", SHOAL_ERR_NOT_FOUND);
-          auto apply = pushTable(true);
-          Object answer;
-          answer.set("message", apply->has("command")
-                                    ? "the table went to the director as command " + apply->get("command").toString()
-                                    : apply->optValue<std::string>("pending", "nothing to send"));
-          return stringify(answer);
+        [this](std::string_view action, std::string_view input) {
+          return checked([&] { return panelAction(action, input); });
         });
   }
 
   std::string panelData(std::string_view section) {
-    if (section != "services" && section != "members" && section != "traffic")
+    if (section != "services" && section != "traffic")
       throw PluginError("no section '" + std::string(section) + "'", SHOAL_ERR_NOT_FOUND);
     const auto described = describeAll();
     Array::Ptr rows = new Array;
     Array::Ptr graphs = new Array;
     for (const auto& d : described) {
       const auto key = d->getValue<std::string>("key");
-      auto members = d->getArray("members");
-      if (section == "services") {
-        Object::Ptr row = new Object;
-        for (const char* field : {"key", "service", "scheduler", "persistence", "forwarding", "status"})
-          row->set(field, d->get(field));
-        if (d->has("error")) row->set("error", d->get("error"));
-        row->set("members", static_cast<std::int64_t>(members ? members->size() : 0));
-        if (auto counters = d->getObject("counters")) row->set("connections", counters->get("connections"));
-        rows->add(row);
-      } else if (section == "members") {
-        for (std::size_t i = 0; members && i < members->size(); ++i) {
-          auto m = members->getObject(static_cast<unsigned>(i));
-          Object::Ptr row = new Object;
-          row->set("virtual_service", key);
-          row->set("real_server", Member{m->getValue<std::string>("address"),
-                                         static_cast<std::uint16_t>(m->getValue<int>("port")), 0, std::nullopt}
-                                      .key());
-          for (const char* field : {"weight", "effective_weight", "health", "active_connections", "inactive_connections"})
-            if (m->has(field)) row->set(field, m->get(field));
-          if (auto counters = m->getObject("counters")) row->set("connections", counters->get("connections"));
-          rows->add(row);
-        }
-      } else {
+      if (section == "traffic") {
         Object::Ptr g = new Object;
         g->set("series", d->get("stats_series"));
         g->set("title", key);
         graphs->add(g);
+        continue;
       }
+      Object::Ptr row = new Object;
+      for (const char* field : {"key", "service", "scheduler", "persistence", "netmask", "forwarding", "listeners",
+                                "proxy_protocol", "status", "error"})
+        if (d->has(field)) row->set(field, d->get(field));
+      row->set("kind", d->has("fwmark") ? std::string("fwm") : d->getValue<std::string>("protocol"));
+      if (auto counters = d->getObject("counters"))
+        for (const char* field : {"connections", "cps", "bytes_in", "bytes_out"}) row->set(field, counters->get(field));
+      Array::Ptr servers = new Array;
+      auto members = d->getArray("members");
+      for (std::size_t i = 0; members && i < members->size(); ++i) {
+        auto m = members->getObject(static_cast<unsigned>(i));
+        Object::Ptr server = new Object;
+        server->set("server", Member{m->getValue<std::string>("address"),
+                                     static_cast<std::uint16_t>(m->getValue<int>("port")), 0, std::nullopt}
+                                  .key());
+        for (const char* field : {"weight", "effective_weight", "health", "active_connections", "inactive_connections"})
+          if (m->has(field)) server->set(field, m->get(field));
+        // The real server's own method (empty: the virtual service's), and the one in force.
+        server->set("forwarding", m->optValue<std::string>("forwarding", ""));
+        server->set("forwarding_in_force", m->optValue<std::string>("forwarding", d->getValue<std::string>("forwarding")));
+        if (auto counters = m->getObject("counters")) server->set("connections", counters->get("connections"));
+        servers->add(server);
+      }
+      row->set("servers", servers);
+      rows->add(row);
     }
     Object answer;
-    if (section == "traffic") answer.set("graphs", graphs);
-    else answer.set("rows", rows);
+    if (section == "traffic") {
+      answer.set("graphs", graphs);
+    } else {
+      answer.set("rows", rows);
+      std::lock_guard lock(dataplaneMutex_);
+      answer.set("note", dataplane_ ? "Dataplane in the manager: " + dataplane_->name() + "; counters are live."
+                                    : std::string("No dataplane runs in the manager, so no live counters are shown here."));
+    }
     return stringify(answer);
+  }
+
+  // A panel action is the API route it stands for, run through serve(), so the panel and
+  // shoalctl share every check. The answer's "message" says what happened.
+  std::string panelAction(std::string_view action, std::string_view inputJson) {
+    auto input = parse(inputJson.empty() ? "{}" : inputJson).extract<Object::Ptr>();
+    auto text = [&](const char* name) { return input->optValue<std::string>(name, ""); };
+    auto row = [&](const char* name) {
+      auto value = text(name);
+      if (value.empty()) throw PluginError(std::string("'") + name + "' (the row) is missing", SHOAL_ERR_INVALID_ARGUMENT);
+      return value;
+    };
+    auto copy = [&](Object& to, std::initializer_list<const char*> names) {
+      for (const char* name : names)
+        if (input->has(name) && !(input->get(name).isString() && input->getValue<std::string>(name).empty()))
+          to.set(name, input->get(name));
+    };
+    auto call = [&](const std::string& method, const std::string& path, const Object* body) {
+      const std::string json = body ? stringify(*body) : std::string();
+      return parse(serve(shoal::ApiRequest{method, path, "", json})).extract<Object::Ptr>();
+    };
+    const std::string name(action);
+    Object body;
+    Object::Ptr answer;
+    std::string done;
+    if (name == "add-service") {
+      const auto kind = text("kind");
+      if (kind == "fwm") {
+        copy(body, {"fwmark", "listeners"});
+      } else {
+        body.set("protocol", kind);
+        copy(body, {"address", "port"});
+      }
+      copy(body, {"service", "scheduler", "persistence", "netmask", "forwarding", "proxy_protocol"});
+      answer = call("POST", "services", &body);
+      done = "Added " + answer->getObject("service")->getValue<std::string>("key") + ".";
+    } else if (name == "edit-service") {
+      const auto key = row("row");
+      copy(body, {"listeners", "service", "scheduler", "persistence", "forwarding", "proxy_protocol"});
+      if (input->has("netmask")) body.set("netmask", input->get("netmask"));
+      answer = call("PUT", "services/" + key, &body);
+      done = "Saved " + key + ".";
+    } else if (name == "delete-service") {
+      const auto key = row("row");
+      answer = call("DELETE", "services/" + key, nullptr);
+      done = "Deleted " + key + ".";
+    } else if (name == "add-server") {
+      const auto key = row("row");
+      copy(body, {"address", "port", "weight", "forwarding"});
+      if (!body.has("port")) {
+        // Empty: the virtual service's port (a firewall-mark group's: the client's, 0).
+        const auto p = requirePolicy(normalizedKey(key));
+        body.set("port", static_cast<std::int64_t>(p.fwmark != 0 ? 0 : p.port));
+      }
+      answer = call("POST", "services/" + key + "/members", &body);
+      done = "Added a real server to " + key + ".";
+    } else if (name == "edit-server") {
+      const auto server = row("row");
+      const auto key = row("parent");
+      copy(body, {"weight", "forwarding"});
+      answer = call("PUT", "services/" + key + "/members/" + server, &body);
+      done = "Saved " + server + " in " + key + ".";
+    } else if (name == "delete-server") {
+      const auto server = row("row");
+      const auto key = row("parent");
+      answer = call("DELETE", "services/" + key + "/members/" + server, nullptr);
+      done = "Removed " + server + " from " + key + ".";
+    } else if (name == "sync") {
+      answer = call("POST", "sync", &body);
+      done = "Table sent.";
+    } else if (name == "zero") {
+      answer = call("POST", "zero", &body);
+      return stringify(messageObject("Counters are being zeroed (command " + answer->get("command").toString() + ")."));
+    } else {
+      throw PluginError("no action '" + name + "'", SHOAL_ERR_NOT_FOUND);
+    }
+    auto apply = answer->getObject("apply");
+    if (apply && apply->has("pending")) done += " Not yet on the balancer: " + apply->getValue<std::string>("pending");
+    else if (apply && apply->has("command")) done += " Sent to the director as command " + apply->get("command").toString() + ".";
+    else if (apply && apply->has("unchanged")) done += " The balancer table did not change.";
+    return stringify(messageObject(done));
+  }
+
+  static Object messageObject(const std::string& message) {
+    Object o;
+    o.set("message", message);
+    return o;
   }
 
   // ---- the director ----------------------------------------------------------------
@@ -683,6 +885,7 @@ class Lvs final : public shoal::Plugin {
                         SHOAL_ERR_NOT_FOUND);
     };
 
+    if (parts.size() == 1 && parts[0] == "schema" && method == "GET") return schemaJson();
     if (parts.empty() || parts[0] == "services") {
       if (parts.size() <= 1) {
         if (method == "GET") {

@@ -80,11 +80,24 @@ std::int64_t intField(const Object::Ptr& o, const std::string& name, std::int64_
   return value;
 }
 
+std::string namesOf(const std::vector<Choice>& choices) {
+  std::string list;
+  for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c.name;
+  return list;
+}
+
 Forwarding parseForwarding(const std::string& text, const std::string& where) {
-  if (text == "dr" || text == "gatewaying" || text == "route") return Forwarding::DirectRouting;
-  if (text == "nat" || text == "masquerading") return Forwarding::Nat;
-  if (text == "tun" || text == "ipip" || text == "tunnel") return Forwarding::Tunnel;
-  fail(where + "'forwarding' must be dr, nat or tun, not '" + text + "'");
+  // ipvsadm's long words for the same methods.
+  if (text == "gatewaying" || text == "route") return Forwarding::DirectRouting;
+  if (text == "masquerading") return Forwarding::Nat;
+  if (text == "ipip" || text == "tunnel") return Forwarding::Tunnel;
+  std::string names;  // "dr, nat or tun"
+  const auto& methods = forwardingMethods();
+  for (std::size_t i = 0; i < methods.size(); ++i) {
+    if (methods[i].choice.name == text) return methods[i].method;
+    names += (i == 0 ? "" : i + 1 == methods.size() ? " or " : ", ") + methods[i].choice.name;
+  }
+  fail(where + "'forwarding' must be " + names + ", not '" + text + "'");
 }
 
 ProxyProtocol parseProxyProtocol(const Object::Ptr& o) {
@@ -241,9 +254,30 @@ std::string Policy::key() const {
   return std::string(protocolName(protocol)) + ":" + hostPort(address, port);
 }
 
-const std::vector<std::string>& knownSchedulers() {
-  static const std::vector<std::string> names{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh"};
-  return names;
+const std::vector<Choice>& schedulers() {
+  static const std::vector<Choice> list{
+      {"rr", "round robin"},
+      {"wrr", "weighted round robin"},
+      {"lc", "least connections"},
+      {"wlc", "weighted least connections"},
+      {"lblc", "locality-based least connections"},
+      {"lblcr", "locality-based least connections with replication"},
+      {"dh", "destination hashing"},
+      {"sh", "source hashing"},
+      {"sed", "shortest expected delay"},
+      {"nq", "never queue"},
+      {"mh", "Maglev hashing"},
+  };
+  return list;
+}
+
+const std::vector<ForwardingChoice>& forwardingMethods() {
+  static const std::vector<ForwardingChoice> list{
+      {Forwarding::DirectRouting, {"dr", "direct routing"}},
+      {Forwarding::Nat, {"nat", "masquerading (NAT)"}},
+      {Forwarding::Tunnel, {"tun", "IP-in-IP tunnel"}},
+  };
+  return list;
 }
 
 namespace {
@@ -270,11 +304,8 @@ void checkShape(const Policy& p) {
     if (p.port == 0) fail("'port' is required (1-65535)");
     if (!p.listeners.empty()) fail("'listeners' belong to firewall-mark groups ('fwmark') only");
   }
-  if (std::find(knownSchedulers().begin(), knownSchedulers().end(), p.scheduler) == knownSchedulers().end()) {
-    std::string list;
-    for (const auto& s : knownSchedulers()) list += (list.empty() ? "" : ", ") + s;
-    fail("'scheduler' '" + p.scheduler + "' is not one of " + list);
-  }
+  if (std::none_of(schedulers().begin(), schedulers().end(), [&](const Choice& c) { return c.name == p.scheduler; }))
+    fail("'scheduler' '" + p.scheduler + "' is not one of " + namesOf(schedulers()));
   if (!p.netmask.empty()) {
     if (family == kInet && !contiguousV4Mask(p.netmask))
       fail("'netmask' '" + p.netmask + "' must be a dotted IPv4 netmask such as 255.255.255.0");

@@ -40,6 +40,10 @@ class PolicyError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// What a policy gets when it names no scheduler or forwarding method.
+inline constexpr const char* kDefaultScheduler = "wlc";
+inline constexpr const char* kDefaultForwarding = "dr";
+
 struct Member {
   std::string address;
   std::uint16_t port = 0;
@@ -58,7 +62,7 @@ struct Policy {
   std::uint32_t fwmark = 0;
   std::vector<VirtualService::Listener> listeners;  // firewall-mark groups only
   int family = 2;                                    // AF_INET or AF_INET6, from the addresses
-  std::string scheduler = "wlc";
+  std::string scheduler = kDefaultScheduler;
   std::uint32_t persistenceSeconds = 300;
   std::string netmask;  // empty = one client address (255.255.255.255 or 128)
   Forwarding forwarding = Forwarding::DirectRouting;
@@ -69,8 +73,24 @@ struct Policy {
   std::string key() const;
 };
 
-// The schedulers a policy may name (IPVS's): rr wrr lc wlc lblc lblcr dh sh sed nq mh.
-const std::vector<std::string>& knownSchedulers();
+// One entry of a list the plugin offers: its name in the API and a label for people.
+struct Choice {
+  std::string name;
+  std::string label;
+};
+
+// The schedulers a policy may name (IPVS's), in the order the panel offers them. This list
+// is the only one: validation, the panel's select and GET /v1/plugins/lvs/schema (which
+// shoalctl lb reads) all take it from here.
+const std::vector<Choice>& schedulers();
+
+// The forwarding methods, likewise the only list: dr (direct routing, the default), nat, tun.
+// parseForwarding also takes ipvsadm's long words (gatewaying, masquerading, ipip) for them.
+struct ForwardingChoice {
+  Forwarding method;
+  Choice choice;
+};
+const std::vector<ForwardingChoice>& forwardingMethods();
 
 // Parses and validates a policy. Throws PolicyError naming the field.
 Policy parsePolicy(const std::string& json);

@@ -1,7 +1,9 @@
 // The panel in Debian's Chromium, driven by Playwright, against a real cluster
-// (tests/panel/cluster.py): sign in, see the nodes, create a balancer policy and see it
-// listed, see its graph load, run a rolling restart to the end, open plugin panels (one made
-// of markup, which must show as text), read the audit log, sign out, and check that a
+// (tests/panel/cluster.py): sign in, see the nodes; drive the balancer entirely through the
+// lvs plugin's declarative panel (a policy from the form with its dependent fields, real
+// servers from a row action, live counters, edits, sync, zero, delete) and see its graph
+// load; run a rolling restart to the end, open plugin panels (one made of markup, which must
+// show as text, with a per-node progress list), read the audit log, sign out, and check that a
 // signed-out request and a request without the CSRF token are refused. A screenshot of every
 // page goes into the artifacts folder.
 //
@@ -88,38 +90,73 @@ try {
   await page.waitForSelector('table#health td[data-service="http"][data-state="healthy"]');
   await shot('02-dashboard');
 
-  // ---- a balancer policy, created from the form ----
-  await open('nav-balancer', 'balancer');
+  // ---- the balancer: the lvs plugin's own panel is the only balancer UI ----
+  check(await page.locator('a[data-test="nav-balancer"]').count() === 0, 'the kernel has no balancer page of its own');
+  const balancerLinks = await page.$$eval('#nav a', (links) => links.filter((a) => a.textContent.trim() === 'Balancer').length);
+  check(balancerLinks === 1, `one "Balancer" entry in the navigation (${balancerLinks})`);
+  await open('nav-plugin-lvs-balancer', 'plugin');
+  const add = 'section[data-section-id="add-service"]';
+  const addField = (name) => `${add} [data-field="${name}"]`;
+  const services = 'section[data-section-id="services"]';
+  // The choices are the plugin's one list, the same its schema route gives shoalctl.
+  const schema = await (await context.request.get(`${cluster.url}/v1/plugins/lvs/schema`)).json();
+  const offered = await page.$$eval(`${addField('scheduler')} option`, (os) => os.map((o) => o.value));
+  check(JSON.stringify(offered) === JSON.stringify(schema.schedulers.map((c) => c.name)),
+    `the scheduler choices are the plugin's: ${offered}`);
+  check(await page.$eval(addField('scheduler'), (s) => s.value) === schema.default_scheduler, 'and its default is chosen');
+  // Dependent fields: a firewall-mark group asks for its mark and listeners instead of VIP and port.
+  check(await page.isHidden(addField('fwmark')) && await page.isVisible(addField('address')),
+    'a TCP virtual service shows VIP and port, not the firewall mark');
+  await page.selectOption(addField('kind'), 'fwm');
+  check(await page.isVisible(addField('fwmark')) && await page.isVisible(addField('listeners'))
+    && await page.isHidden(addField('address')) && await page.isHidden(addField('port')),
+  'choosing a firewall-mark group shows its mark and listeners and hides VIP and port');
+  await page.selectOption(addField('kind'), 'tcp');
+  check(await page.isHidden(addField('fwmark')), 'and choosing TCP again hides them');
+
   const markup = `<img src=x onerror="document.title='pwned'">`;
-  await page.fill('#policy-address', '127.0.0.1');
-  await page.fill('#policy-port', String(cluster.vip_port));
-  await page.fill('#policy-service', markup);
-  await page.click('#policy-submit');
-  await page.waitForFunction(() => (document.querySelector('#policy-error')?.textContent || '').length > 0);
-  const refusal = await page.textContent('#policy-error');
+  await page.fill(addField('address'), '127.0.0.1');
+  await page.fill(addField('port'), String(cluster.vip_port));
+  await page.fill(addField('service'), markup);
+  await page.click(`${add} button[type="submit"]`);
+  const addError = `${add} form > [role="alert"]`;
+  await page.waitForFunction((sel) => (document.querySelector(sel)?.textContent || '').length > 0, addError);
+  const refusal = await page.textContent(addError);
   check(refusal.includes('<img src=x'), `a refused value with markup shows as text: ${refusal}`);
-  check(await page.locator('#policy-error img').count() === 0, 'and makes no element');
+  check(await page.locator(`${add} img`).count() === 0, 'and makes no element');
   await shot('03-balancer-refused');
 
-  await page.fill('#policy-service', 'http');
-  await page.selectOption('#policy-scheduler', 'rr');
-  await page.fill('#policy-persistence', '0');
-  await page.selectOption('#policy-forwarding', 'nat');
-  await page.click('#policy-submit');
+  await page.fill(addField('service'), 'http');
+  await page.selectOption(addField('scheduler'), 'rr');
+  await page.fill(addField('persistence'), '0');
+  await page.selectOption(addField('forwarding'), 'nat');
+  await page.click(`${add} button[type="submit"]`);
   const key = `tcp:127.0.0.1:${cluster.vip_port}`;
-  await page.waitForSelector(`tbody[data-policy-key="${key}"]`);
+  const policyRows = `${services} tbody[data-row-key="${key}"]`;
+  await page.waitForSelector(policyRows);
   check(true, `the new policy ${key} is listed`);
-  for (const address of cluster.node_addresses) {
-    await page.selectOption('#member-policy', key);
-    await page.fill('#member-address', address);
-    await page.fill('#member-port', String(cluster.web_port));
-    await page.fill('#member-weight', '1');
-    await page.click('#member-submit');
-    await page.waitForSelector(`tbody[data-policy-key="${key}"] tr[data-member="${address}:${cluster.web_port}"]`);
-  }
-  check(true, 'both real servers are listed under it');
+  check(await page.$eval(addField('scheduler'), (s) => s.value) === schema.default_scheduler, 'the form is ready for the next one');
 
-  // Traffic through the virtual service, so the counters and the graph have something to show.
+  // Real servers, each added from the policy's row action; they appear nested under it.
+  const addServer = 'section[data-section-id="add-server"]';
+  check(await page.isHidden(addServer), 'the real server form is hidden until a row opens it');
+  for (const address of cluster.node_addresses) {
+    await page.click(`${policyRows} tr.parent-row button[data-row-action="add-server"]`);
+    await page.waitForSelector(`${addServer}[data-row="${key}"]`, {state: 'visible'});
+    await page.fill(`${addServer} [data-field="address"]`, address);
+    await page.fill(`${addServer} [data-field="port"]`, String(cluster.web_port));
+    await page.fill(`${addServer} [data-field="weight"]`, '1');
+    await page.click(`${addServer} button[type="submit"]`);
+    await page.waitForSelector(`${policyRows} tr[data-nested-key="${address}:${cluster.web_port}"]`);
+  }
+  check(await page.isHidden(addServer), 'every real server is listed under it, and the form closed again');
+
+  // Live counters: the cells change in place; the table is not redrawn, and what is typed in
+  // a form stays.
+  const counter = `${policyRows} tr.parent-row td[data-key="connections"]`;
+  const before = (await page.textContent(counter)).trim();
+  await page.$eval(counter, (td) => { td.dataset.probe = 'kept'; });
+  await page.fill(addField('address'), '192.0.2.99');
   let served = 0;
   for (let i = 0; i < 200 && served < 30; i++) {
     try {
@@ -130,6 +167,54 @@ try {
     }
   }
   check(served >= 30, `the virtual service forwards (${served} answers)`);
+  await page.waitForFunction(([sel, old]) => {
+    const td = document.querySelector(sel);
+    return td && td.textContent.trim() !== old && Number(td.textContent) > 0;
+  }, [counter, before], {timeout: 20000});
+  check(true, `the connection counter went up live from "${before}" to "${(await page.textContent(counter)).trim()}"`);
+  check(await page.$eval(counter, (td) => td.dataset.probe) === 'kept', 'in the same cell: the table was not redrawn');
+  check(await page.inputValue(addField('address')) === '192.0.2.99', 'and the half-typed form kept its value');
+  await page.fill(addField('address'), '');
+
+  // Edit the policy from its row: the form opens filled in, its kind fixed, the firewall-mark
+  // listeners hidden (a TCP service).
+  const edit = 'section[data-section-id="edit-service"]';
+  await page.click(`${policyRows} tr.parent-row button[data-row-action="edit-service"]`);
+  await page.waitForSelector(`${edit}[data-row="${key}"]`, {state: 'visible'});
+  check(await page.inputValue(`${edit} [data-field="service"]`) === 'http'
+    && await page.$eval(`${edit} [data-field="scheduler"]`, (s) => s.value) === 'rr'
+    && await page.$eval(`${edit} [data-field="forwarding"]`, (s) => s.value) === 'nat',
+  'the edit form opens with the policy\'s values');
+  check(await page.isDisabled(`${edit} [data-field="kind"]`) && await page.isHidden(`${edit} [data-field="listeners"]`),
+    'its kind is fixed and the listeners of a firewall-mark group are hidden');
+  await page.selectOption(`${edit} [data-field="scheduler"]`, 'wlc');
+  await page.click(`${edit} button[type="submit"]`);
+  await page.waitForFunction((sel) => document.querySelector(sel)?.textContent.trim() === 'wlc',
+    `${policyRows} tr.parent-row td[data-key="scheduler"]`);
+  check(true, 'the edited scheduler is listed');
+
+  // Edit a real server's weight from its nested row.
+  const first = `${cluster.node_addresses[0]}:${cluster.web_port}`;
+  const editServer = 'section[data-section-id="edit-server"]';
+  await page.click(`${policyRows} tr[data-nested-key="${first}"] button[data-row-action="edit-server"]`);
+  await page.waitForSelector(`${editServer}[data-row="${first}"]`, {state: 'visible'});
+  check(await page.inputValue(`${editServer} [data-field="weight"]`) === '1', 'the real server form opens with its weight');
+  await page.fill(`${editServer} [data-field="weight"]`, '3');
+  await page.click(`${editServer} button[type="submit"]`);
+  await page.waitForFunction((sel) => document.querySelector(sel)?.textContent.trim() === '3',
+    `${policyRows} tr[data-nested-key="${first}"] td[data-key="weight"]`);
+  check(true, 'its new weight is listed');
+
+  // Sync and zero, the panel's actions.
+  await page.click('section[data-section-id="sync"] button[data-action="sync"]');
+  await page.waitForFunction(() => (document.querySelector('section[data-section-id="sync"] [role="status"]')?.textContent || '')
+    .includes('Table sent'));
+  check(true, 'the table is sent to the director again');
+  await page.click('section[data-section-id="zero"] button[data-action="zero"]');
+  await page.waitForFunction(() => (document.querySelector('section[data-section-id="zero"] [role="status"]')?.textContent || '')
+    .includes('zeroed'));
+  check(true, 'the counters are zeroed');
+  await shot('04-balancer');
 
   // ---- the graph of the policy ----
   await open('nav-graphs', 'graphs');
@@ -156,10 +241,18 @@ try {
   check(true, 'the range picker draws the week');
   await shot('05-graphs');
 
-  // Back on the balancer: the policy with its live counters and its small graph.
-  await open('nav-balancer', 'balancer');
-  await page.waitForSelector(`tbody[data-policy-key="${key}"] img[data-graph-series]`, {timeout: 30000});
-  await shot('04-balancer');
+  // Back on the balancer: its traffic graph; then a real server removed and the policy deleted.
+  await open('nav-plugin-lvs-balancer', 'plugin');
+  await page.waitForSelector(`section[data-section-id="traffic"] figure[data-series="lvs.service.${key}"] img`, {timeout: 30000});
+  check(true, 'the balancer panel draws the policy\'s traffic graph');
+  const last = `${cluster.node_addresses[cluster.node_addresses.length - 1]}:${cluster.web_port}`;
+  await page.click(`${policyRows} tr[data-nested-key="${last}"] button[data-row-action="delete-server"]`);
+  await page.waitForSelector(`${policyRows} tr[data-nested-key="${last}"]`, {state: 'detached'});
+  check(true, 'a real server is removed from its row');
+  await page.click(`${policyRows} tr.parent-row button[data-row-action="delete-service"]`);
+  await page.waitForSelector(policyRows, {state: 'detached'});
+  await page.waitForSelector(`${services} tbody tr.empty`);
+  check(true, 'and the policy is deleted from its row');
 
   // ---- a rolling restart, watched to the end ----
   await open('nav-restart', 'restart');
@@ -192,9 +285,13 @@ try {
   await open('nav-plugin-http-status', 'plugin');
   await page.waitForFunction(() => document.querySelectorAll('section[data-section-id="nodes"] tbody tr').length >= 2);
   await shot('09-plugin-http');
-  await open('nav-plugin-lvs-balancer', 'plugin');
-  await shot('10-plugin-lvs');
   await open('nav-plugin-markup-markup', 'plugin');
+  // Its progress list refreshes itself: 25 % more each second until the node is done.
+  await page.waitForSelector('section[data-section-id="drain"] tr[data-state="done"]', {timeout: 15000});
+  check(await page.$eval('section[data-section-id="drain"] tr[data-state="done"] progress', (p) => p.value) === 100,
+    'a progress section follows a node to done');
+  check(await page.locator('section[data-section-id="drain"] tr[data-state="queued"] progress:not([value])').count() === 1,
+    'a node without a progress shows an indeterminate bar');
   await page.click('section[data-section-id="poke"] button');
   await page.waitForTimeout(500);
   const body = await page.textContent('main#page');
@@ -239,7 +336,7 @@ try {
   await shot('14-users');
   await open('nav-audit', 'audit');
   const audit = await page.textContent('table#audit');
-  check(audit.includes('user:admin') && audit.includes('/v1/plugins/lvs/services'),
+  check(audit.includes('user:admin') && audit.includes('/v1/panels/lvs/balancer/actions/add-service'),
     'the audit log shows who created the policy');
   check(audit.includes(`user:admin`) && audit.includes('/v1/rollouts'), 'and who started the restart');
   check(audit.includes(`user name as typed: ${markupUser}`), 'a refused sign-in\'s user name with markup shows as text');
@@ -248,14 +345,14 @@ try {
 
   // Readable from 1024 px wide: no page scrolls sideways.
   await page.setViewportSize({width: 1024, height: 768});
-  for (const [nav, name] of [['nav-dashboard', 'dashboard'], ['nav-balancer', 'balancer'], ['nav-graphs', 'graphs'],
+  for (const [nav, name] of [['nav-dashboard', 'dashboard'], ['nav-graphs', 'graphs'],
     ['nav-enrol', 'enrol'], ['nav-queue', 'queue'], ['nav-restart', 'restart'], ['nav-audit', 'audit'],
     ['nav-users', 'users'], ['nav-plugin-lvs-balancer', 'plugin']]) {
     await open(nav, name);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     check(overflow <= 0, `${nav} fits 1024 px (${overflow} px too wide)`);
   }
-  await open('nav-balancer', 'balancer');
+  await open('nav-plugin-lvs-balancer', 'plugin');
   await shot('17-balancer-1024');
   await page.setViewportSize({width: 1280, height: 900});
 
@@ -274,7 +371,7 @@ try {
 
   // Chromium logs every refused request as a console error. The test makes exactly three on
   // purpose (two wrong sign-ins, the policy with markup); nothing else may be refused or logged.
-  const deliberate = ['401 POST /v1/session', '401 POST /v1/session', '400 POST /v1/plugins/lvs/services'];
+  const deliberate = ['401 POST /v1/session', '401 POST /v1/session', '400 POST /v1/panels/lvs/balancer/actions/add-service'];
   check(JSON.stringify(refusedRequests) === JSON.stringify(deliberate),
     `the only refused requests are the deliberate ones: ${JSON.stringify(refusedRequests)}`);
   const unexpected = consoleErrors.filter((m) => !/^Failed to load resource: the server responded with a status of 40[01]/.test(m));

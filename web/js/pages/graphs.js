@@ -1,8 +1,7 @@
-// Graphs: one graph per recorded statistics series (one per balancer policy), with a range
-// and a metric picker.
+// Graphs: one graph per recorded statistics series, titled as its plugin titled its samples,
+// with a range and a metric picker. A series labelled with a real_server goes in a folded group.
 //
-// Calls: GET /v1/stats/series; GET /v1/plugins/lvs/services (only to title each series with
-// its policy's key); <img src="/v1/stats/graph?series=ID&range=R&metric=M&format=png">.
+// Calls: GET /v1/stats/series; <img src="/v1/stats/graph?series=ID&range=R&metric=M&format=png">.
 
 import {h, replace, apiPath, text, relative, dateTime, count, bytes} from '../dom.js';
 import {alertBox, messageOf, missingNotice, say, section, select} from '../ui.js';
@@ -100,16 +99,6 @@ export default {
         ctx.ready();
         return;
       }
-      // Titles: the policy whose stats_series this is, when the balancer says so.
-      const titles = new Map();
-      try {
-        const lvs = await ctx.api.get(apiPath(['v1', 'plugins', 'lvs', 'services']));
-        for (const p of Array.isArray(lvs && lvs.services) ? lvs.services : []) {
-          if (p && p.stats_series !== undefined && p.key) titles.set(String(p.stats_series), String(p.key));
-        }
-      } catch (e) {
-        if (isAbort(e) || (e instanceof ApiError && e.status === 401)) return;
-      }
       if (!ctx.alive()) return;
       if (rows.length === 0) {
         replace(list, h('p', {id: 'graphs-empty', class: 'empty-note'}, 'no statistics recorded yet'));
@@ -118,12 +107,12 @@ export default {
       }
       // A real server's series (labels.real_server) goes in a folded group drawn when opened:
       // a balancer with many real servers would otherwise ask for dozens of graphs at once.
-      const isMember = (s) => s.labels && typeof s.labels === 'object' && s.labels.real_server !== undefined && !titles.has(String(s.series));
+      const isMember = (s) => s.labels && typeof s.labels === 'object' && s.labels.real_server !== undefined;
       const main = rows.filter((s) => !isMember(s));
       const members = rows.filter(isMember);
       const figure = (s) => {
         const id = String(s.series);
-        const title = titles.get(id) || (s.title ? String(s.title) : id);
+        const title = s.title ? String(s.title) : id;
         const img = graphImage({series: id, range: range.value, metric: metric.value, title});
         img.dataset.title = title;
         return h('figure', {class: 'card graph-card', 'data-series': id},
