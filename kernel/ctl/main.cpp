@@ -508,6 +508,11 @@ std::string describeConnections(const Object::Ptr& c) {
             " active, " + text(d->get("inactive")) + " inactive";
     separator = "; ";
   }
+  std::string serving;
+  auto inRotation = c->getArray("serving");
+  for (std::size_t i = 0; inRotation && i < inRotation->size(); ++i)
+    serving += (serving.empty() ? "" : ", ") + inRotation->getElement<std::string>(static_cast<unsigned>(i));
+  if (!serving.empty()) line += " (still in rotation: " + serving + ")";
   return line;
 }
 
@@ -535,7 +540,8 @@ int waitUntilEmpty(ManagerClient& client, const std::string& nodeId, const Optio
       std::cerr << "shoalctl: cannot tell when node " << nodeId << " is empty: " << describeConnections(c) << "\n";
       return kExitRefused;
     }
-    if (c->getValue<std::int64_t>("connections") == 0) {
+    auto serving = c->getArray("serving");
+    if (c->getValue<std::int64_t>("connections") == 0 && (!serving || serving->size() == 0)) {
       if (!o.json) std::cout << "node " << nodeId << " is empty" << std::endl;
       return kExitOk;
     }

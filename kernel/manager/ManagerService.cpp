@@ -448,7 +448,10 @@ std::vector<api::Route> ManagerService::makeRoutes() {
   add("GET", "/v1/nodes/{id}/connections", Access::Admin, [this](const ApiRequest& r) {
     auto node = nodes_.find(r.idParam("id"));
     if (!node) throw Error(ErrorCode::NotFound, "no node " + r.params.at("id"));
-    return ok(countNodeConnections(registries_, *node));
+    std::vector<std::string> serving;
+    for (const auto& h : health_->list())
+      if (h.status.nodeId == std::to_string(node->id) && h.serving()) serving.push_back(h.status.service);
+    return ok(countNodeConnections(registries_, *node, serving));
   });
 
   // ---- admin: the Command Queue ----

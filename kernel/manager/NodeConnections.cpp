@@ -25,7 +25,8 @@ std::int64_t count(const Object::Ptr& o, const std::string& key) {
 
 }  // namespace
 
-Object::Ptr countNodeConnections(const host::Registries* registries, const cluster::Node& node) {
+Object::Ptr countNodeConnections(const host::Registries* registries, const cluster::Node& node,
+                                 const std::vector<std::string>& servingServices) {
   Object query;
   query.set("id", node.id);
   query.set("address", node.address);
@@ -86,6 +87,9 @@ Object::Ptr countNodeConnections(const host::Registries* registries, const clust
   Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
   o->set("node_id", node.id);
   o->set("draining", node.state == cluster::NodeState::Draining);
+  Array::Ptr serving = new Array;
+  for (const auto& service : servingServices) serving->add(service);
+  o->set("serving", serving);
   if (unknown->size() == 0) {
     o->set("connections", total);
   } else {

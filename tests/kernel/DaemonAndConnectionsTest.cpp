@@ -157,9 +157,13 @@ TEST_F(RegistrationTest, ConnectionsOfEveryPluginAreSummed) {
   auto& other = begin("other");
   EXPECT_EQ(registerCounter(other, R"({"connections": 4, "detail": []})"), "");
   commit();
-  auto c = shoal::manager::countNodeConnections(&registries_, node11());
+  auto c = shoal::manager::countNodeConnections(&registries_, node11(), {});
   EXPECT_EQ(c->getValue<std::int64_t>("connections"), 7);
   EXPECT_TRUE(c->getValue<bool>("draining"));
+  EXPECT_EQ(c->getArray("serving")->size(), 0u);
+  auto serving = shoal::manager::countNodeConnections(&registries_, node11(), {"https"})->getArray("serving");
+  ASSERT_EQ(serving->size(), 1u);
+  EXPECT_EQ(serving->getElement<std::string>(0), "https");
   auto detail = c->getArray("detail");
   ASSERT_EQ(detail->size(), 1u);
   EXPECT_EQ(detail->getObject(0)->getValue<std::string>("plugin"), "lvs");
@@ -176,7 +180,7 @@ TEST_F(RegistrationTest, ASecondConnectionCounterRefusesThePlugin) {
 
 TEST_F(RegistrationTest, AnUnknownCountIsNeverZero) {
   // No plugin counts: unknown.
-  auto none = shoal::manager::countNodeConnections(&registries_, node11());
+  auto none = shoal::manager::countNodeConnections(&registries_, node11(), {});
   EXPECT_TRUE(none->get("connections").isEmpty());
   EXPECT_EQ(none->getArray("unknown")->size(), 1u);
 
@@ -192,7 +196,7 @@ TEST_F(RegistrationTest, AnUnknownCountIsNeverZero) {
   auto& nonsense = begin("nonsense");
   EXPECT_EQ(registerCounter(nonsense, R"({"connections": -2})"), "");
   commit();
-  auto c = shoal::manager::countNodeConnections(&registries_, node11());
+  auto c = shoal::manager::countNodeConnections(&registries_, node11(), {});
   EXPECT_TRUE(c->get("connections").isEmpty());
   auto unknown = c->getArray("unknown");
   ASSERT_EQ(unknown->size(), 3u);
