@@ -51,7 +51,12 @@ const char* kUsage = R"(usage: shoalctl [--json] [--manager HOST:PORT] [--token-
   node show ID
   node remove ID                       revoke its credential and take it out of the cluster
   node set-roles ID ROLE[,ROLE...]     the services it runs ("" for none)
-  node drain ID | node undrain ID
+  node drain ID [--wait [--timeout S]] take every service of the node out of every balancer policy;
+                                       --wait: print its open connections every second until none
+                                       is left ("node ID is empty"), or fail after S (300) seconds
+  node undrain ID                      put back what the node served before (unhealthy services or
+                                       ones in maintenance stay out)
+  node connections ID                  connections the balancer holds open to the node
   queue list [--state STATE] [--limit N]
   queue show COMMAND_ID                a command and its state on every node
   queue add KIND [--payload JSON] [--key ORDERING_KEY] [--target all|node:ID|role:NAME]
@@ -144,8 +149,8 @@ Options parse(int argc, char** argv) {
   static const std::vector<std::string> valued{"--manager", "--token-file", "--ca", "--config", "--ttl",
                                                "--state",   "--limit",      "--payload", "--key", "--target",
                                                "--batch", "--role", "--max-unavailable", "--service",
-                                               "--listen", "--body", "--proxy-protocol"};
-  static const std::vector<std::string> boolean{"--json", "--all", "--help", "-h", "--stats", "--rate", "--no-drain",
+                                               "--listen", "--body", "--proxy-protocol", "--timeout"};
+  static const std::vector<std::string> boolean{"--json", "--all", "--help", "-h", "--stats", "--rate", "--no-drain", "--wait",
                                                 "-g", "-m", "-i", "-n"};
   // ipvsadm's short options of `lb`.
   static const std::vector<std::string> shortValued{"-t", "-u", "-f", "-s", "-M", "-r", "-w"};
@@ -498,6 +503,84 @@ int statusFor(const ApiReply& reply) {
   return reply.status == 404 ? kExitNotFound : kExitRefused;
 }
 
+// ---- node drain --wait -----------------------------------------------------------------
+
+// --timeout of `node drain --wait`: 1-86400 seconds, 300 when absent.
+std::int64_t drainTimeoutSeconds(const Options& o) {
+  if (!o.flags.count("--timeout")) return 300;
+  const auto seconds = parseId(o.flags.at("--timeout"), "--timeout (seconds)");
+  if (seconds > 86400) throw UsageError("--timeout must be at most 86400 seconds");
+  return seconds;
+}
+
+// "3 connection(s) open: http tcp:10.0.0.1:80 2 active, 1 inactive" or why it is unknown.
+std::string describeConnections(const Object::Ptr& c) {
+  if (c->get("connections").isEmpty()) {
+    std::string why;
+    auto unknown = c->getArray("unknown");
+    for (std::size_t i = 0; unknown && i < unknown->size(); ++i) {
+      auto u = unknown->getObject(static_cast<unsigned>(i));
+      const auto plugin = u->optValue<std::string>("plugin", "");
+      why += (why.empty() ? "" : "; ") + (plugin.empty() ? "" : plugin + ": ") + u->optValue<std::string>("reason", "");
+    }
+    return "connections unknown (" + why + ")";
+  }
+  std::string line = text(c->get("connections")) + " connection(s) open";
+  auto detail = c->getArray("detail");
+  const char* separator = ": ";
+  for (std::size_t i = 0; detail && i < detail->size(); ++i) {
+    auto d = detail->getObject(static_cast<unsigned>(i));
+    if (d->getValue<std::int64_t>("active") + d->getValue<std::int64_t>("inactive") == 0) continue;
+    line += separator + text(d->get("service")) + " " + text(d->get("where")) + " " + text(d->get("active")) +
+            " active, " + text(d->get("inactive")) + " inactive";
+    separator = "; ";
+  }
+  std::string serving;
+  auto inRotation = c->getArray("serving");
+  for (std::size_t i = 0; inRotation && i < inRotation->size(); ++i)
+    serving += (serving.empty() ? "" : ", ") + inRotation->getElement<std::string>(static_cast<unsigned>(i));
+  if (!serving.empty()) line += " (still in rotation: " + serving + ")";
+  return line;
+}
+
+// Follows a drained node's connections once a second until none is left (exit 0), the
+// count is unknown, or the timeout passes (exit 1).
+int waitUntilEmpty(ManagerClient& client, const std::string& nodeId, const Options& o) {
+  const auto timeout = std::chrono::seconds(drainTimeoutSeconds(o));
+  const auto started = std::chrono::steady_clock::now();
+  const std::string path = "/v1/nodes/" + nodeId + "/connections";
+  if (!o.json) std::cout << "node " << nodeId << " is draining" << std::endl;
+  for (;;) {
+    ApiReply reply = client.call("GET", path);
+    if (statusFor(reply) != kExitOk) {
+      std::cerr << "shoalctl: " << reply.errorMessage() << "\n";
+      return statusFor(reply);
+    }
+    const auto& c = reply.body;
+    if (o.json) {
+      Poco::JSON::Stringifier::condense(c, std::cout);
+      std::cout << std::endl;
+    } else {
+      std::cout << "node " << nodeId << ": " << describeConnections(c) << std::endl;
+    }
+    if (c->get("connections").isEmpty()) {
+      std::cerr << "shoalctl: cannot tell when node " << nodeId << " is empty: " << describeConnections(c) << "\n";
+      return kExitRefused;
+    }
+    auto serving = c->getArray("serving");
+    if (c->getValue<std::int64_t>("connections") == 0 && (!serving || serving->size() == 0)) {
+      if (!o.json) std::cout << "node " << nodeId << " is empty" << std::endl;
+      return kExitOk;
+    }
+    if (std::chrono::steady_clock::now() - started >= timeout) {
+      std::cerr << "shoalctl: node " << nodeId << " still has " << text(c->get("connections"))
+                << " connection(s) open after " << timeout.count() << " s\n";
+      return kExitRefused;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -563,7 +646,13 @@ int main(int argc, char** argv) {
         if (!role.empty()) roles->add(role);
       body = new Object;
       body->set("roles", roles);
+    } else if (group == "node" && verb == "connections") {
+      method = "GET", path = "/v1/nodes/" + std::to_string(parseId(word(o, 2, "node id"), "node id")) + "/connections";
     } else if (group == "node" && (verb == "drain" || verb == "undrain")) {
+      if ((has(o, "--wait") || o.flags.count("--timeout")) && verb != "drain")
+        throw UsageError("--wait and --timeout belong to node drain");
+      if (o.flags.count("--timeout") && !has(o, "--wait")) throw UsageError("--timeout needs --wait");
+      drainTimeoutSeconds(o);  // a bad --timeout is refused before the node is drained
       method = "PUT", path = "/v1/nodes/" + std::to_string(parseId(word(o, 2, "node id"), "node id")) + "/draining";
       body = new Object;
       body->set("draining", verb == "drain");
@@ -665,6 +754,8 @@ int main(int argc, char** argv) {
         }
       }
     }
+    if (group == "node" && verb == "drain" && has(o, "--wait") && status == kExitOk)
+      return waitUntilEmpty(client, reply.body->getValue<std::string>("id"), o);
     if (o.json || (group == "api" && status == kExitOk)) {
       Poco::JSON::Stringifier::condense(reply.body, std::cout);
       std::cout << "\n";
@@ -690,6 +781,8 @@ int main(int argc, char** argv) {
       auto nodes = b->getArray("nodes");
       for (std::size_t i = 0; i < nodes->size(); ++i) printNode(nodes->getObject(static_cast<unsigned>(i)));
       if (nodes->size() == 0) std::cout << "no nodes; add one with: shoalctl node join-token\n";
+    } else if (group == "node" && verb == "connections") {
+      std::cout << "node " << text(b->get("node_id")) << ": " << describeConnections(b) << "\n";
     } else if (group == "node") {
       if (b->has("id")) printNode(b);
     } else if (group == "queue" && verb == "list") {

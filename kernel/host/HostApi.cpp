@@ -243,6 +243,13 @@ shoal_status registerProbe(shoal_plugin_ctx* ctx, const shoal_probe_desc* desc0,
       require(entry.httpExpectStatus >= 100 && entry.httpExpectStatus <= 599,
               "probe '" + entry.service + "': http_expect_status must be 100-599");
     }
+    // ABI 1.3: read only when the plugin's descriptor covers it (normalized zeroes the rest).
+    if (desc0->struct_size >= SHOAL_SIZE_THROUGH(shoal_probe_desc, daemon)) {
+      entry.daemon = std::string(view(desc->daemon));
+      static const std::regex daemonName("[a-z0-9_.-]{1,64}");
+      require(entry.daemon.empty() || std::regex_match(entry.daemon, daemonName),
+              "probe '" + entry.service + "': daemon '" + entry.daemon + "' must match [a-z0-9_.-]{1,64}");
+    }
     for (const auto& staged : ctx->staged.probes)
       if (staged.service == entry.service)
         throw Error(ErrorCode::Conflict, "probe for service '" + entry.service + "' registered twice");
@@ -293,6 +300,17 @@ shoal_status registerApi(shoal_plugin_ctx* ctx, const shoal_api_desc* desc0, sho
     require(d.on_request != nullptr, "API endpoint has no on_request");
     require(ctx->staged.apis.empty(), "a plugin registers at most one API endpoint");
     ctx->staged.apis.push_back(ApiEntry{ctx->pluginName, d.user, d.on_request});
+  });
+}
+
+shoal_status registerConnections(shoal_plugin_ctx* ctx, const shoal_connections_desc* desc0,
+                                 shoal_buffer* outError) {
+  return registration(ctx, outError, "registering a connection counter", [&] {
+    const auto d = normalized(desc0, SHOAL_SIZE_THROUGH(shoal_connections_desc, on_node_connections),
+                              "connection counter");
+    require(d.on_node_connections != nullptr, "connection counter has no on_node_connections");
+    require(ctx->staged.connections.empty(), "a plugin registers at most one connection counter");
+    ctx->staged.connections.push_back(ConnectionsEntry{ctx->pluginName, d.user, d.on_node_connections});
   });
 }
 
@@ -444,6 +462,8 @@ shoal_host_api makeTable() {
   api.callback_health_list = &healthList;
   api.callback_register_api = &registerApi;
   api.callback_stats_emit = &statsEmit;
+  // ABI 1.3
+  api.callback_register_connections = &registerConnections;
   return api;
 }
 

@@ -54,6 +54,7 @@ void Registries::commit(const Contributions& staged) {
   append(all_.panels, staged.panels);
   append(all_.hooks, staged.hooks);
   append(all_.apis, staged.apis);
+  append(all_.connections, staged.connections);
 }
 
 std::optional<QueueHandlerEntry> Registries::queueHandler(const std::string& kind) const {
@@ -92,6 +93,22 @@ std::optional<ApiEntry> Registries::api(const std::string& plugin) const {
   for (const auto& entry : all_.apis)
     if (entry.plugin == plugin) return entry;
   return std::nullopt;
+}
+
+std::vector<ConnectionsEntry> Registries::connectionCounters() const {
+  std::shared_lock lock(mutex_);
+  return all_.connections;
+}
+
+std::vector<std::string> Registries::servicesSharingDaemon(const std::string& service) const {
+  std::shared_lock lock(mutex_);
+  std::vector<std::string> sharing{service};
+  auto own = std::find_if(all_.probes.begin(), all_.probes.end(),
+                          [&](const ProbeEntry& e) { return e.service == service; });
+  if (own == all_.probes.end() || own->daemon.empty()) return sharing;
+  for (const auto& entry : all_.probes)
+    if (entry.daemon == own->daemon && entry.service != service) sharing.push_back(entry.service);
+  return sharing;
 }
 
 void Registries::clear() {

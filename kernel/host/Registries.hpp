@@ -35,6 +35,8 @@ struct ProbeEntry {
   std::vector<std::pair<std::string, std::string>> steps;  // {send, expect}
   std::string httpMethod, httpPath, httpHost;
   std::uint32_t httpExpectStatus = 0;
+  // ABI 1.3: the daemon serving this service on a node ("nginx"); empty = its own daemon.
+  std::string daemon;
 };
 
 struct PanelEntry {
@@ -60,6 +62,13 @@ struct ApiEntry {
   shoal_status (*onRequest)(void*, shoal_str, shoal_str, shoal_str, shoal_str, shoal_reply*) = nullptr;
 };
 
+// A plugin's count of the connections its dataplane holds to a node (ABI 1.3).
+struct ConnectionsEntry {
+  std::string plugin;
+  void* user = nullptr;
+  shoal_status (*onNodeConnections)(void*, shoal_str, shoal_reply*) = nullptr;
+};
+
 // What one plugin registered during its init.
 struct Contributions {
   std::vector<QueueHandlerEntry> queueHandlers;
@@ -67,6 +76,7 @@ struct Contributions {
   std::vector<PanelEntry> panels;
   std::vector<HookEntry> hooks;
   std::vector<ApiEntry> apis;  // at most one
+  std::vector<ConnectionsEntry> connections;  // at most one
 };
 
 // The events a hook may subscribe to in this ABI version.
@@ -89,6 +99,10 @@ class Registries {
   std::vector<PanelEntry> panels() const;
   std::vector<HookEntry> hooks(const std::string& event) const;
   std::optional<ApiEntry> api(const std::string& plugin) const;
+  std::vector<ConnectionsEntry> connectionCounters() const;
+  // The services that share `service`'s daemon (ABI 1.3 probe `daemon`), `service` first;
+  // just {service} when its probe names no daemon or it has no probe.
+  std::vector<std::string> servicesSharingDaemon(const std::string& service) const;
 
   // Forget everything (at shutdown, before libraries are unloaded).
   void clear();

@@ -20,6 +20,7 @@
 #include "host/HostApi.hpp"
 #include "host/HostObjects.hpp"
 #include "host/Registries.hpp"
+#include "manager/NodeConnections.hpp"
 #include "shoal/BuildInfo.hpp"
 #include "store/Store.hpp"
 #include "tls/CertificateAuthority.hpp"
@@ -146,7 +147,7 @@ ManagerService::ManagerService(store::Store& store, const host::Registries* regi
       queue_(store, settings_.queuePolicy),
       events_(registries ? std::make_unique<host::EventBus>(*registries) : nullptr),
       health_(std::make_unique<HealthService>(nodes_, registries, events_.get(), settings_.healthDefaults)),
-      rollouts_(store, queue_, nodes_, notifier_, *health_) {
+      rollouts_(store, queue_, nodes_, notifier_, *health_, registries) {
   auto& log = Poco::Logger::get("shoald.manager");
   const auto platform = detectPlatform();
   if (settings_.advertiseAddress.empty()) settings_.advertiseAddress = platform.hostname;
@@ -438,7 +439,19 @@ std::vector<api::Route> ManagerService::makeRoutes() {
     auto body = r.json();
     if (!body->has("draining") || !body->get("draining").isBoolean())
       throw Error(ErrorCode::InvalidArgument, "field 'draining' must be true or false");
-    return ok(toJson(nodes_.setDraining(r.idParam("id"), body->getValue<bool>("draining"))));
+    auto node = nodes_.setDraining(r.idParam("id"), body->getValue<bool>("draining"));
+    health_->refreshTargets();  // the balancer hears of it now, not at the next refresh
+    return ok(toJson(node));
+  });
+  // What the balancer still holds open to the node (ABI 1.3 connection counters), so a
+  // drained node can be seen emptying.
+  add("GET", "/v1/nodes/{id}/connections", Access::Admin, [this](const ApiRequest& r) {
+    auto node = nodes_.find(r.idParam("id"));
+    if (!node) throw Error(ErrorCode::NotFound, "no node " + r.params.at("id"));
+    std::vector<std::string> serving;
+    for (const auto& h : health_->list())
+      if (h.status.nodeId == std::to_string(node->id) && h.serving()) serving.push_back(h.status.service);
+    return ok(countNodeConnections(registries_, *node, serving));
   });
 
   // ---- admin: the Command Queue ----

@@ -11,6 +11,7 @@
 #include "cluster/NodeRegistry.hpp"
 #include "common/Error.hpp"
 #include "manager/DeliveryNotifier.hpp"
+#include "host/Registries.hpp"
 #include "manager/HealthService.hpp"
 #include "store/DocumentStore.hpp"
 
@@ -43,13 +44,15 @@ std::string keyOf(std::int64_t id) {
 }  // namespace
 
 RolloutRunner::RolloutRunner(store::Store& store, cluster::CommandQueue& queue, cluster::NodeRegistry& nodes,
-                             DeliveryNotifier& notifier, HealthService& health)
+                             DeliveryNotifier& notifier, HealthService& health,
+                             const host::Registries* registries)
     : store_(store),
       documents_(std::make_unique<store::DocumentStore>(store)),
       queue_(queue),
       nodes_(nodes),
       notifier_(notifier),
-      health_(health) {}
+      health_(health),
+      registries_(registries) {}
 
 RolloutRunner::~RolloutRunner() { stop(); }
 
@@ -60,6 +63,8 @@ Object::Ptr RolloutRunner::create(const std::string& service, const std::string&
   if (options.healthTimeoutSeconds < 5 || options.healthTimeoutSeconds > 3600)
     throw Error(ErrorCode::InvalidArgument, "health_timeout_seconds must be 5-3600");
   std::lock_guard lock(mutex_);
+  const auto sharing = registries_ ? registries_->servicesSharingDaemon(service) : std::vector<std::string>{service};
+  bool probed = false;
   Array::Ptr targets = new Array;
   for (const auto& node : nodes_.list(false)) {
     if (!role.empty() && std::find(node.roles.begin(), node.roles.end(), role) == node.roles.end()) continue;
@@ -67,6 +72,14 @@ Object::Ptr RolloutRunner::create(const std::string& service, const std::string&
     n->set("id", node.id);
     n->set("hostname", node.hostname);
     n->set("state", "pending");
+    // The restarted service, and those sharing its daemon that run on this node.
+    Array::Ptr services = new Array;
+    for (const auto& s : sharing) {
+      if (s != service && std::find(node.roles.begin(), node.roles.end(), s) == node.roles.end()) continue;
+      services->add(s);
+      probed = probed || health_.isProbed(s);
+    }
+    n->set("services", services);
     targets->add(n);
   }
   if (targets->size() == 0)
@@ -83,7 +96,7 @@ Object::Ptr RolloutRunner::create(const std::string& service, const std::string&
   rollout->set("service", service);
   rollout->set("kind", kind);
   rollout->set("batch", batch);
-  rollout->set("drain", options.drain && health_.isProbed(service));
+  rollout->set("drain", options.drain && probed);
   rollout->set("health_timeout_seconds", options.healthTimeoutSeconds);
   rollout->set("state", "running");
   rollout->set("message", "");
@@ -127,6 +140,22 @@ Array::Ptr idArray(const std::vector<std::int64_t>& ids) {
   Array::Ptr a = new Array;
   for (auto id : ids) a->add(id);
   return a;
+}
+
+// The services a node's restart takes down (see the header); a rollout stored before nodes
+// carried "services" restarted just its own.
+std::vector<std::string> servicesOf(const Object::Ptr& node, const std::string& service) {
+  std::vector<std::string> out;
+  if (auto list = node->getArray("services"))
+    for (std::size_t i = 0; i < list->size(); ++i) out.push_back(list->getElement<std::string>(static_cast<unsigned>(i)));
+  if (out.empty()) out.push_back(service);
+  return out;
+}
+
+// Probes completed for `service` when the node's restart was applied.
+std::uint64_t checksAtRestart(const Object::Ptr& node, const std::string& service) {
+  if (auto byService = node->getObject("checks_at_restart")) return byService->optValue<std::uint64_t>(service, 0);
+  return node->optValue<std::uint64_t>("checks_at_restart", 0);
 }
 
 }  // namespace
@@ -178,13 +207,24 @@ void RolloutRunner::advance() {
     bool changed = false;
     int inFlight = 0;
 
+    // Maintenance on or off for every service of the node's daemon; the commands hooks
+    // enqueued for all of them.
+    auto setMaintenance = [&](const Object::Ptr& node, bool on) {
+      std::vector<std::int64_t> commands;
+      for (const auto& s : servicesOf(node, service)) {
+        auto ids = health_.setMaintenance(node->getValue<std::int64_t>("id"), s, on);
+        commands.insert(commands.end(), ids.begin(), ids.end());
+      }
+      return idArray(commands);
+    };
+
     auto fail = [&](Object::Ptr node, const std::string& why) {
       node->set("state", "failed");
       rollout->set("state", "failed");
       rollout->set("message", why + "; the remaining nodes were left as they are");
       log.warning("rollout " + rolloutId + ": " + why);
       // Health decides again whether the failed node serves.
-      if (drain) health_.setMaintenance(node->getValue<std::int64_t>("id"), service, false);
+      if (drain) setMaintenance(node, false);
       changed = true;
     };
     auto where = [](Object::Ptr node) {
@@ -223,10 +263,14 @@ void RolloutRunner::advance() {
         const auto* delivery = command && !command->deliveries.empty() ? &command->deliveries.front() : nullptr;
         if (delivery && delivery->state == cluster::DeliveryState::Done) {
           if (drain) {
-            auto status = health_.find(nodeId, service);
+            Object::Ptr checks = new Object;
+            for (const auto& s : servicesOf(node, service)) {
+              auto status = health_.find(nodeId, s);
+              checks->set(s, status ? status->status.checks : 0);
+            }
             node->set("state", "recovering");
             node->set("restarted_at_ms", nowMs());
-            node->set("checks_at_restart", status ? status->status.checks : 0);
+            node->set("checks_at_restart", checks);
           } else {
             node->set("state", "done");
           }
@@ -237,21 +281,26 @@ void RolloutRunner::advance() {
                          (delivery ? delivery->output : std::string("its command is gone")));
         }
       } else if (state == "recovering") {
-        auto status = health_.find(nodeId, service);
-        bool healthy = !status;  // a node not probed for the service has nothing to wait for
-        if (status) {
+        // Every service of the daemon must be healthy again before any of them is restored.
+        std::string notHealthy, why;
+        for (const auto& s : servicesOf(node, service)) {
+          auto status = health_.find(nodeId, s);
+          if (!status) continue;  // not probed on this node: nothing to wait for
           const auto rise = std::max<std::uint64_t>(1, status->status.effectiveRise);
-          const auto since = node->optValue<std::uint64_t>("checks_at_restart", 0);
-          healthy = status->status.state == health::HealthState::Healthy &&
-                    status->status.consecutiveSuccesses >= rise && status->status.checks >= since + rise;
+          const bool healthy = status->status.state == health::HealthState::Healthy &&
+                               status->status.consecutiveSuccesses >= rise &&
+                               status->status.checks >= checksAtRestart(node, s) + rise;
+          if (healthy) continue;
+          notHealthy += (notHealthy.empty() ? "" : ", ") + s;
+          if (why.empty() && !status->status.lastError.empty()) why = s + ": " + status->status.lastError;
         }
-        if (healthy) {
-          node->set("wait_commands", idArray(health_.setMaintenance(nodeId, service, false)));
+        if (notHealthy.empty()) {
+          node->set("wait_commands", setMaintenance(node, false));
           node->set("state", "restoring");
           changed = true;
         } else if (nowMs() - node->getValue<std::int64_t>("restarted_at_ms") > healthTimeoutMs) {
-          fail(node, service + " on " + where(node) + " was not healthy " + std::to_string(healthTimeoutMs / 1000) +
-                         " s after its restart" + (status ? ": " + status->status.lastError : std::string()));
+          fail(node, notHealthy + " on " + where(node) + " was not healthy " + std::to_string(healthTimeoutMs / 1000) +
+                         " s after the restart" + (why.empty() ? std::string() : ": " + why));
         }
       } else if (state == "restoring") {
         if (commandsApplied(node->getArray("wait_commands"), failure)) {
@@ -275,7 +324,7 @@ void RolloutRunner::advance() {
         if (inFlight >= batch) break;
         try {
           if (drain) {
-            node->set("wait_commands", idArray(health_.setMaintenance(node->getValue<std::int64_t>("id"), service, true)));
+            node->set("wait_commands", setMaintenance(node, true));
             node->set("state", "draining");
             changed = true;
           } else {

@@ -4,20 +4,28 @@
 // left pending and visible. Rollouts are kept in the store (the kernel's own document
 // namespace "shoal.rollouts"), so a manager restart resumes them.
 //
+// A restart stops a daemon, and with it every service the daemon serves: the services whose
+// probes name the same daemon (ABI 1.3 `daemon`: http and https share nginx) and that the
+// node has as roles. These are the node's "services" below, the restarted one first.
+//
 // Drain first: when the service is health-probed, each node goes
-//   pending -> draining   (maintenance on: health.changed tells the balancer to drain it;
-//                          the commands hooks enqueued for that are awaited)
+//   pending -> draining   (maintenance on for each of its services: health.changed tells
+//                          the balancer to drain them; the commands hooks enqueued for that
+//                          are awaited)
 //           -> running    (the restart command is delivered and applied)
-//           -> recovering (waits for `rise` successful probes after the restart)
-//           -> restoring  (maintenance off; the balancer's commands are awaited)
+//           -> recovering (waits until every one of them has had `rise` successful probes
+//                          since the restart)
+//           -> restoring  (maintenance off for all of them; the balancer's commands are
+//                          awaited)
 //           -> done
 // Without a probe for the service (or with drain off) a node goes pending -> running -> done.
 //
 // A rollout document:
 //   {"id": 3, "service": "http", "kind": "http.restart", "batch": 1, "drain": true,
 //    "health_timeout_seconds": 120, "state": "running" | "done" | "failed", "message": "...",
-//    "nodes": [{"id": 1, "hostname": "web1", "state": "...", "command_id": 17,
-//               "wait_commands": [..], "restarted_at_ms": .., "checks_at_restart": ..}, ...],
+//    "nodes": [{"id": 1, "hostname": "web1", "state": "...", "services": ["http", "https"],
+//               "command_id": 17, "wait_commands": [..], "restarted_at_ms": ..,
+//               "checks_at_restart": {"http": 12, "https": 12}}, ...],
 //    "created_at_ms": ...}
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
@@ -36,6 +44,9 @@ namespace shoal::cluster {
 class CommandQueue;
 class NodeRegistry;
 }  // namespace shoal::cluster
+namespace shoal::host {
+class Registries;
+}
 
 namespace shoal::manager {
 
@@ -50,8 +61,9 @@ struct RolloutOptions {
 
 class RolloutRunner {
  public:
+  // `registries` (may be null: no plugin shares a daemon) says which services share one.
   RolloutRunner(store::Store& store, cluster::CommandQueue& queue, cluster::NodeRegistry& nodes,
-                DeliveryNotifier& notifier, HealthService& health);
+                DeliveryNotifier& notifier, HealthService& health, const host::Registries* registries);
   ~RolloutRunner();  // stop()
 
   // Creates a rollout of command `kind` (payload {"service": service}) over every online or
@@ -79,6 +91,7 @@ class RolloutRunner {
   cluster::NodeRegistry& nodes_;
   DeliveryNotifier& notifier_;
   HealthService& health_;
+  const host::Registries* registries_;
   std::mutex mutex_;  // one advance or create at a time
   std::atomic<bool> running_{false};
   std::thread worker_;

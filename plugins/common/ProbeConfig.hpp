@@ -84,6 +84,18 @@ class ProbeConfig {
     return *value;
   }
 
+  // The daemon serving the service (key "daemon"): services naming the same one on a node
+  // are drained and restored together by a rolling restart. Empty = a daemon of its own.
+  std::string daemon(std::string fallback) const {
+    const auto value = host_.config("daemon");
+    if (!value) return fallback;
+    bool ok = value->size() <= 64;
+    for (char c : *value)
+      ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-');
+    if (!ok) refuse("daemon", *value, "must be empty or 1-64 of a-z, 0-9, '_', '.', '-'");
+    return *value;
+  }
+
   static bool validHostName(std::string_view name) {
     if (name.empty() || name.size() > 253) return false;
     std::size_t label = 0;

@@ -2,7 +2,8 @@
 //
 // Registers the health probe "ftp" on port (21): the "220" greeting, then QUIT answered
 // with "221", so the server is seen to process a command and the session ends cleanly.
-// Configuration, section [plugin.ftp]: port, interval_ms, timeout_ms, rise, fall.
+// Configuration, section [plugin.ftp]: port, interval_ms, timeout_ms, rise, fall,
+// daemon (vsftpd: the daemon serving it, drained with what shares it in a rolling restart).
 #include <shoal/sdk.hpp>
 
 #include "common/ProbeConfig.hpp"
@@ -17,7 +18,8 @@ class Ftp final : public shoal::Plugin {
     reg.probe(shoal::ProbeSpec::tcp("ftp", config.port("port", 21))
                   .step("", "220")
                   .step("QUIT\r\n", "221")
-                  .timing(timing.intervalMs, timing.timeoutMs, timing.rise, timing.fall));
+                  .timing(timing.intervalMs, timing.timeoutMs, timing.rise, timing.fall)
+                  .daemon(config.daemon("vsftpd")));
   }
 };
 

@@ -4,7 +4,8 @@
 //   - "http":  GET path on port (80), expecting expect_status (200);
 //   - "https": the same request over TLS on https_port (443).
 // Configuration, section [plugin.http]: port, https_port, path, expect_status, host (the
-// Host header; empty = the node's address), interval_ms, timeout_ms, rise, fall.
+// Host header; empty = the node's address), interval_ms, timeout_ms, rise, fall, daemon
+// (nginx: the daemon serving both, so a rolling restart drains http and https together).
 //
 // Queue handler "http.restart" (what `shoalctl service restart http --all` sends to each
 // node, after draining it from the balancer): runs restart_command, by argv and never
@@ -37,6 +38,8 @@ class Http final : public shoal::Plugin {
     const auto path = config.httpPath("path", "/");
     const auto status = config.number("expect_status", 200, 100, 599);
     const auto hostHeader = config.hostName("host", "");
+    // One web server answers both ports, so a restart drains http and https together.
+    const auto daemon = config.daemon("nginx");
 
     auto plain = shoal::ProbeSpec::http("http", config.port("port", 80), path, status);
     auto tls =
@@ -44,6 +47,7 @@ class Http final : public shoal::Plugin {
     for (auto* spec : {&plain, &tls}) {
       spec->httpHost = hostHeader;
       spec->timing(timing.intervalMs, timing.timeoutMs, timing.rise, timing.fall);
+      spec->daemon(daemon);
       reg.probe(*spec);
     }
 

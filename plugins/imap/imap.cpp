@@ -3,7 +3,8 @@
 // Registers the health probe "imap" on port (143): the untagged "* OK" greeting, then a
 // LOGOUT answered with "* BYE", so the server is seen to process a command, and the
 // session ends cleanly instead of being dropped (no error lines in the server's log).
-// Configuration, section [plugin.imap]: port, interval_ms, timeout_ms, rise, fall.
+// Configuration, section [plugin.imap]: port, interval_ms, timeout_ms, rise, fall,
+// daemon (dovecot: the daemon serving it, drained with what shares it in a rolling restart).
 //
 // Client addresses behind the userspace balancer: with proxy_protocol_port and
 // proxy_protocol_from set, the plugin writes, at start, a dovecot file to
@@ -25,7 +26,8 @@ class Imap final : public shoal::Plugin {
     reg.probe(shoal::ProbeSpec::tcp("imap", config.port("port", 143))
                   .step("", "* OK")
                   .step("a1 LOGOUT\r\n", "* BYE")
-                  .timing(timing.intervalMs, timing.timeoutMs, timing.rise, timing.fall));
+                  .timing(timing.intervalMs, timing.timeoutMs, timing.rise, timing.fall)
+                  .daemon(config.daemon("dovecot")));
     shoal::plugins::configureDovecotProxyProtocol(reg.host(), "imap", config.port("port", 143));
   }
 };

@@ -2,7 +2,8 @@
 //
 // Registers the health probe "pop3" on port (110): the "+OK" greeting, then QUIT answered
 // with "+OK", so the server is seen to process a command and the session ends cleanly.
-// Configuration, section [plugin.pop3]: port, interval_ms, timeout_ms, rise, fall.
+// Configuration, section [plugin.pop3]: port, interval_ms, timeout_ms, rise, fall,
+// daemon (dovecot: the daemon serving it, drained with what shares it in a rolling restart).
 //
 // Client addresses behind the userspace balancer: with proxy_protocol_port and
 // proxy_protocol_from set, the plugin writes, at start, a dovecot file to
@@ -24,7 +25,8 @@ class Pop3 final : public shoal::Plugin {
     reg.probe(shoal::ProbeSpec::tcp("pop3", config.port("port", 110))
                   .step("", "+OK")
                   .step("QUIT\r\n", "+OK")
-                  .timing(timing.intervalMs, timing.timeoutMs, timing.rise, timing.fall));
+                  .timing(timing.intervalMs, timing.timeoutMs, timing.rise, timing.fall)
+                  .daemon(config.daemon("dovecot")));
     shoal::plugins::configureDovecotProxyProtocol(reg.host(), "pop3", config.port("port", 110));
   }
 };

@@ -4,7 +4,8 @@
 // greeting 220, EHLO answered 250, QUIT answered 221 — so a server that accepts
 // connections but cannot talk (a stuck smtpd, a refusing 554 greeting) counts as failed.
 // The EHLO name is in the reserved .invalid domain: it can never be anyone's real host.
-// Configuration, section [plugin.smtp]: port, interval_ms, timeout_ms, rise, fall.
+// Configuration, section [plugin.smtp]: port, interval_ms, timeout_ms, rise, fall,
+// daemon (postfix: the daemon serving it, drained with what shares it in a rolling restart).
 //
 // Client addresses behind the userspace balancer: with proxy_protocol_port set, the plugin
 // adds, at start, a second smtpd to master.cf on that port, reading the PROXY header
@@ -31,7 +32,8 @@ class Smtp final : public shoal::Plugin {
                   .step("", "220")
                   .step("EHLO shoal-health.invalid\r\n", "250")
                   .step("QUIT\r\n", "221")
-                  .timing(timing.intervalMs, timing.timeoutMs, timing.rise, timing.fall));
+                  .timing(timing.intervalMs, timing.timeoutMs, timing.rise, timing.fall)
+                  .daemon(config.daemon("postfix")));
     configureProxyProtocol(reg.host(), config.port("port", 25));
   }
 

@@ -184,6 +184,7 @@ class Lvs final : public shoal::Plugin {
     });
     reg.hook("health.changed", [this](std::string_view, std::string_view payload) { onHealthChanged(payload); });
     if (host().offersAbi11()) reg.api([this](const shoal::ApiRequest& r) { return checked([&] { return serve(r); }); });
+    if (host().offersConnections()) reg.connections([this](std::string_view node) { return nodeConnections(node); });
 
     registerPanel(reg);
 
@@ -710,6 +711,39 @@ class Lvs final : public shoal::Plugin {
     std::lock_guard lock(dataplaneMutex_);
     if (!dataplane_) return std::nullopt;
     return dataplane_->read();
+  }
+
+  // ABI 1.3: active + inactive connections of every real server at the node's address,
+  // from the dataplane when it runs in this process; otherwise explicitly unknown.
+  std::string nodeConnections(std::string_view nodeJson) {
+    const auto address = parse(nodeJson).extract<Object::Ptr>()->getValue<std::string>("address");
+    const auto state = localState();
+    Object answer;
+    if (!state) {
+      answer.set("connections", Poco::Dynamic::Var());
+      answer.set("reason", "the balancer's dataplane does not run in this process (the director is another node)");
+      return stringify(answer);
+    }
+    std::map<std::string, std::string> serviceOf;  // virtual service key -> balanced service
+    for (const auto& p : loadPolicies())
+      for (const auto& vs : desiredTable({p}, {})) serviceOf[vs.key()] = p.service;
+    Array::Ptr detail = new Array;
+    std::uint64_t total = 0;
+    for (const auto& vs : *state) {
+      for (const auto& r : vs.reals) {
+        if (r.spec.address != address) continue;
+        Object::Ptr d = new Object;
+        d->set("service", serviceOf.count(vs.spec.key()) ? serviceOf[vs.spec.key()] : std::string());
+        d->set("where", vs.spec.key());
+        d->set("active", r.activeConnections);
+        d->set("inactive", r.inactiveConnections);
+        total += std::uint64_t{r.activeConnections} + r.inactiveConnections;
+        detail->add(d);
+      }
+    }
+    answer.set("connections", total);
+    answer.set("detail", detail);
+    return stringify(answer);
   }
 
   Object::Ptr describe(const Policy& p, const std::map<std::pair<std::string, std::string>, Object::Ptr>& health,

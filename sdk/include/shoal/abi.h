@@ -43,7 +43,7 @@ extern "C" {
 #endif
 
 #define SHOAL_ABI_VERSION_MAJOR 1
-#define SHOAL_ABI_VERSION_MINOR 2
+#define SHOAL_ABI_VERSION_MINOR 3
 
 /* The one symbol a plugin exports. */
 #define SHOAL_PLUGIN_ENTRY_SYMBOL "shoal_plugin_entry"
@@ -141,6 +141,15 @@ typedef struct shoal_probe_desc {
   shoal_str http_path;   /* SHOAL_PROBE_HTTP: e.g. "/" */
   shoal_str http_host;   /* SHOAL_PROBE_HTTP: Host header; empty = the node's address */
   uint32_t http_expect_status; /* SHOAL_PROBE_HTTP: e.g. 200 */
+
+  /* ---- added in ABI 1.3 (read only when struct_size covers it) ---- */
+
+  /* The daemon that serves this service on a node, e.g. "nginx" for both "http" and
+   * "https", "dovecot" for "imap" and "pop3": [a-z0-9_.-]{1,64}, or empty when the
+   * service has a daemon of its own. Services whose probes name the same daemon share it:
+   * a rolling restart of one of them drains all of them on the node, restarts, waits until
+   * every one of them is healthy, and only then restores them all. */
+  shoal_str daemon;
 } shoal_probe_desc;
 
 /* A page section in the web panel. The panel is declarative: `definition_json` describes
@@ -198,6 +207,22 @@ typedef struct shoal_api_desc {
   shoal_status (*on_request)(void* user, shoal_str method, shoal_str path, shoal_str query,
                              shoal_str body, shoal_reply* reply);
 } shoal_api_desc;
+
+/* Added in ABI 1.3. How many connections the plugin's dataplane holds open to one node, so
+ * that `shoalctl node drain --wait` can tell when a drained node is empty. Runs on the
+ * manager only; the host sums the answers of every plugin that registered one.
+ * `node_json` is {"id": 3, "address": "10.0.0.11", "hostname": "web1"}. The plugin appends
+ * to `reply` a JSON object:
+ *   {"connections": 3,
+ *    "detail": [{"service": "http", "where": "tcp:10.0.0.1:80", "active": 2, "inactive": 1}]}
+ * where "connections" is the sum of active + inactive over "detail"; or, when it cannot
+ * know (its dataplane runs in another process), {"connections": null, "reason": "..."}:
+ * the host then reports the node's count as unknown, never as 0. */
+typedef struct shoal_connections_desc {
+  uint32_t struct_size;
+  void* user;
+  shoal_status (*on_node_connections)(void* user, shoal_str node_json, shoal_reply* reply);
+} shoal_connections_desc;
 
 /* ---- what the host offers ------------------------------------------------------------ */
 
@@ -316,6 +341,14 @@ typedef struct shoal_host_api {
    * the network. */
   shoal_status (*callback_stats_emit)(shoal_plugin_ctx* ctx, shoal_str samples_json,
                                       shoal_buffer* out_error);
+
+  /* ---- added in ABI 1.3: node connections (check struct_size before calling) ---- */
+
+  /* Register the plugin's connection counter (see shoal_connections_desc). At most one per
+   * plugin; only during on_init. */
+  shoal_status (*callback_register_connections)(shoal_plugin_ctx* ctx,
+                                                const shoal_connections_desc* desc,
+                                                shoal_buffer* out_error);
 } shoal_host_api;
 
 /* ---- what the plugin provides -------------------------------------------------------- */

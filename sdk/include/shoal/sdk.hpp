@@ -269,6 +269,13 @@ class Host {
     return detail::hostOffers(api_, &shoal_host_api::callback_stats_emit);
   }
 
+  // ---- ABI 1.3: node connections ----
+
+  // True when the host asks plugins how many connections they hold to a node (ABI 1.3).
+  bool offersConnections() const {
+    return detail::hostOffers(api_, &shoal_host_api::callback_register_connections);
+  }
+
   std::string_view hostVersion() const { return toView(api_->host_version); }
   const shoal_host_api* api() const noexcept { return api_; }
   shoal_plugin_ctx* context() const noexcept { return ctx_; }
@@ -304,6 +311,9 @@ struct ProbeSpec {
   std::vector<std::pair<std::string, std::string>> steps;            // {send, expect}
   std::string httpMethod = "GET", httpPath = "/", httpHost;
   std::uint32_t httpExpectStatus = 200;
+  // ABI 1.3: the daemon serving the service ("nginx"); services naming the same daemon are
+  // drained and restored together by a rolling restart. Empty = a daemon of its own.
+  std::string daemonName;
 
   static ProbeSpec tcp(std::string service, std::uint16_t port) {
     ProbeSpec p;
@@ -324,6 +334,7 @@ struct ProbeSpec {
     return *this;
   }
   ProbeSpec& withTls(bool on = true) { tls = on; return *this; }
+  ProbeSpec& daemon(std::string name) { daemonName = std::move(name); return *this; }
   ProbeSpec& timing(std::uint32_t interval, std::uint32_t timeout, std::uint32_t riseCount,
                     std::uint32_t fallCount) {
     intervalMs = interval; timeoutMs = timeout; rise = riseCount; fall = fallCount;
@@ -386,6 +397,10 @@ struct ApiBinding {
   const shoal_host_api* api;
   ApiFn handler;
 };
+struct ConnectionsBinding {
+  const shoal_host_api* api;
+  std::function<std::string(std::string_view)> count;
+};
 
 }  // namespace detail
 
@@ -440,6 +455,11 @@ class Registrar {
     d.http_path = toStr(spec.httpPath);
     d.http_host = toStr(spec.httpHost);
     d.http_expect_status = spec.httpExpectStatus;
+    d.daemon = toStr(spec.daemonName);
+    // A host older than 1.3 refuses a descriptor larger than it knows and has no notion of a
+    // shared daemon: it gets the 1.2 descriptor, and restarts drain services one by one.
+    if (host_.api()->abi_minor < 3)
+      d.struct_size = offsetof(shoal_probe_desc, http_expect_status) + sizeof d.http_expect_status;
     detail::HostBuffer error(host_.api());
     detail::check(host_.api()->callback_register_probe(host_.context(), &d, error.get()), error,
                   "register_probe");
@@ -517,6 +537,28 @@ class Registrar {
                   "register_api");
   }
 
+  // Answer how many connections the plugin's dataplane holds to a node (ABI 1.3, manager
+  // only): `count` gets {"id":..,"address":..,"hostname":..} and returns the JSON object
+  // shoal_connections_desc describes.
+  void connections(std::function<std::string(std::string_view nodeJson)> count) {
+    if (!host_.offersConnections())
+      throw HostError(SHOAL_ERR_UNSUPPORTED, "this shoald asks no plugin for node connections; it needs ABI 1.3");
+    auto* b = keep(connections_, detail::ConnectionsBinding{host_.api(), std::move(count)});
+    shoal_connections_desc d{};
+    d.struct_size = sizeof d;
+    d.user = b;
+    d.on_node_connections = [](void* user, shoal_str node, shoal_reply* reply) -> shoal_status {
+      auto* self = static_cast<detail::ConnectionsBinding*>(user);
+      return detail::guard(self->api, reply, [&] {
+        std::string out = self->count(toView(node));
+        self->api->callback_reply_append(reply, toStr(out));
+      });
+    };
+    detail::HostBuffer error(host_.api());
+    detail::check(host_.api()->callback_register_connections(host_.context(), &d, error.get()),
+                  error, "register_connections");
+  }
+
   const Host& host() const { return host_; }
 
  private:
@@ -533,6 +575,7 @@ class Registrar {
   std::list<detail::PanelBinding> panels_;
   std::list<detail::HookBinding> hooks_;
   std::list<detail::ApiBinding> apis_;
+  std::list<detail::ConnectionsBinding> connections_;
 };
 
 // Base class of a plugin. The host reaches it only through SHOAL_PLUGIN's adapter.
