@@ -1,5 +1,7 @@
 #pragma once
 // Validation of a plugin's declarative panel definition (see shoal_panel_desc in abi.h).
+// <shoal/panel.h> is the description plugin authors get; PanelDefinitionTest keeps its
+// lists of types equal to what this accepts.
 //
 // Accepted shape:
 //   { "title": text,

@@ -54,6 +54,7 @@ void Registries::commit(const Contributions& staged) {
   append(all_.panels, staged.panels);
   append(all_.hooks, staged.hooks);
   append(all_.apis, staged.apis);
+  append(all_.metrics, staged.metrics);
 }
 
 std::optional<QueueHandlerEntry> Registries::queueHandler(const std::string& kind) const {
@@ -92,6 +93,11 @@ std::optional<ApiEntry> Registries::api(const std::string& plugin) const {
   for (const auto& entry : all_.apis)
     if (entry.plugin == plugin) return entry;
   return std::nullopt;
+}
+
+std::vector<MetricsEntry> Registries::metrics() const {
+  std::shared_lock lock(mutex_);
+  return all_.metrics;
 }
 
 void Registries::clear() {

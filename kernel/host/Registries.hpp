@@ -23,6 +23,8 @@ struct QueueHandlerEntry {
   void* user = nullptr;
   shoal_status (*onValidate)(void*, shoal_str, shoal_reply*) = nullptr;
   shoal_status (*onApply)(void*, shoal_str, shoal_reply*) = nullptr;
+  // ABI 1.3; when set, called instead of onApply.
+  shoal_status (*onApplyCtx)(void*, const shoal_apply_context*, shoal_str, shoal_reply*) = nullptr;
 };
 
 struct ProbeEntry {
@@ -60,6 +62,13 @@ struct ApiEntry {
   shoal_status (*onRequest)(void*, shoal_str, shoal_str, shoal_str, shoal_str, shoal_reply*) = nullptr;
 };
 
+// A plugin's contribution to /metrics (ABI 1.3).
+struct MetricsEntry {
+  std::string plugin;
+  void* user = nullptr;
+  shoal_status (*onCollect)(void*, shoal_reply*) = nullptr;
+};
+
 // What one plugin registered during its init.
 struct Contributions {
   std::vector<QueueHandlerEntry> queueHandlers;
@@ -67,6 +76,7 @@ struct Contributions {
   std::vector<PanelEntry> panels;
   std::vector<HookEntry> hooks;
   std::vector<ApiEntry> apis;  // at most one
+  std::vector<MetricsEntry> metrics;  // at most one
 };
 
 // The events a hook may subscribe to in this ABI version.
@@ -89,6 +99,7 @@ class Registries {
   std::vector<PanelEntry> panels() const;
   std::vector<HookEntry> hooks(const std::string& event) const;
   std::optional<ApiEntry> api(const std::string& plugin) const;
+  std::vector<MetricsEntry> metrics() const;
 
   // Forget everything (at shutdown, before libraries are unloaded).
   void clear();

@@ -1,4 +1,4 @@
-// A plugin's panel, rendered from its declarative definition (kernel/host/PanelDefinition.hpp):
+// A plugin's panel, rendered from its declarative definition (sdk/include/shoal/panel.h):
 // sections of type table, form, action, graph and text. The definition and the data are the
 // plugin's; everything from them is shown as text (see dom.js), so a plugin never puts
 // markup or script into the page.
