@@ -227,7 +227,10 @@ typedef struct shoal_api_desc {
 /* Added in ABI 1.3. Samples the plugin adds to the manager's /metrics. `on_collect` is
  * called on every scrape (from the scraping thread; keep it quick, never block on the
  * network) and appends to `reply` a JSON array of samples:
- *   [{"name": "policies_failing",        [a-z_][a-z0-9_]{0,63}, without the prefix
+ *   [{"name": "policies_failing",        [a-z_][a-z0-9_]{0,63}, without the prefix; not
+ *                                        connections_total, packets_total, bytes_total or
+ *                                        last_sample_seconds (the host's names for the
+ *                                        plugin's statistics series, see callback_stats_emit)
  *     "type": "gauge" | "counter",       one type per name
  *     "help": "Policies the director...", one line, the same for every sample of a name
  *     "labels": {"policy": "tcp:..."},   optional; names [a-z_][a-z0-9_]{0,31}, not
@@ -372,7 +375,9 @@ typedef struct shoal_host_api {
    * that step, never as a negative rate); all five are required. A sample not newer than the
    * series' last one is ignored. The call validates every sample first and records none of
    * them when one is malformed (SHOAL_ERR_INVALID_ARGUMENT naming it). It never waits on
-   * the network. */
+   * the network. From ABI 1.3 on, /metrics shows a plugin's series in families named for
+   * it: shoal_<plugin>_connections_total, _packets_total, _bytes_total (with a "direction"
+   * label) and _last_sample_seconds, labelled with "series", "title" and the labels given. */
   shoal_status (*callback_stats_emit)(shoal_plugin_ctx* ctx, shoal_str samples_json,
                                       shoal_buffer* out_error);
 

@@ -120,10 +120,7 @@ class Reply {
   // lists the codes). Throws HostError for a code outside that set, on any other reply, or on
   // an older host.
   void setHttpStatus(std::uint32_t httpStatus) {
-    const auto* base = reinterpret_cast<const char*>(api_);
-    const auto* field = reinterpret_cast<const char*>(&api_->callback_reply_set_http_status);
-    if (static_cast<std::size_t>(field - base) + sizeof api_->callback_reply_set_http_status > api_->struct_size ||
-        api_->callback_reply_set_http_status == nullptr)
+    if (!detail::hostOffers(api_, &shoal_host_api::callback_reply_set_http_status))
       throw HostError(SHOAL_ERR_UNSUPPORTED, "this shoald offers no reply_set_http_status; it needs ABI 1.3");
     const shoal_status status = api_->callback_reply_set_http_status(reply_, httpStatus);
     if (status != SHOAL_OK)
