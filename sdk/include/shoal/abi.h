@@ -105,7 +105,7 @@ typedef struct shoal_apply_context {
   int64_t delivery_id;   /* this node's delivery of it: unique in the cluster */
   int64_t node_id;       /* the node applying it */
   shoal_str kind;        /* the command's kind, e.g. "http.vhost.put" */
-  shoal_str ordering_key;/* commands of one key are applied one at a time, in order */
+  shoal_str ordering_key; /* commands of one key are applied one at a time, in order */
 } shoal_apply_context;
 
 /* A kind of Command Queue command that this plugin executes on a node, e.g. "http.vhost.put".
