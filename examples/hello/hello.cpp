@@ -9,29 +9,31 @@
 //   - (ABI 1.1) an API endpoint on the manager: GET /v1/plugins/hello/greetings lists the
 //     counts, POST /v1/plugins/hello/greetings {"name": ...} greets on every node through
 //     the Command Queue. On an older shoald the endpoint is simply not offered.
+//
+// JSON is read and written with nlohmann/json (docs/adr/0009-json-for-plugins.md), never by
+// hand: every payload, document and answer goes through it.
 #include <shoal/sdk.hpp>
 
 #include <cctype>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace {
 
-// The payloads here are tiny and fixed; a real plugin would use a JSON library.
-std::string jsonString(std::string_view json, std::string_view field) {
-  std::string needle = "\"" + std::string(field) + "\"";
-  auto at = json.find(needle);
-  if (at == std::string_view::npos) return {};
-  at = json.find(':', at + needle.size());
-  if (at == std::string_view::npos) return {};
-  at = json.find('"', at);
-  if (at == std::string_view::npos) return {};
-  auto end = json.find('"', at + 1);
-  if (end == std::string_view::npos) return {};
-  return std::string(json.substr(at + 1, end - at - 1));
+using nlohmann::json;
+
+// A JSON object, or PluginError(INVALID_ARGUMENT) saying what is wrong with the text.
+json parseObject(std::string_view text, const char* what) {
+  json parsed = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object())
+    throw shoal::PluginError(std::string(what) + " must be a JSON object", SHOAL_ERR_INVALID_ARGUMENT);
+  return parsed;
 }
 
 std::string requireName(std::string_view payload) {
-  std::string name = jsonString(payload, "name");
+  const json object = parseObject(payload, "hello.greet: the payload");
+  const auto field = object.find("name");
+  std::string name = field != object.end() && field->is_string() ? field->get<std::string>() : "";
   if (name.empty() || name.size() > 64)
     throw shoal::PluginError("hello.greet: \"name\" must be 1-64 letters, digits or '-'",
                              SHOAL_ERR_INVALID_ARGUMENT);
@@ -40,6 +42,15 @@ std::string requireName(std::string_view payload) {
       throw shoal::PluginError("hello.greet: \"name\" must be 1-64 letters, digits or '-'",
                                SHOAL_ERR_INVALID_ARGUMENT);
   return name;
+}
+
+// The count of a greetings document: a number (earlier versions of this plugin wrote it as
+// a string of digits, which is still read).
+long storedCount(const json& document) {
+  const auto count = document.find("count");
+  if (count != document.end() && count->is_number_integer()) return count->get<long>();
+  if (count != document.end() && count->is_string()) return std::stol(count->get<std::string>());
+  return 0;
 }
 
 constexpr const char* kPanel = R"json({
@@ -71,7 +82,7 @@ class Hello final : public shoal::Plugin {
         [this](std::string_view section, std::string_view) { return counts(section); },
         [this](std::string_view action, std::string_view input) {
           if (action != "greet") throw shoal::PluginError("unknown action", SHOAL_ERR_NOT_FOUND);
-          return "{\"message\":\"" + greet(input) + "\"}";
+          return json{{"message", greet(input)}}.dump();
         });
 
     reg.hook("node.joined", [this](std::string_view, std::string_view payload) {
@@ -82,11 +93,17 @@ class Hello final : public shoal::Plugin {
       reg.api([this](const shoal::ApiRequest& request) -> std::string {
         if (request.path != "greetings") throw shoal::PluginError("no such endpoint", SHOAL_ERR_NOT_FOUND);
         if (request.method == "GET") return counts("counts");
-        if (request.method != "POST") throw shoal::PluginError("use GET or POST", SHOAL_ERR_UNSUPPORTED);
+        if (request.method != "POST") {
+          if (host().offersAbi13()) throw shoal::MethodNotAllowed(request, "GET, POST");
+          throw shoal::PluginError("use GET or POST", SHOAL_ERR_UNSUPPORTED);
+        }
         const std::string name = requireName(request.body);
         // Answers {"id": N, "deliveries": M}: the command and how many nodes it went to.
-        return host().enqueue(R"({"kind":"hello.greet","target":{"all":true},"key":"hello","payload":{"name":")" +
-                              name + "\"}}");
+        const json enqueue{{"kind", "hello.greet"},
+                           {"payload", {{"name", name}}},
+                           {"key", "hello"},
+                           {"target", {{"all", true}}}};
+        return host().enqueue(enqueue.dump());
       });
     }
   }
@@ -96,19 +113,18 @@ class Hello final : public shoal::Plugin {
     std::string name = requireName(payload);
     auto txn = host().transaction();
     auto doc = txn.get("greetings", name);
-    long count = doc ? std::stol(jsonString(doc->json, "count")) + 1 : 1;
-    txn.put("greetings", name, "{\"name\":\"" + name + "\",\"count\":\"" + std::to_string(count) + "\"}",
-            doc ? doc->revision : 0);
+    const long count = doc ? storedCount(parseObject(doc->json, "a greetings document")) + 1 : 1;
+    txn.put("greetings", name, json{{"name", name}, {"count", count}}.dump(), doc ? doc->revision : 0);
     txn.commit();
     return greeting_ + ", " + name + " (greeting #" + std::to_string(count) + ")";
   }
 
   std::string counts(std::string_view section) {
     if (section != "counts") throw shoal::PluginError("unknown section", SHOAL_ERR_NOT_FOUND);
-    std::string rows;
+    json rows = json::array();
     for (const auto& doc : host().transaction().list("greetings"))
-      rows += (rows.empty() ? "" : ",") + doc.json;
-    return "{\"rows\":[" + rows + "]}";
+      rows.push_back(parseObject(doc.json, "a greetings document"));
+    return json{{"rows", rows}}.dump();
   }
 
   std::string greeting_;

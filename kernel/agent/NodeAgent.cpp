@@ -212,7 +212,22 @@ void NodeAgent::run() {
           shoal_reply out;
           shoal_status status = SHOAL_ERR_INTERNAL;
           try {
-            status = handler->onApply(handler->user, shoal_str{payload.data(), payload.size()}, &out);
+            const shoal_str payloadText{payload.data(), payload.size()};
+            if (handler->onApplyCtx != nullptr) {
+              // ABI 1.3: the delivery's identity, for a handler that makes itself idempotent.
+              const auto orderingKey = d->optValue<std::string>("ordering_key", "");
+              shoal_apply_context context{};
+              context.struct_size = sizeof context;
+              context.attempt = static_cast<std::uint32_t>(d->optValue<std::int64_t>("attempts", 1));
+              context.command_id = d->getValue<std::int64_t>("command_id");
+              context.delivery_id = id;
+              context.node_id = identity_.nodeId;
+              context.kind = shoal_str{kind.data(), kind.size()};
+              context.ordering_key = shoal_str{orderingKey.data(), orderingKey.size()};
+              status = handler->onApplyCtx(handler->user, &context, payloadText, &out);
+            } else {
+              status = handler->onApply(handler->user, payloadText, &out);
+            }
           } catch (...) {
             out.error = "the handler threw an exception";
           }

@@ -287,6 +287,12 @@ class RequestHandler : public Poco::Net::HTTPRequestHandler {
       out.add(name, value);
     }
     std::string payload;
+    if (response.status == 204) {
+      // No Content: no body and no type, whatever the handler put in the response.
+      out.setContentLength(0);
+      out.send();
+      return;
+    }
     if (!response.contentType.empty()) {
       out.setContentType(response.contentType);
       payload = std::move(response.rawBody);

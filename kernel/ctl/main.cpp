@@ -217,6 +217,21 @@ std::int64_t parseId(const std::string& text, const std::string& what) {
   throw UsageError(what + " '" + text + "' must be a positive integer");
 }
 
+// `queue add --target`: all, node:ID or role:NAME, as the enqueue request's target object.
+Poco::JSON::Object::Ptr queueTarget(const std::string& text) {
+  Poco::JSON::Object::Ptr target = new Poco::JSON::Object;
+  if (text == "all") {
+    target->set("all", true);
+  } else if (text.rfind("node:", 0) == 0) {
+    target->set("node", parseId(text.substr(5), "--target node id"));
+  } else if (text.rfind("role:", 0) == 0 && text.size() > 5) {
+    target->set("role", text.substr(5));
+  } else {
+    throw UsageError("--target '" + text + "' must be all, node:ID or role:NAME");
+  }
+  return target;
+}
+
 std::string word(const Options& o, std::size_t i, const std::string& what) {
   if (o.words.size() <= i) throw UsageError("missing " + what);
   return o.words[i];
@@ -666,9 +681,10 @@ int main(int argc, char** argv) {
     } else if (group == "queue" && verb == "add") {
       method = "POST", path = "/v1/commands", body = new Object;
       body->set("kind", word(o, 2, "command kind"));
+      // An enqueue request (docs/api.md): the payload as its JSON text, the target as an object.
       if (o.flags.count("--payload")) body->set("payload", o.flags["--payload"]);
-      if (o.flags.count("--key")) body->set("ordering_key", o.flags["--key"]);
-      if (o.flags.count("--target")) body->set("target", o.flags["--target"]);
+      if (o.flags.count("--key")) body->set("key", o.flags["--key"]);
+      body->set("target", queueTarget(o.flags.count("--target") ? o.flags["--target"] : "all"));
     } else if (group == "service" && verb == "rollouts") {
       method = "GET", path = "/v1/rollouts?limit=" + (o.flags.count("--limit") ? std::to_string(parseId(o.flags["--limit"], "--limit")) : std::string("20"));
     } else if (group == "service" && verb == "restart") {

@@ -115,6 +115,9 @@ class DaemonRuntime final : public host::HostRuntime {
   std::string enqueue(const std::string& requestJson) override {
     return managerOrRefuse("enqueueing commands").enqueueForPlugin(requestJson);
   }
+  std::string commandJson(std::int64_t commandId) override {
+    return managerOrRefuse("reading commands").commandForPlugin(commandId);
+  }
   std::string healthJson() override {
     std::ostringstream out;
     managerOrRefuse("the health of services").health().toJson()->stringify(out);

@@ -181,11 +181,12 @@ shoal_status registerQueueHandler(shoal_plugin_ctx* ctx, const shoal_queue_handl
     const auto* desc = &d;
     QueueHandlerEntry entry{ctx->pluginName,    std::string(view(desc->kind)),
                             std::string(view(desc->description)), desc->user,
-                            desc->on_validate, desc->on_apply};
+                            desc->on_validate, desc->on_apply, desc->on_apply_ctx};
     require(std::regex_match(entry.kind, queueKindPattern()),
             "queue handler kind '" + entry.kind +
                 "' must be lower-case dotted words, e.g. 'http.vhost.put'");
-    require(entry.onApply != nullptr, "queue handler '" + entry.kind + "' has no on_apply");
+    require(entry.onApply != nullptr || entry.onApplyCtx != nullptr,
+            "queue handler '" + entry.kind + "' has neither on_apply nor on_apply_ctx");
     for (const auto& staged : ctx->staged.queueHandlers)
       if (staged.kind == entry.kind)
         throw Error(ErrorCode::Conflict, "queue handler kind '" + entry.kind + "' registered twice");
@@ -314,6 +315,26 @@ shoal_status registerConnections(shoal_plugin_ctx* ctx, const shoal_connections_
   });
 }
 
+shoal_status registerMetrics(shoal_plugin_ctx* ctx, const shoal_metrics_desc* desc0, shoal_buffer* outError) {
+  return registration(ctx, outError, "registering metrics", [&] {
+    const auto d = normalized(desc0, SHOAL_SIZE_THROUGH(shoal_metrics_desc, on_collect), "metrics");
+    require(d.on_collect != nullptr, "metrics descriptor has no on_collect");
+    require(ctx->staged.metrics.empty(), "a plugin registers metrics at most once");
+    ctx->staged.metrics.push_back(MetricsEntry{ctx->pluginName, d.user, d.on_collect});
+  });
+}
+
+shoal_status replySetHttpStatus(shoal_reply* reply, uint32_t httpStatus) {
+  if (reply == nullptr) return SHOAL_ERR_INVALID_ARGUMENT;
+  if (!reply->forApiRequest) {
+    reply->error = "reply_set_http_status is only possible on the reply of an API request";
+    return SHOAL_ERR_UNSUPPORTED;
+  }
+  if (!pluginHttpStatusAllowed(httpStatus)) return SHOAL_ERR_INVALID_ARGUMENT;
+  reply->httpStatus = httpStatus;
+  return SHOAL_OK;
+}
+
 // The daemon's runtime, or Error(Unsupported) when this process has none (yet).
 HostRuntime& runtimeOf(shoal_plugin_ctx* ctx, const char* what) {
   require(ctx != nullptr, std::string(what) + " needs a plugin context");
@@ -333,6 +354,13 @@ shoal_status hostInfo(shoal_plugin_ctx* ctx, shoal_buffer* outJson, shoal_buffer
 shoal_status enqueue(shoal_plugin_ctx* ctx, shoal_str request, shoal_buffer* outJson, shoal_buffer* outError) {
   return run(outError, [&] {
     fill(outJson, runtimeOf(ctx, "enqueue").enqueue(std::string(view(request))));
+    return SHOAL_OK;
+  });
+}
+
+shoal_status commandGet(shoal_plugin_ctx* ctx, int64_t commandId, shoal_buffer* outJson, shoal_buffer* outError) {
+  return run(outError, [&] {
+    fill(outJson, runtimeOf(ctx, "command_get").commandJson(commandId));
     return SHOAL_OK;
   });
 }
@@ -464,6 +492,9 @@ shoal_host_api makeTable() {
   api.callback_stats_emit = &statsEmit;
   // ABI 1.3
   api.callback_register_connections = &registerConnections;
+  api.callback_reply_set_http_status = &replySetHttpStatus;
+  api.callback_command_get = &commandGet;
+  api.callback_register_metrics = &registerMetrics;
   return api;
 }
 
@@ -472,6 +503,49 @@ shoal_host_api makeTable() {
 const shoal_host_api* hostApiTable() {
   static const shoal_host_api table = makeTable();
   return &table;
+}
+
+bool pluginHttpStatusAllowed(std::uint32_t httpStatus) {
+  switch (httpStatus) {
+    case 200: case 201: case 202: case 204:
+    case 400: case 403: case 404: case 405: case 409: case 410: case 412: case 422: case 429: case 503:
+      return true;
+    default:
+      return false;
+  }
+}
+
+PluginHttpAnswer pluginHttpAnswer(shoal_status status, std::uint32_t chosen, bool post) {
+  const bool chosenSuccess = chosen >= 200 && chosen < 300, chosenError = chosen >= 400;
+  if (status == SHOAL_OK) return {chosenSuccess ? static_cast<int>(chosen) : (post ? 201 : 200), ""};
+  auto code = [](int http) -> const char* {
+    switch (http) {
+      case 400: return "invalid_argument";
+      case 403: return "forbidden";
+      case 404: return "not_found";
+      case 405: return "method_not_allowed";
+      case 409: return "conflict";
+      case 410: return "gone";
+      case 412: return "precondition_failed";
+      case 422: return "failed";
+      case 429: return "too_many_requests";
+      case 501: return "unsupported";
+      case 503: return "unavailable";
+      default: return "internal";
+    }
+  };
+  int http = 500;
+  switch (status) {
+    case SHOAL_ERR_INVALID_ARGUMENT: http = 400; break;
+    case SHOAL_ERR_NOT_FOUND: http = 404; break;
+    case SHOAL_ERR_CONFLICT: http = 409; break;
+    case SHOAL_ERR_UNSUPPORTED: http = 501; break;
+    case SHOAL_ERR_FAILED: http = 422; break;
+    case SHOAL_ERR_METHOD_NOT_ALLOWED: http = 405; break;
+    default: http = 500; break;
+  }
+  if (chosenError) http = static_cast<int>(chosen);
+  return {http, code(http)};
 }
 
 std::string statusName(shoal_status status) {
@@ -484,6 +558,7 @@ std::string statusName(shoal_status status) {
     case SHOAL_ERR_FAILED: return "SHOAL_ERR_FAILED";
     case SHOAL_ERR_EXCEPTION: return "SHOAL_ERR_EXCEPTION";
     case SHOAL_ERR_INTERNAL: return "SHOAL_ERR_INTERNAL";
+    case SHOAL_ERR_METHOD_NOT_ALLOWED: return "SHOAL_ERR_METHOD_NOT_ALLOWED";
   }
   return "status " + std::to_string(static_cast<int>(status));
 }
@@ -496,6 +571,7 @@ void throwUnlessOk(shoal_status status, const std::string& plugin, const std::st
     case SHOAL_ERR_NOT_FOUND: throw Error(ErrorCode::NotFound, text);
     case SHOAL_ERR_CONFLICT: throw Error(ErrorCode::Conflict, text);
     case SHOAL_ERR_UNSUPPORTED: throw Error(ErrorCode::Unsupported, text);
+    case SHOAL_ERR_METHOD_NOT_ALLOWED: throw Error(ErrorCode::Unsupported, text);
     case SHOAL_ERR_FAILED: throw Error(ErrorCode::Failed, text);
     default: throw Error(ErrorCode::Internal, plugin + ": " + text);
   }

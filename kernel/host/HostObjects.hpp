@@ -3,6 +3,7 @@
 #include <shoal/abi.h>
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -43,6 +44,10 @@ struct shoal_plugin_ctx {
 struct shoal_reply {
   std::string output;
   std::string error;
+  // Only the reply of an API request (shoal_api_desc.on_request) takes an HTTP status
+  // (ABI 1.3 callback_reply_set_http_status); 0 = the one its shoal_status maps to.
+  bool forApiRequest = false;
+  std::uint32_t httpStatus = 0;
 };
 
 struct shoal_txn {

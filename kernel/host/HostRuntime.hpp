@@ -1,9 +1,10 @@
 #pragma once
-// What the running daemon offers plugins beyond their own registrations (ABI 1.1 and 1.2):
+// What the running daemon offers plugins beyond their own registrations (ABI 1.1 to 1.3):
 // facts about the process, the Command Queue, the health of services and statistics. The daemon implements
 // it once its manager and node parts exist and hands it to the plugin host; until then,
 // and in processes that have no such part (`shoald plugins`), the matching callbacks
 // answer SHOAL_ERR_UNSUPPORTED.
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -16,10 +17,13 @@ class HostRuntime {
   virtual ~HostRuntime() = default;
   // {"role": ..., "node_id": ..., "data_dir": ..., "host_version": ...}
   virtual std::string hostInfoJson() = 0;
-  // Enqueues the command `requestJson` describes (see abi.h callback_enqueue) and returns
-  // {"id": N, "deliveries": M}. Throws Error: InvalidArgument for a bad request,
-  // Unsupported where there is no queue (not a manager).
+  // Enqueues the command(s) `requestJson` describes (see abi.h callback_enqueue) and returns
+  // {"id": N, "deliveries": M} (a batch: {"commands": [...]}). Throws Error: InvalidArgument
+  // for a bad request, naming the field; Unsupported where there is no queue (not a manager).
   virtual std::string enqueue(const std::string& requestJson) = 0;
+  // One command and its deliveries (ABI 1.3 callback_command_get): the object
+  // GET /v1/commands/{id} answers. Throws Error: NotFound, Unsupported off a manager.
+  virtual std::string commandJson(std::int64_t commandId) = 0;
   // The JSON array callback_health_list describes. Throws Error(Unsupported) off a manager.
   virtual std::string healthJson() = 0;
   // Records samples (ABI 1.2 callback_stats_emit, already validated): on the manager into its

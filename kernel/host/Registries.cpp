@@ -55,6 +55,7 @@ void Registries::commit(const Contributions& staged) {
   append(all_.hooks, staged.hooks);
   append(all_.apis, staged.apis);
   append(all_.connections, staged.connections);
+  append(all_.metrics, staged.metrics);
 }
 
 std::optional<QueueHandlerEntry> Registries::queueHandler(const std::string& kind) const {
@@ -109,6 +110,11 @@ std::vector<std::string> Registries::servicesSharingDaemon(const std::string& se
   for (const auto& entry : all_.probes)
     if (entry.daemon == own->daemon && entry.service != service) sharing.push_back(entry.service);
   return sharing;
+}
+
+std::vector<MetricsEntry> Registries::metrics() const {
+  std::shared_lock lock(mutex_);
+  return all_.metrics;
 }
 
 void Registries::clear() {

@@ -23,6 +23,8 @@ struct QueueHandlerEntry {
   void* user = nullptr;
   shoal_status (*onValidate)(void*, shoal_str, shoal_reply*) = nullptr;
   shoal_status (*onApply)(void*, shoal_str, shoal_reply*) = nullptr;
+  // ABI 1.3; when set, called instead of onApply.
+  shoal_status (*onApplyCtx)(void*, const shoal_apply_context*, shoal_str, shoal_reply*) = nullptr;
 };
 
 struct ProbeEntry {
@@ -69,6 +71,13 @@ struct ConnectionsEntry {
   shoal_status (*onNodeConnections)(void*, shoal_str, shoal_reply*) = nullptr;
 };
 
+// A plugin's contribution to /metrics (ABI 1.3).
+struct MetricsEntry {
+  std::string plugin;
+  void* user = nullptr;
+  shoal_status (*onCollect)(void*, shoal_reply*) = nullptr;
+};
+
 // What one plugin registered during its init.
 struct Contributions {
   std::vector<QueueHandlerEntry> queueHandlers;
@@ -77,6 +86,7 @@ struct Contributions {
   std::vector<HookEntry> hooks;
   std::vector<ApiEntry> apis;  // at most one
   std::vector<ConnectionsEntry> connections;  // at most one
+  std::vector<MetricsEntry> metrics;  // at most one
 };
 
 // The events a hook may subscribe to in this ABI version.
@@ -103,6 +113,7 @@ class Registries {
   // The services that share `service`'s daemon (ABI 1.3 probe `daemon`), `service` first;
   // just {service} when its probe names no daemon or it has no probe.
   std::vector<std::string> servicesSharingDaemon(const std::string& service) const;
+  std::vector<MetricsEntry> metrics() const;
 
   // Forget everything (at shutdown, before libraries are unloaded).
   void clear();

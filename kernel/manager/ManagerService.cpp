@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <regex>
+#include <set>
 
 #include "api/JoinToken.hpp"
 #include "cluster/Secrets.hpp"
@@ -100,26 +101,103 @@ Object::Ptr toJson(const cluster::Command& c) {
   return o;
 }
 
-// "all", "node:ID" or "role:NAME".
-cluster::Target parseTarget(const std::string& text) {
-  cluster::Target target{};
-  if (text == "all") {
-    target.kind = cluster::Target::Kind::All;
-  } else if (text.rfind("node:", 0) == 0) {
-    target.kind = cluster::Target::Kind::Node;
-    try {
-      target.nodeId = std::stoll(text.substr(5));
-    } catch (const std::exception&) {
-      target.nodeId = 0;
-    }
-    if (target.nodeId <= 0) throw Error(ErrorCode::InvalidArgument, "target '" + text + "': node id must be a positive integer");
-  } else if (text.rfind("role:", 0) == 0 && text.size() > 5) {
-    target.kind = cluster::Target::Kind::Role;
-    target.role = text.substr(5);
-  } else {
-    throw Error(ErrorCode::InvalidArgument, "target '" + text + "' must be all, node:ID or role:NAME");
+// ---- the enqueue request: one format for POST /v1/commands and ABI callback_enqueue ----
+// (abi.h documents it.) Every field is checked; an error names the field, prefixed with the
+// request's place in a batch ("commands[2].target: ...").
+
+[[noreturn]] void refuseField(const std::string& where, const std::string& field, const std::string& what) {
+  throw Error(ErrorCode::InvalidArgument, "enqueue request: " + where + field + ": " + what);
+}
+
+// {"all": true} | {"role": NAME} | {"node": ID}, exactly one of them.
+cluster::Target parseEnqueueTarget(const Object::Ptr& item, const std::string& where) {
+  const std::string forms = "must be {\"all\": true}, {\"role\": NAME} or {\"node\": ID}";
+  if (!item->has("target")) refuseField(where, "target", "is missing; it " + forms);
+  auto target = item->get("target").type() == typeid(Object::Ptr) ? item->getObject("target") : nullptr;
+  if (!target || target->size() != 1) refuseField(where, "target", forms);
+  const std::string form = target->begin()->first;
+  const auto& value = target->begin()->second;
+  if (form == "all") {
+    if (!value.isBoolean() || !value.extract<bool>())
+      refuseField(where, "target.all", "must be true (to reach some nodes, name a role or a node)");
+    return cluster::Target::all();
   }
-  return target;
+  if (form == "role") {
+    if (!value.isString() || value.extract<std::string>().empty())
+      refuseField(where, "target.role", "must be a non-empty role name");
+    return cluster::Target::withRole(value.extract<std::string>());
+  }
+  if (form == "node") {
+    if (!value.isInteger() || value.convert<std::int64_t>() <= 0)
+      refuseField(where, "target.node", "must be a positive integer node id");
+    return cluster::Target::node(value.convert<std::int64_t>());
+  }
+  refuseField(where, "target." + form, "is not a target form; the target " + forms);
+}
+
+cluster::CommandRequest parseEnqueueItem(const Object::Ptr& item, const std::string& where) {
+  static const std::set<std::string> known{"kind", "payload", "key", "target"};
+  for (const auto& [field, value] : *item)
+    if (!known.count(field))
+      refuseField(where, field, field == "ordering_key" ? "is not a field; the ordering key is 'key'"
+                                                         : "is not a field (kind, payload, key, target)");
+  cluster::CommandRequest c;
+  if (!item->has("kind") || !item->get("kind").isString() || item->getValue<std::string>("kind").empty())
+    refuseField(where, "kind", "must be a non-empty string");
+  c.kind = item->getValue<std::string>("kind");
+  c.payloadJson = "{}";
+  if (item->has("payload")) {
+    const auto& payload = item->get("payload");
+    if (payload.isString()) {
+      // The JSON text of the payload; it must be JSON, or every node would fail on it.
+      c.payloadJson = payload.extract<std::string>();
+      try {
+        Poco::JSON::Parser().parse(c.payloadJson);
+      } catch (const Poco::Exception& e) {
+        refuseField(where, "payload", "is a string but not the text of a JSON value: " + e.displayText());
+      }
+    } else if (payload.isEmpty()) {
+      refuseField(where, "payload", "must be a JSON value or its text, not null");
+    } else {
+      std::ostringstream text;
+      Poco::JSON::Stringifier::condense(payload, text);
+      c.payloadJson = text.str();
+    }
+  }
+  c.orderingKey = c.kind;
+  if (item->has("key")) {
+    if (!item->get("key").isString() || item->getValue<std::string>("key").empty())
+      refuseField(where, "key", "must be a non-empty string");
+    c.orderingKey = item->getValue<std::string>("key");
+  }
+  c.target = parseEnqueueTarget(item, where);
+  return c;
+}
+
+struct EnqueueRequest {
+  std::vector<cluster::CommandRequest> commands;
+  bool batch = false;  // {"commands": [...]}
+};
+
+EnqueueRequest parseEnqueueRequest(const Object::Ptr& body) {
+  EnqueueRequest request;
+  if (!body->has("commands")) {
+    request.commands.push_back(parseEnqueueItem(body, ""));
+    return request;
+  }
+  request.batch = true;
+  if (body->size() != 1) refuseField("", "commands", "a batch holds nothing but 'commands'");
+  auto items = body->get("commands").type() == typeid(Array::Ptr) ? body->getArray("commands") : nullptr;
+  if (!items || items->size() == 0 || items->size() > cluster::CommandQueue::kMaxLimit)
+    refuseField("", "commands", "must be an array of 1 to 1000 enqueue requests");
+  for (std::size_t i = 0; i < items->size(); ++i) {
+    const std::string where = "commands[" + std::to_string(i) + "].";
+    auto item = items->get(static_cast<unsigned>(i)).type() == typeid(Object::Ptr)
+                    ? items->getObject(static_cast<unsigned>(i)) : nullptr;
+    if (!item) refuseField("", "commands[" + std::to_string(i) + "]", "must be an object");
+    request.commands.push_back(parseEnqueueItem(item, where));
+  }
+  return request;
 }
 
 std::string requireString(const Object::Ptr& body, const std::string& key) {
@@ -318,53 +396,58 @@ void ManagerService::validateCommand(const cluster::CommandRequest& c, const std
   }
 }
 
-cluster::Command ManagerService::enqueueChecked(const cluster::CommandRequest& c, const std::string& where) {
-  validateCommand(c, where);
-  auto command = queue_.enqueue(c.kind, c.payloadJson, c.orderingKey, c.target);
-  host::EventBus::noteEnqueued(command.id);
+std::vector<cluster::Command> ManagerService::enqueueCommands(const std::vector<cluster::CommandRequest>& requests,
+                                                              bool batch) {
+  for (std::size_t i = 0; i < requests.size(); ++i)
+    validateCommand(requests[i], batch ? "commands[" + std::to_string(i) + "]: " : "");
+  auto commands = batch ? queue_.enqueueAll(requests)
+                        : std::vector<cluster::Command>{queue_.enqueue(requests.front().kind, requests.front().payloadJson,
+                                                                       requests.front().orderingKey,
+                                                                       requests.front().target)};
+  // A hook handling an event (a rolling restart's drain) learns what it enqueued.
+  for (const auto& command : commands) host::EventBus::noteEnqueued(command.id);
   notifier_.notifyAll();
-  return command;
+  return commands;
 }
 
 std::string ManagerService::enqueueForPlugin(const std::string& requestJson) {
   Object::Ptr body;
   try {
-    body = Poco::JSON::Parser().parse(requestJson).extract<Object::Ptr>();
-  } catch (const std::exception& e) {
-    throw Error(ErrorCode::InvalidArgument, std::string("enqueue request is not a JSON object: ") + e.what());
+    auto parsed = Poco::JSON::Parser().parse(requestJson);
+    if (parsed.type() == typeid(Object::Ptr)) body = parsed.extract<Object::Ptr>();
+  } catch (const Poco::Exception& e) {
+    throw Error(ErrorCode::InvalidArgument, "enqueue request is not valid JSON: " + e.displayText());
   }
-  cluster::CommandRequest c;
-  c.kind = requireString(body, "kind");
-  if (body->has("payload")) {
-    const auto& payload = body->get("payload");
-    if (payload.isString()) {
-      c.payloadJson = payload.extract<std::string>();
-    } else {
-      std::ostringstream text;
-      Poco::JSON::Stringifier::condense(payload, text);
-      c.payloadJson = text.str();
-    }
+  if (!body) throw Error(ErrorCode::InvalidArgument, "enqueue request must be a JSON object");
+  const auto request = parseEnqueueRequest(body);
+  auto summary = [](const cluster::Command& command) {
+    auto o = api::object();
+    o->set("id", command.id);
+    o->set("deliveries", static_cast<std::int64_t>(command.deliveries.size()));
+    return o;
+  };
+  const auto commands = enqueueCommands(request.commands, request.batch);
+  Object::Ptr out;
+  if (request.batch) {
+    Array::Ptr list = new Array;
+    for (const auto& command : commands) list->add(summary(command));
+    out = api::object();
+    out->set("commands", list);
   } else {
-    c.payloadJson = "{}";
+    out = summary(commands.front());
   }
-  c.orderingKey = body->has("key") ? requireString(body, "key") : c.kind;
-  auto target = body->getObject("target");
-  if (!target || target->has("all")) {
-    c.target = cluster::Target::all();
-  } else if (target->has("role")) {
-    c.target = cluster::Target::withRole(requireString(target, "role"));
-  } else if (target->has("node")) {
-    c.target = cluster::Target::node(target->getValue<std::int64_t>("node"));
-  } else {
-    throw Error(ErrorCode::InvalidArgument, "enqueue target must be {\"all\": true}, {\"role\": NAME} or {\"node\": ID}");
-  }
-  auto command = enqueueChecked(c, "");
-  auto o = api::object();
-  o->set("id", command.id);
-  o->set("deliveries", static_cast<std::int64_t>(command.deliveries.size()));
-  std::ostringstream out;
-  o->stringify(out);
-  return out.str();
+  std::ostringstream text;
+  out->stringify(text);
+  return text.str();
+}
+
+std::string ManagerService::commandForPlugin(std::int64_t commandId) {
+  if (commandId <= 0) throw Error(ErrorCode::InvalidArgument, "command id must be a positive integer");
+  auto command = queue_.find(commandId);
+  if (!command) throw Error(ErrorCode::NotFound, "no command " + std::to_string(commandId));
+  std::ostringstream text;
+  toJson(*command)->stringify(text);
+  return text.str();
 }
 
 std::vector<api::Route> ManagerService::makeRoutes() {
@@ -455,37 +538,14 @@ std::vector<api::Route> ManagerService::makeRoutes() {
   });
 
   // ---- admin: the Command Queue ----
-  // One command, or {"commands": [...]} to enqueue up to 1000 at once, all or none.
+  // One enqueue request, or {"commands": [...]} to enqueue up to 1000 at once, all or none:
+  // the format of abi.h's callback_enqueue, through the same method.
   add("POST", "/v1/commands", Access::Admin, [this](const ApiRequest& r) {
-    auto body = r.json();
-    auto request = [this](const Object::Ptr& item, const std::string& where) {
-      cluster::CommandRequest c;
-      c.kind = requireString(item, "kind");
-      c.payloadJson = item->has("payload") ? requireString(item, "payload") : "{}";
-      c.orderingKey = item->has("ordering_key") ? requireString(item, "ordering_key") : c.kind;
-      c.target = parseTarget(item->has("target") ? requireString(item, "target") : "all");
-      validateCommand(c, where);
-      return c;
-    };
-    if (!body->has("commands")) {
-      auto c = request(body, "");
-      auto command = queue_.enqueue(c.kind, c.payloadJson, c.orderingKey, c.target);
-      notifier_.notifyAll();
-      return ok(toJson(command), 201);
-    }
-    auto items = body->getArray("commands");
-    if (!items || items->size() == 0 || items->size() > cluster::CommandQueue::kMaxLimit)
-      throw Error(ErrorCode::InvalidArgument, "'commands' must be an array of 1 to 1000 commands");
-    std::vector<cluster::CommandRequest> requests;
-    for (std::size_t i = 0; i < items->size(); ++i) {
-      auto item = items->getObject(static_cast<unsigned>(i));
-      const std::string where = "commands[" + std::to_string(i) + "]: ";
-      if (!item) throw Error(ErrorCode::InvalidArgument, where + "must be an object");
-      requests.push_back(request(item, where));
-    }
+    const auto request = parseEnqueueRequest(r.json());
+    const auto commands = enqueueCommands(request.commands, request.batch);
+    if (!request.batch) return ok(toJson(commands.front()), 201);
     Array::Ptr created = new Array;
-    for (const auto& command : queue_.enqueueAll(requests)) created->add(toJson(command));
-    notifier_.notifyAll();
+    for (const auto& command : commands) created->add(toJson(command));
     auto o = api::object();
     o->set("commands", created);
     return ok(o, 201);
@@ -551,13 +611,21 @@ std::vector<api::Route> ManagerService::makeRoutes() {
       if (!entry) throw Error(ErrorCode::NotFound, "no loaded plugin serves /v1/plugins/" + plugin);
       std::string path = r.params.count("path") ? r.params.at("path") : "";
       shoal_reply reply;
+      reply.forApiRequest = true;
       const auto status = entry->onRequest(entry->user, shoal_str{r.method.data(), r.method.size()},
                                            shoal_str{path.data(), path.size()},
                                            shoal_str{r.rawQuery.data(), r.rawQuery.size()},
                                            shoal_str{r.body.data(), r.body.size()}, &reply);
-      host::throwUnlessOk(status, plugin, reply.error);
+      const auto answer = host::pluginHttpAnswer(status, reply.httpStatus, r.method == "POST");
+      if (status != SHOAL_OK) {
+        const std::string message =
+            reply.error.empty() ? plugin + " answered " + host::statusName(status) : reply.error;
+        if (answer.status == 500)
+          Poco::Logger::get("shoald.manager").error(r.method + " " + r.path + ": " + plugin + ": " + message);
+        return api::errorResponse(answer.status, answer.code, message);
+      }
       api::ApiResponse response;
-      response.status = r.method == "POST" ? 201 : 200;
+      response.status = answer.status;
       response.rawJson = reply.output.empty() ? "{}" : reply.output;
       return response;
     };

@@ -86,17 +86,20 @@ class ManagerService {
   // Port of the plain-HTTP /metrics listener (0 when not configured).
   std::uint16_t metricsPort() const;
 
-  // Enqueues for a plugin (ABI callback_enqueue): `requestJson` is
-  // {"kind", "payload" (object or string), "key", "target": {"all"|"role"|"node"}}.
-  // Runs the kind's on_validate; returns {"id", "deliveries"}. Throws Error.
+  // Enqueues for a plugin (ABI callback_enqueue): `requestJson` is an enqueue request in the
+  // one format abi.h documents (POST /v1/commands takes the same). Returns {"id",
+  // "deliveries"} (a batch: {"commands": [...]}). Throws Error naming a malformed field.
   std::string enqueueForPlugin(const std::string& requestJson);
+  // One command with its deliveries (ABI 1.3 callback_command_get). Throws Error(NotFound).
+  std::string commandForPlugin(std::int64_t commandId);
 
  private:
   std::vector<api::Route> makeRoutes();
   // Error(InvalidArgument) unless a plugin handles the kind and its on_validate accepts.
   void validateCommand(const cluster::CommandRequest& request, const std::string& where) const;
-  // validateCommand, then enqueue; wakes the nodes.
-  cluster::Command enqueueChecked(const cluster::CommandRequest& request, const std::string& where);
+  // The one way commands enter the queue: validateCommand for each, enqueue (a batch all or
+  // none), EventBus::noteEnqueued for each, then wake the nodes.
+  std::vector<cluster::Command> enqueueCommands(const std::vector<cluster::CommandRequest>& requests, bool batch);
   std::optional<api::Principal> authenticate(api::Access required, const api::ApiRequest& request);
   // A panel user's session cookie; on a change also its CSRF token (api::Forbidden without).
   std::optional<api::Principal> authenticateSession(const api::ApiRequest& request);

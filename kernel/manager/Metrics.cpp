@@ -1,6 +1,9 @@
 #include "manager/Metrics.hpp"
 
 #include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
 #include <sstream>
 
 namespace shoal::manager {
@@ -49,6 +52,16 @@ const char* stateName(health::HealthState state) {
     case health::HealthState::Unknown: return "unknown";
   }
   return "unknown";
+}
+
+// A plugin's sample value: whole numbers as integers (counters up to 2^53 stay exact),
+// others with every digit a double holds.
+std::string number(double value) {
+  if (std::floor(value) == value && std::fabs(value) < 9007199254740992.0)
+    return std::to_string(static_cast<std::int64_t>(value));
+  char text[32];
+  std::snprintf(text, sizeof text, "%.17g", value);
+  return text;
 }
 
 std::int64_t unixSeconds(std::chrono::system_clock::time_point t) {
@@ -101,6 +114,8 @@ std::string renderPrometheus(const MetricsSnapshot& s) {
   w.family("shoal_queue_failed_deliveries", "gauge", "Deliveries that failed and wait for an admin to retry or skip them.");
   w.sample("shoal_queue_failed_deliveries", {}, s.queue.failed);
 
+  // Each plugin's statistics series in families of its own, named by the plugin prefix of the
+  // series ("lvs.service.3f2a" -> shoal_lvs_connections_total): the kernel knows no plugin.
   auto seriesLabels = [](const host::StatsSample& b) {
     Labels labels{{"series", b.series}, {"title", b.title.empty() ? b.series : b.title}};
     for (const auto& [k, v] : b.labels)
@@ -111,20 +126,33 @@ std::string renderPrometheus(const MetricsSnapshot& s) {
     labels.emplace_back("direction", direction);
     return labels;
   };
-  w.family("shoal_lb_connections_total", "counter", "Connections the balancer scheduled, as last sampled.");
-  for (const auto& b : s.balancer) w.sample("shoal_lb_connections_total", seriesLabels(b), b.conns);
-  w.family("shoal_lb_packets_total", "counter", "Packets through the balancer, as last sampled.");
-  for (const auto& b : s.balancer) {
-    w.sample("shoal_lb_packets_total", withDirection(seriesLabels(b), "in"), b.packetsIn);
-    w.sample("shoal_lb_packets_total", withDirection(seriesLabels(b), "out"), b.packetsOut);
+  std::map<std::string, std::vector<const host::StatsSample*>> byPlugin;
+  for (const auto& b : s.series) byPlugin[b.series.substr(0, b.series.find('.'))].push_back(&b);
+  for (const auto& [plugin, series] : byPlugin) {
+    const std::string prefix = host::pluginMetricPrefix(plugin);
+    const std::string of = " of plugin " + plugin + "'s statistics series, as last sampled.";
+    w.family(prefix + "connections_total", "counter", ("Connections" + of).c_str());
+    for (const auto* b : series) w.sample(prefix + "connections_total", seriesLabels(*b), b->conns);
+    w.family(prefix + "packets_total", "counter", ("Packets" + of).c_str());
+    for (const auto* b : series) {
+      w.sample(prefix + "packets_total", withDirection(seriesLabels(*b), "in"), b->packetsIn);
+      w.sample(prefix + "packets_total", withDirection(seriesLabels(*b), "out"), b->packetsOut);
+    }
+    w.family(prefix + "bytes_total", "counter", ("Bytes" + of).c_str());
+    for (const auto* b : series) {
+      w.sample(prefix + "bytes_total", withDirection(seriesLabels(*b), "in"), b->bytesIn);
+      w.sample(prefix + "bytes_total", withDirection(seriesLabels(*b), "out"), b->bytesOut);
+    }
+    w.family(prefix + "last_sample_seconds", "gauge",
+             ("When each of plugin " + plugin + "'s statistics series was last sampled (Unix time).").c_str());
+    for (const auto* b : series) w.sample(prefix + "last_sample_seconds", seriesLabels(*b), b->timeSeconds);
   }
-  w.family("shoal_lb_bytes_total", "counter", "Bytes through the balancer, as last sampled.");
-  for (const auto& b : s.balancer) {
-    w.sample("shoal_lb_bytes_total", withDirection(seriesLabels(b), "in"), b.bytesIn);
-    w.sample("shoal_lb_bytes_total", withDirection(seriesLabels(b), "out"), b.bytesOut);
+
+  // What plugins contribute themselves (ABI 1.3), already checked.
+  for (const auto& family : s.pluginFamilies) {
+    w.family(family.name, family.type.c_str(), family.help.c_str());
+    for (const auto& sample : family.samples) w.sample(family.name, sample.labels, number(sample.value));
   }
-  w.family("shoal_lb_last_sample_seconds", "gauge", "When the series was last sampled (Unix time).");
-  for (const auto& b : s.balancer) w.sample("shoal_lb_last_sample_seconds", seriesLabels(b), b.timeSeconds);
   return w.text();
 }
 

@@ -451,7 +451,9 @@ api::ApiResponse ManagerService::metricsResponse() {
   snapshot.nodes = nodes_.list(false);
   snapshot.health = health_->list();
   snapshot.queue = queue_.depth();
-  snapshot.balancer = stats_->latest();
+  snapshot.series = stats_->latest();
+  if (registries_ != nullptr)
+    snapshot.pluginFamilies = host::collectPluginMetrics(*registries_, Poco::Logger::get("shoald.manager"));
   api::ApiResponse response;
   response.contentType = kPrometheusContentType;
   response.rawBody = renderPrometheus(snapshot);

@@ -85,7 +85,7 @@ def main():
         for i in range(LATENCY_COMMANDS):
             key, seq = f"lat{i % 8}", i // 8 + 1
             sent[(key, seq)] = time.time()
-            status, body = api.call("POST", "/v1/commands", {"kind": "recorder.apply", "ordering_key": key,
+            status, body = api.call("POST", "/v1/commands", {"kind": "recorder.apply", "key": key, "target": {"all": True},
                                                              "payload": json.dumps({"key": key, "seq": seq})})
             assert status == 201, body
             time.sleep(0.02)
@@ -115,7 +115,7 @@ def main():
                     items = []
                     for i in range(start, min(start + batch, THROUGHPUT_COMMANDS)):
                         key, seq = f"{prefix}{i % 64}", i // 64 + 1
-                        items.append({"kind": "recorder.apply", "ordering_key": key,
+                        items.append({"kind": "recorder.apply", "key": key, "target": {"all": True},
                                       "payload": json.dumps({"key": key, "seq": seq})})
                     status, body = own.call("POST", "/v1/commands", items[0] if batch == 1 else {"commands": items})
                     if status != 201:

@@ -40,6 +40,8 @@ check(hello.get("probes") == ["hello"], f"hello probes: {hello}")
 check(hello.get("panels") == ["greetings"], f"hello panels: {hello}")
 check(hello.get("hooks") == ["node.joined"], f"hello hooks: {hello}")
 check(records.get("compat_v1_0.so", {}).get("state") == "loaded", f"compat: {records.get('compat_v1_0.so')}")
+compat12 = records.get("compat_v1_2.so", {})
+check(compat12.get("state") == "loaded" and compat12.get("abi_version") == "1.2", f"compat 1.2: {compat12}")
 
 expected_reasons = {
     "not_elf.so": "not a loadable shared library",

@@ -61,6 +61,8 @@ try:
     expect(ctl("--bogus", "cluster"), 2, "unknown option --bogus")
     expect(ctl("queue", "add", "nosuch.kind", "--payload", "{}"), 1, "no plugin handles command kind 'nosuch.kind'")
     expect(ctl("queue", "add", "hello.greet", "--payload", '{"name":"ada"}'), 1, "matches no node")
+    expect(ctl("queue", "add", "hello.greet", "--target", "everyone"), 2, "must be all, node:ID or role:NAME")
+    expect(ctl("queue", "add", "hello.greet", "--payload", "{not json"), 1, "payload: is a string but not")
     expect(ctl("--json", "queue", "list"), 0, '"commands":[]', where="stdout")
     expect(ctl("queue", "retry", "5"), 4, "does not exist")
     expect(ctl("service", "restart", "hello"), 2, "needs --all")

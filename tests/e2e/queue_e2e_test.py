@@ -45,7 +45,7 @@ def run(cluster):
             seq[key] += 1
             payload = json.dumps({"key": key, "seq": seq[key]})
             status, body = api.call("POST", "/v1/commands", {"kind": "recorder.apply", "payload": payload,
-                                                             "ordering_key": key, "target": "all"})
+                                                             "key": key, "target": {"all": True}})
             check(status == 201, f"enqueue refused: {status} {body}")
             expected.append((key, seq[key]))
 

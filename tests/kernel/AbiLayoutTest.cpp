@@ -1,5 +1,5 @@
-// The ABI only ever grows at the end: every field of the frozen 1.0 header keeps its offset
-// and size in the current header, and every 1.0 constant keeps its value.
+// The ABI only ever grows at the end: every field of the frozen 1.0 and 1.2 headers keeps its
+// offset and size in the current header, and every constant keeps its value.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -14,6 +14,8 @@ struct shoal_layout_field {
 };
 const shoal_layout_field* shoal_layout_frozen_v1_0(size_t* count);
 const shoal_layout_field* shoal_layout_current(size_t* count);
+const shoal_layout_field* shoal_layout_frozen_v1_2(size_t* count);
+const shoal_layout_field* shoal_layout_current_through_1_2(size_t* count);
 }
 
 namespace {
@@ -30,6 +32,18 @@ TEST(AbiLayout, EveryFieldOfAbi1_0KeepsItsOffsetAndSize) {
   auto frozen = layout(&shoal_layout_frozen_v1_0);
   auto current = layout(&shoal_layout_current);
   ASSERT_GT(frozen.size(), 60u);
+  for (const auto& [name, place] : frozen) {
+    auto it = current.find(name);
+    ASSERT_NE(it, current.end()) << name << " disappeared from the ABI";
+    EXPECT_EQ(it->second.first, place.first) << name << " moved (offset or value changed)";
+    EXPECT_EQ(it->second.second, place.second) << name << " changed size";
+  }
+}
+
+TEST(AbiLayout, EveryFieldOfAbi1_2KeepsItsOffsetAndSize) {
+  auto frozen = layout(&shoal_layout_frozen_v1_2);
+  auto current = layout(&shoal_layout_current_through_1_2);
+  ASSERT_GT(frozen.size(), 80u);
   for (const auto& [name, place] : frozen) {
     auto it = current.find(name);
     ASSERT_NE(it, current.end()) << name << " disappeared from the ABI";

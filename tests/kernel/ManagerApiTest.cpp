@@ -1,10 +1,17 @@
 // The manager's HTTPS API over real TLS on 127.0.0.1: authentication of every route and
 // enrolment's refusals, through the same client code a node uses.
+#include <Poco/AutoPtr.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPSClientSession.h>
+#include <Poco/Util/MapConfiguration.h>
 #include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <sstream>
+#include <thread>
 
 #include <filesystem>
 #include <fstream>
@@ -16,6 +23,10 @@
 #include "api/JoinToken.hpp"
 #include "common/Error.hpp"
 #include "common/Platform.hpp"
+#include "host/HostApi.hpp"
+#include "host/PluginHost.hpp"
+#include "host/PluginMetrics.hpp"
+#include "host/StatsSample.hpp"
 #include "manager/ManagerService.hpp"
 #include "shoal/BuildInfo.hpp"
 #include "store/Store.hpp"
@@ -279,13 +290,13 @@ TEST_F(ManagerApiTest, MalformedInputGetsAClearError) {
   auto admin = client(adminToken_);
   auto reply = admin.call("POST", "/v1/commands", new Object);
   EXPECT_EQ(reply.status, 400);
-  EXPECT_NE(reply.errorMessage().find("'kind'"), std::string::npos) << reply.errorMessage();
+  EXPECT_NE(reply.errorMessage().find("kind: must be a non-empty string"), std::string::npos) << reply.errorMessage();
   Object::Ptr bad = new Object;
   bad->set("kind", "x.y");
   bad->set("target", "everyone");
   reply = admin.call("POST", "/v1/commands", bad);
   EXPECT_EQ(reply.status, 400);
-  EXPECT_NE(reply.errorMessage().find("all, node:ID or role:NAME"), std::string::npos) << reply.errorMessage();
+  EXPECT_NE(reply.errorMessage().find("target: must be {\"all\": true}"), std::string::npos) << reply.errorMessage();
   EXPECT_EQ(admin.call("GET", "/v1/nodes/abc").status, 400);
   EXPECT_EQ(admin.call("GET", "/v1/nodes/999").status, 404);
   EXPECT_EQ(admin.call("GET", "/v1/nowhere").status, 404);
@@ -299,7 +310,10 @@ TEST_F(ManagerApiTest, ABatchOfCommandsIsEnqueuedWholeOrNotAtAll) {
     Object::Ptr c = new Object;
     c->set("kind", kind);
     c->set("payload", "{}");
-    c->set("ordering_key", key);
+    c->set("key", key);
+    Object::Ptr all = new Object;
+    all->set("all", true);
+    c->set("target", all);
     return c;
   };
   Poco::JSON::Array::Ptr bad = new Poco::JSON::Array;
@@ -319,4 +333,347 @@ TEST_F(ManagerApiTest, ABatchOfCommandsIsEnqueuedWholeOrNotAtAll) {
   ASSERT_EQ(created.status, 201) << created.errorMessage();
   EXPECT_EQ(created.body->getArray("commands")->size(), 3u);
   EXPECT_EQ(admin.call("GET", "/v1/commands").body->getArray("commands")->size(), 3u);
+}
+
+// One parser of enqueue requests: whatever is malformed is refused naming the field, and
+// nothing is enqueued. (The old API took a target text; a missing one meant every node.)
+TEST_F(ManagerApiTest, AMalformedEnqueueRequestIsRefusedNamingTheField) {
+  auto joined = join(joinToken(), report());
+  ASSERT_EQ(joined.status, 201);
+  const auto node = joined.body->getObject("node")->getValue<std::string>("id");
+  auto admin = client(adminToken_);
+  auto refusal = [&](const std::string& json) {
+    auto reply = admin.call("POST", "/v1/commands", Poco::JSON::Parser().parse(json).extract<Object::Ptr>());
+    EXPECT_EQ(reply.status, 400) << json;
+    return reply.errorMessage();
+  };
+  EXPECT_NE(refusal(R"({"kind": "site.put"})").find("target: is missing"), std::string::npos);
+  EXPECT_NE(refusal(R"({"kind": "site.put", "target": "all"})").find("target: must be"), std::string::npos);
+  EXPECT_NE(refusal(R"({"kind": "site.put", "target": {"all": false}})").find("target.all: must be true"), std::string::npos);
+  EXPECT_NE(refusal(R"({"kind": "site.put", "target": {"node": "3"}})").find("target.node"), std::string::npos);
+  EXPECT_NE(refusal(R"({"kind": "site.put", "target": {"node": 0}})").find("target.node"), std::string::npos);
+  EXPECT_NE(refusal(R"({"kind": "site.put", "target": {"all": true, "node": 1}})").find("target: must be"), std::string::npos);
+  EXPECT_NE(refusal(R"({"kind": "site.put", "target": {"everyone": true}})").find("target.everyone"), std::string::npos);
+  EXPECT_NE(refusal(R"({"kind": "site.put", "ordering_key": "k", "target": {"all": true}})").find("ordering_key: is not a field; the ordering key is 'key'"),
+            std::string::npos);
+  EXPECT_NE(refusal(R"({"kind": "site.put", "key": 7, "target": {"all": true}})").find("key: must be"), std::string::npos);
+  EXPECT_NE(refusal(R"({"kind": "site.put", "payload": "{not json", "target": {"all": true}})").find("payload: is a string but not"),
+            std::string::npos);
+  EXPECT_NE(refusal(R"({"commands": [{"kind": "site.put", "target": {"all": true}}, {"kind": "site.put"}]})")
+                .find("commands[1].target: is missing"),
+            std::string::npos);
+  EXPECT_EQ(admin.call("GET", "/v1/commands").body->getArray("commands")->size(), 0u);
+
+  // The same format with a payload object, a string of JSON text, or none at all.
+  ASSERT_EQ(admin.call("PUT", "/v1/nodes/" + node + "/roles",
+                       Poco::JSON::Parser().parse(R"({"roles": ["web"]})").extract<Object::Ptr>()).status, 200);
+  for (const std::string& json : {R"({"kind": "site.put", "payload": {"a": 1}, "key": "k", "target": {"node": )" + node + "}}",
+                                 std::string(R"({"kind": "site.put", "payload": "{\"a\": 1}", "target": {"role": "web"}})"),
+                                 std::string(R"({"kind": "site.put", "target": {"all": true}})")}) {
+    auto reply = admin.call("POST", "/v1/commands", Poco::JSON::Parser().parse(json).extract<Object::Ptr>());
+    EXPECT_EQ(reply.status, 201) << json << ": " << reply.errorMessage();
+  }
+  auto listed = admin.call("GET", "/v1/commands").body->getArray("commands");
+  ASSERT_EQ(listed->size(), 3u);
+  EXPECT_EQ(listed->getObject(2)->getValue<std::string>("payload"), R"({"a":1})");
+  EXPECT_EQ(listed->getObject(2)->getValue<std::string>("ordering_key"), "k");
+  EXPECT_EQ(listed->getObject(2)->getValue<std::string>("target"), "node:" + node);
+  EXPECT_EQ(listed->getObject(1)->getValue<std::string>("target"), "role:web");
+  EXPECT_EQ(listed->getObject(0)->getValue<std::string>("payload"), "{}");
+}
+
+// ---- a plugin on the manager, through the real host table ------------------------------
+// The recorder plugin, loaded by a real plugin host into a real manager; its API endpoint
+// calls the ABI's callbacks (enqueue, command_get, reply_set_http_status) and its /metrics
+// contribution is rendered on /metrics.
+namespace {
+
+// What the daemon gives plugins on a manager (kernel/daemon/Daemon.cpp), for the callbacks
+// these tests reach.
+class ManagerRuntime final : public shoal::host::HostRuntime {
+ public:
+  explicit ManagerRuntime(shoal::manager::ManagerService& manager) : manager_(manager) {}
+  std::string hostInfoJson() override { return R"({"role": "manager", "node_id": 0})"; }
+  std::string enqueue(const std::string& requestJson) override { return manager_.enqueueForPlugin(requestJson); }
+  std::string commandJson(std::int64_t id) override { return manager_.commandForPlugin(id); }
+  std::string healthJson() override {
+    std::ostringstream out;
+    manager_.health().toJson()->stringify(out);
+    return out.str();
+  }
+  void emitStats(std::vector<shoal::host::StatsSample> samples) override { manager_.stats().record(samples); }
+
+ private:
+  shoal::manager::ManagerService& manager_;
+};
+
+struct RawAnswer {
+  int status = 0;
+  std::string contentType, body;
+};
+
+class PluginOnManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { start({}); }
+  void start(const std::map<std::string, std::string>& pluginConfig) {
+    dir_ = fs::temp_directory_path() /
+           ("shoal-pluginapi-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    config_ = new Poco::Util::MapConfiguration;
+    config_->setString("plugin.recorder.file", (dir_ / "applied").string());
+    for (const auto& [k, v] : pluginConfig) config_->setString("plugin.recorder." + k, v);
+    plugins_ = std::make_unique<shoal::host::PluginHost>(shoal::host::HostServices{config_.get(), nullptr});
+    ASSERT_EQ(plugins_->load(SHOAL_E2E_PLUGIN_DIR "/recorder.so").state, shoal::host::PluginState::Loaded)
+        << plugins_->records().back().reason;
+    store_ = shoal::store::Store::open({"sqlite", dir_ / "manager"});
+    store_->migrate();
+    shoal::manager::ManagerSettings settings;
+    settings.dataDir = dir_ / "manager";
+    settings.listenAddress = "127.0.0.1";
+    settings.port = 0;
+    settings.advertiseAddress = "127.0.0.1";
+    manager_ = std::make_unique<shoal::manager::ManagerService>(*store_, &plugins_->registries(), settings);
+    runtime_ = std::make_unique<ManagerRuntime>(*manager_);
+    plugins_->setRuntime(runtime_.get());
+    manager_->start();
+    std::ifstream token(manager_->adminTokenFile());
+    std::getline(token, adminToken_);
+  }
+  void TearDown() override {
+    if (agent_) agent_->stop();
+    agent_.reset();
+    if (plugins_) plugins_->setRuntime(nullptr);
+    if (manager_) manager_->stop();
+    manager_.reset();
+    runtime_.reset();
+    if (plugins_) plugins_->shutdown();
+    plugins_.reset();
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  RawAnswer raw(const std::string& method, const std::string& path, const std::string& body = "") {
+    const auto endpoint = manager_->advertisedEndpoint();
+    const auto colon = endpoint.rfind(':');
+    Poco::Net::HTTPSClientSession session(endpoint.substr(0, colon),
+                                          static_cast<Poco::UInt16>(std::stoi(endpoint.substr(colon + 1))),
+                                          shoal::tls::makeClientContext(manager_->caFile()));
+    Poco::Net::HTTPRequest request(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
+    request.set("Authorization", "Bearer " + adminToken_);
+    request.setContentType("application/json");
+    request.setContentLength(static_cast<std::streamsize>(body.size()));
+    session.sendRequest(request) << body;
+    Poco::Net::HTTPResponse response;
+    auto& in = session.receiveResponse(response);
+    RawAnswer answer;
+    answer.status = response.getStatus();
+    answer.contentType = response.getContentType();
+    answer.body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return answer;
+  }
+  Object::Ptr json(const RawAnswer& answer) {
+    return Poco::JSON::Parser().parse(answer.body).extract<Object::Ptr>();
+  }
+  std::size_t commandCount() {
+    return json(raw("GET", "/v1/commands"))->getArray("commands")->size();
+  }
+  // A node of the cluster in this process, with the same plugins.
+  std::int64_t enrolNode() {
+    auto issued = manager_->nodes().createJoinToken(std::chrono::minutes(5));
+    auto token = shoal::api::encodeJoinToken({manager_->advertisedEndpoint(), issued.secret, manager_->caFingerprint()});
+    return shoal::agent::NodeAgent::enrol(dir_ / "node", token, "127.0.0.1").nodeId;
+  }
+  std::int64_t startNode() {
+    const auto nodeId = enrolNode();
+    agent_ = std::make_unique<shoal::agent::NodeAgent>(plugins_->registries(),
+                                                       shoal::agent::NodeAgentSettings{dir_ / "node", std::chrono::milliseconds(500)});
+    agent_->start();
+    return nodeId;
+  }
+
+  fs::path dir_;
+  Poco::AutoPtr<Poco::Util::MapConfiguration> config_;
+  std::unique_ptr<shoal::host::PluginHost> plugins_;
+  std::unique_ptr<shoal::store::Store> store_;
+  std::unique_ptr<shoal::manager::ManagerService> manager_;
+  std::unique_ptr<ManagerRuntime> runtime_;
+  std::unique_ptr<shoal::agent::NodeAgent> agent_;
+  std::string adminToken_;
+};
+
+}  // namespace
+
+// callback_enqueue takes the one format too: before, a plugin's command with no target, a
+// text target or {"all": false} went to every node.
+TEST_F(PluginOnManagerTest, APluginsMalformedEnqueueIsRefusedNamingTheField) {
+  const auto node = enrolNode();
+  auto refused = [&](const std::string& request, const std::string& expected) {
+    auto answer = raw("POST", "/v1/plugins/recorder/enqueue", request);
+    EXPECT_EQ(answer.status, 400) << request << ": " << answer.body;
+    EXPECT_NE(answer.body.find(expected), std::string::npos) << request << ": " << answer.body;
+  };
+  refused(R"({"kind": "recorder.apply", "payload": {"key": "a", "seq": 1}})", "target: is missing");
+  refused(R"({"kind": "recorder.apply", "payload": {"key": "a", "seq": 1}, "target": "all"})", "target: must be");
+  refused(R"({"kind": "recorder.apply", "payload": {"key": "a", "seq": 1}, "target": {"all": false}})", "target.all: must be true");
+  refused(R"({"kind": "recorder.apply", "payload": {"key": "a", "seq": 1}, "target": {"node": 2.5}})", "target.node");
+  refused(R"({"kind": "recorder.apply", "payload": {"key": "a", "seq": 1}, "target": {"all": true}, "when": 1})", "when: is not a field");
+  // The kind's on_validate runs on this path as on the API's.
+  refused(R"({"kind": "recorder.apply", "payload": {"seq": "x"}, "target": {"all": true}})", "payload must be");
+  refused(R"({"kind": "nosuch.kind", "target": {"all": true}})", "no plugin handles command kind 'nosuch.kind'");
+  EXPECT_EQ(commandCount(), 0u);
+
+  auto one = raw("POST", "/v1/plugins/recorder/enqueue",
+                 R"({"kind": "recorder.apply", "payload": {"key": "a", "seq": 1}, "key": "a", "target": {"all": true}})");
+  ASSERT_EQ(one.status, 201) << one.body;
+  EXPECT_GT(json(one)->getValue<std::int64_t>("id"), 0);
+  EXPECT_EQ(json(one)->getValue<std::int64_t>("deliveries"), 1);
+  auto batch = raw("POST", "/v1/plugins/recorder/enqueue",
+                   R"({"commands": [{"kind": "recorder.apply", "payload": "{\"key\": \"b\", \"seq\": 1}", "target": {"all": true}},
+                                    {"kind": "recorder.apply", "payload": {"key": "b", "seq": 2}, "target": {"node": )" +
+                       std::to_string(node) + "}}]}");
+  ASSERT_EQ(batch.status, 201) << batch.body;
+  EXPECT_EQ(json(batch)->getArray("commands")->size(), 2u);
+  EXPECT_EQ(commandCount(), 3u);
+}
+
+// ABI 1.3 callback_command_get: a plugin reads back what became of its command, delivery by
+// delivery, after a real node applied it; the apply context reached the handler.
+TEST_F(PluginOnManagerTest, APluginReadsTheDeliveriesOfItsCommand) {
+  const auto node = startNode();
+  auto enqueued = raw("POST", "/v1/plugins/recorder/enqueue",
+                      R"({"kind": "recorder.context", "key": "ctx", "target": {"node": )" + std::to_string(node) + "}}");
+  ASSERT_EQ(enqueued.status, 201) << enqueued.body;
+  const auto id = json(enqueued)->getValue<std::int64_t>("id");
+  EXPECT_EQ(json(enqueued)->getValue<std::int64_t>("deliveries"), 1);
+  Object::Ptr command;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (;;) {
+    auto answer = raw("GET", "/v1/plugins/recorder/commands/" + std::to_string(id));
+    ASSERT_EQ(answer.status, 200) << answer.body;
+    command = json(answer);
+    if (command->getArray("deliveries")->getObject(0)->getValue<std::string>("state") == "done") break;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "not applied: " << answer.body;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(command->getValue<std::int64_t>("id"), id);
+  EXPECT_EQ(command->getValue<std::string>("kind"), "recorder.context");
+  auto delivery = command->getArray("deliveries")->getObject(0);
+  EXPECT_EQ(delivery->getValue<std::int64_t>("node_id"), node);
+  EXPECT_EQ(delivery->getValue<int>("attempts"), 1);
+  EXPECT_EQ(delivery->getValue<std::string>("output"),
+            "command=" + std::to_string(id) + " delivery=" + delivery->getValue<std::string>("id") +
+                " node=" + std::to_string(node) + " attempt=1 kind=recorder.context key=ctx");
+  EXPECT_EQ(raw("GET", "/v1/plugins/recorder/commands/999").status, 404);
+}
+
+// ABI 1.3 statuses over the real API server: 405, a chosen success or error status, and
+// 1.1's mapping where the plugin chooses nothing.
+TEST_F(PluginOnManagerTest, APluginRouteAnswersTheStatusItChooses) {
+  auto notAllowed = raw("POST", "/v1/plugins/recorder/only-get", "{}");
+  EXPECT_EQ(notAllowed.status, 405);
+  EXPECT_EQ(json(notAllowed)->getObject("error")->getValue<std::string>("code"), "method_not_allowed");
+  EXPECT_NE(notAllowed.body.find("allowed: GET"), std::string::npos) << notAllowed.body;
+  EXPECT_EQ(raw("GET", "/v1/plugins/recorder/only-get").status, 200);
+  auto accepted = raw("GET", "/v1/plugins/recorder/status/202");
+  EXPECT_EQ(accepted.status, 202);
+  EXPECT_EQ(json(accepted)->getValue<int>("status"), 202);
+  auto empty = raw("POST", "/v1/plugins/recorder/status/204", "{}");
+  EXPECT_EQ(empty.status, 204);
+  EXPECT_EQ(empty.body, "");
+  auto unavailable = raw("GET", "/v1/plugins/recorder/status/503");
+  EXPECT_EQ(unavailable.status, 503);
+  EXPECT_EQ(json(unavailable)->getObject("error")->getValue<std::string>("code"), "unavailable");
+  EXPECT_EQ(raw("GET", "/v1/plugins/recorder/status/429").status, 429);
+  // A code outside the documented set is not taken: the error's own mapping (FAILED) answers.
+  EXPECT_EQ(raw("GET", "/v1/plugins/recorder/status/418").status, 422);
+  // Nothing chosen: SHOAL_OK is 200, and 201 for a POST; NOT_FOUND 404.
+  EXPECT_EQ(raw("POST", "/v1/plugins/recorder/status/200", "{}").status, 200);
+  EXPECT_EQ(raw("GET", "/v1/plugins/recorder/nowhere").status, 404);
+}
+
+TEST(PluginHttpAnswer, KeepsTheMappingOfAbi1_1AndTakesOnlyAChosenStatusOfTheOutcomesKind) {
+  using shoal::host::pluginHttpAnswer;
+  EXPECT_EQ(pluginHttpAnswer(SHOAL_OK, 0, false).status, 200);
+  EXPECT_EQ(pluginHttpAnswer(SHOAL_OK, 0, true).status, 201);
+  EXPECT_EQ(pluginHttpAnswer(SHOAL_ERR_INVALID_ARGUMENT, 0, false).status, 400);
+  EXPECT_EQ(pluginHttpAnswer(SHOAL_ERR_NOT_FOUND, 0, false).status, 404);
+  EXPECT_EQ(pluginHttpAnswer(SHOAL_ERR_CONFLICT, 0, false).status, 409);
+  EXPECT_EQ(pluginHttpAnswer(SHOAL_ERR_UNSUPPORTED, 0, false).status, 501);
+  EXPECT_EQ(pluginHttpAnswer(SHOAL_ERR_FAILED, 0, false).status, 422);
+  EXPECT_EQ(pluginHttpAnswer(SHOAL_ERR_EXCEPTION, 0, false).status, 500);
+  EXPECT_EQ(pluginHttpAnswer(SHOAL_ERR_METHOD_NOT_ALLOWED, 0, false).status, 405);
+  EXPECT_EQ(pluginHttpAnswer(SHOAL_OK, 503, false).status, 200) << "an error status on a success is ignored";
+  EXPECT_EQ(pluginHttpAnswer(SHOAL_ERR_FAILED, 204, false).status, 422) << "a success status on an error is ignored";
+  EXPECT_EQ(pluginHttpAnswer(SHOAL_ERR_FAILED, 503, false).code, "unavailable");
+  EXPECT_FALSE(shoal::host::pluginHttpStatusAllowed(418));
+  EXPECT_FALSE(shoal::host::pluginHttpStatusAllowed(500));
+  EXPECT_TRUE(shoal::host::pluginHttpStatusAllowed(204));
+}
+
+// Each plugin's statistics series and its own samples appear in families named for it;
+// no shoal_lb_* family is left.
+TEST_F(PluginOnManagerTest, PluginStatisticsAndMetricsAppearInFamiliesOfTheirOwn) {
+  const auto now = shoal::host::unixNowSeconds();
+  manager_->stats().record(shoal::host::parseStatsSamples(
+      R"([{"series": "tcp:192.0.2.10:80", "time": )" + std::to_string(now - 5) +
+          R"(, "title": "web", "conns": 7, "packets_in": 1, "packets_out": 2, "bytes_in": 3, "bytes_out": 4}])",
+      "recorder.", now));
+  auto metrics = raw("GET", "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("# TYPE shoal_recorder_connections_total counter\n"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find(R"(shoal_recorder_connections_total{series="recorder.tcp:192.0.2.10:80",title="web"} 7)"),
+            std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find(R"(shoal_recorder_bytes_total{series="recorder.tcp:192.0.2.10:80",title="web",direction="out"} 4)"),
+            std::string::npos) << metrics.body;
+  EXPECT_EQ(metrics.body.find("shoal_lb_"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("# HELP shoal_recorder_applied Applications recorded.\n# TYPE shoal_recorder_applied counter\n"
+                              "shoal_recorder_applied{file=\"recorder\"} 0\n"),
+            std::string::npos) << metrics.body;
+}
+
+// A plugin that answers garbage loses its own families for the scrape, never /metrics.
+TEST_F(PluginOnManagerTest, APluginsMalformedMetricsAreLeftOutAndMetricsStillAnswers) {
+  for (const char* garbage : {"not json", R"([{"name": "Bad Name", "type": "gauge", "help": "x", "value": 1}])",
+                              R"([{"name": "x", "type": "gauge", "help": "x", "value": 1, "labels": {"a": 1}}])"}) {
+    TearDown();
+    start({{"metrics", garbage}});
+    auto metrics = raw("GET", "/metrics");
+    ASSERT_EQ(metrics.status, 200) << garbage;
+    EXPECT_NE(metrics.body.find("shoal_build_info{"), std::string::npos) << garbage;
+    EXPECT_EQ(metrics.body.find("shoal_recorder_"), std::string::npos) << garbage << "\n" << metrics.body;
+  }
+}
+
+TEST(PluginMetrics, MalformedSamplesAreRefusedNamingTheField) {
+  auto refusal = [](const std::string& json) {
+    try {
+      shoal::host::parsePluginMetrics(json, "my-plugin");
+    } catch (const shoal::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(refusal(R"({"name": "x"})").find("JSON array"), std::string::npos);
+  EXPECT_NE(refusal(R"([{"name": "x", "type": "summary", "help": "h", "value": 1}])").find("[0].type"), std::string::npos);
+  EXPECT_NE(refusal(R"([{"name": "x", "type": "counter", "help": "h", "value": -1}])").find("[0].value"), std::string::npos);
+  EXPECT_NE(refusal(R"([{"name": "x", "type": "gauge", "help": "h", "value": "1"}])").find("[0].value"), std::string::npos);
+  EXPECT_NE(refusal(R"([{"name": "connections_total", "type": "counter", "help": "h", "value": 1}])").find("statistics series"),
+            std::string::npos);
+  EXPECT_NE(refusal(R"([{"name": "x", "type": "gauge", "help": "h", "value": 1, "labels": {"__name__": "y"}}])")
+                .find("[0].labels.__name__"),
+            std::string::npos);
+  EXPECT_NE(refusal(R"([{"name": "x", "type": "gauge", "help": "h", "value": 1},
+                        {"name": "x", "type": "counter", "help": "h", "value": 1}])")
+                .find("[1].type"),
+            std::string::npos);
+  auto families = shoal::host::parsePluginMetrics(
+      R"([{"name": "up", "type": "gauge", "help": "h", "value": 1, "labels": {"site": "a"}},
+          {"name": "up", "type": "gauge", "help": "h", "value": 0.5, "labels": {"site": "b"}}])",
+      "my-plugin");
+  ASSERT_EQ(families.size(), 1u);
+  EXPECT_EQ(families[0].name, "shoal_my_plugin_up");
+  EXPECT_EQ(families[0].samples.size(), 2u);
+  EXPECT_EQ(families[0].samples[1].value, 0.5);
 }

@@ -182,6 +182,34 @@ TEST(NodeAgent, AFailedAttemptInTheJournalIsAppliedAgain) {
   fs::remove_all(dir);
 }
 
+// ABI 1.3: a handler registered with on_apply_ctx learns the command, the delivery, the
+// node, the attempt, the kind and the ordering key of what the agent applies.
+TEST(NodeAgent, AHandlerSeesTheIdsOfTheDeliveryItApplies) {
+  auto dir = freshDir("apply-context");
+  auto running = startManager(dir);
+  auto& manager = *running.service;
+  auto plugins = recorderPlugins(dir);
+  auto identity = enrolNode(manager, dir);
+  // A second node and a command for both, so command and delivery ids differ.
+  enrolNode(manager, dir / "other");
+  manager.queue().enqueue("recorder.apply", R"({"key":"a","seq":1})", "a", shoal::cluster::Target::all());
+  auto command = manager.queue().enqueue("recorder.context", "{}", "site-7", shoal::cluster::Target::node(identity.nodeId));
+  shoal::agent::NodeAgent agent(plugins->registries(), {dir / "node", std::chrono::milliseconds(500)});
+  agent.start();
+  ASSERT_TRUE(deliveredWithin20s(manager, command.id));
+  agent.stop();
+  const auto delivery = manager.queue().find(command.id)->deliveries.at(0);
+  EXPECT_EQ(delivery.output, "command=" + std::to_string(command.id) + " delivery=" + std::to_string(delivery.id) +
+                                 " node=" + std::to_string(identity.nodeId) +
+                                 " attempt=1 kind=recorder.context key=site-7");
+  EXPECT_NE(command.id, delivery.id) << "the test needs command and delivery ids apart";
+  plugins->shutdown();
+  manager.stop();
+  running.service.reset();  // before the store it uses
+  running.store.reset();
+  fs::remove_all(dir);
+}
+
 TEST(NodeAgent, ADeliveryAlreadyInTheJournalIsAnsweredFromItNotAppliedAgain) {
   auto dir = freshDir("redelivery");
   auto running = startManager(dir);

@@ -1,6 +1,12 @@
 #include "host/PanelDefinition.hpp"
 
 #include <gtest/gtest.h>
+#include <shoal/panel.h>
+
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "common/Error.hpp"
 
@@ -204,4 +210,52 @@ TEST(PanelDefinition, ProgressSectionsTakeOnlyARefreshInterval) {
   expectRefusal(panel(kTable, kForm, R"(,{"id":"p","type":"progress","title":"P","refresh_seconds":7200})"),
                 "sections[3].refresh_seconds: 7200 is not from 1 to 3600");
   expectRefusal(panel(kTable, kForm, R"(,{"id":"p","type":"progress"})"), "sections[3]: 'title' is missing");
+}
+
+// <shoal/panel.h> is the installed description of the vocabulary: its lists of section and
+// field types are exactly the ones the validator accepts, in its order.
+namespace {
+std::vector<std::string> words(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+std::string joined(const std::vector<std::string>& list) {
+  std::string out;
+  for (const auto& w : list) out += (out.empty() ? "" : ", ") + w;
+  return out;
+}
+}  // namespace
+
+TEST(PanelDefinition, ThePanelHeaderNamesExactlyTheTypesTheValidatorAccepts) {
+  const auto sections = words(SHOAL_PANEL_SECTION_TYPES);
+  const auto fields = words(SHOAL_PANEL_FIELD_TYPES);
+  const std::string sectionError = errorOf(R"({"title":"T","sections":[{"id":"a","type":"nosuch","title":"A"}]})");
+  EXPECT_EQ(sectionError.substr(sectionError.find("is not one of ") + 14), joined(sections)) << sectionError;
+  const std::string fieldError = errorOf(R"({"title":"T","sections":[{"id":"a","type":"form","title":"A","action":"x",
+                                            "fields":[{"name":"n","label":"N","type":"nosuch"}]}]})");
+  EXPECT_EQ(fieldError.substr(fieldError.find("is not one of ") + 14), joined(fields)) << fieldError;
+
+  // A minimal section of every type the header names is accepted.
+  const std::map<std::string, std::string> minimal{
+      {"table", R"("columns":[{"key":"a","label":"A"}])"},
+      {"form", R"("action":"save","fields":[{"name":"n","label":"N","type":"text"}])"},
+      {"action", R"("action":"go","label":"Go")"},
+      {"graph", R"("metric":"hello.series")"},
+      {"text", R"("body":"b")"},
+      {"progress", R"("refresh_seconds":1)"}};
+  for (const auto& type : sections) {
+    auto it = minimal.find(type);
+    ASSERT_NE(it, minimal.end()) << "panel.h names section type '" << type << "' that this test has no example of";
+    EXPECT_EQ(errorOf(R"({"title":"T","sections":[{"id":"a","type":")" + type + R"(","title":"A",)" + it->second + "}]}"), "")
+        << type;
+  }
+  for (const auto& type : fields) {
+    const std::string options = type == "select" ? R"(,"options":["x"])" : "";
+    EXPECT_EQ(errorOf(R"({"title":"T","sections":[{"id":"a","type":"form","title":"A","action":"x","fields":[
+                         {"name":"n","label":"N","type":")" + type + "\"" + options + "}]}]}"),
+              "")
+        << type;
+  }
 }

@@ -149,6 +149,36 @@ TEST_F(PluginHostTest, PluginBuiltAgainstFrozenAbi1_0Loads) {
   EXPECT_EQ(doc->json, R"({"v":1})");
 }
 
+// A plugin of the previous minor: its 1.2-sized descriptors are taken, its handler is called
+// through on_apply (1.3's on_apply_ctx reads as absent), its endpoint keeps 1.1's mapping.
+TEST_F(PluginHostTest, PluginBuiltAgainstFrozenAbi1_2LoadsAndWorks) {
+  const auto& compat = record("compat_v1_2.so");
+  ASSERT_EQ(compat.state, PluginState::Loaded) << compat.reason;
+  EXPECT_EQ(compat.abiMinor, 2);
+  auto handler = host_->registries().queueHandler("compat12.echo");
+  ASSERT_TRUE(handler);
+  EXPECT_EQ(handler->onApplyCtx, nullptr);
+  shoal_reply reply;
+  ASSERT_EQ(apply("compat12.echo", R"({"v":2})", reply), SHOAL_OK) << reply.error;
+  EXPECT_EQ(reply.output, R"(applied {"v":2})");
+  auto api = host_->registries().api("compat12");
+  ASSERT_TRUE(api);
+  auto call = [&](const std::string& method, const std::string& path, shoal_reply& out) {
+    return api->onRequest(api->user, shoal_str{method.data(), method.size()}, shoal_str{path.data(), path.size()},
+                          shoal_str{"", 0}, shoal_str{"{}", 2}, &out);
+  };
+  shoal_reply got;
+  ASSERT_EQ(call("GET", "", got), SHOAL_OK);
+  EXPECT_EQ(got.output, R"({"abi": "1.2"})");
+  shoal_reply conflict;
+  EXPECT_EQ(call("POST", "", conflict), SHOAL_ERR_CONFLICT);
+  EXPECT_EQ(shoal::host::pluginHttpAnswer(SHOAL_ERR_CONFLICT, conflict.httpStatus, true).status, 409);
+  // 1.2's stats_emit reaches the host (which has no runtime here, so says so).
+  shoal_reply stats;
+  EXPECT_EQ(call("POST", "stats", stats), SHOAL_ERR_UNSUPPORTED);
+  EXPECT_NE(stats.error.find("stats_emit"), std::string::npos) << stats.error;
+}
+
 TEST_F(PluginHostTest, FileThatIsNotASharedLibraryIsRefused) {
   expectRefused(record("not_elf.so"), "not a loadable shared library");
 }
@@ -204,7 +234,7 @@ TEST_F(PluginHostTest, PanelWithMarkupTypeIsRefused) {
 TEST_F(PluginHostTest, OnlyGoodPluginsLoadAndEveryFileIsReported) {
   std::size_t loaded = 0;
   for (const auto& [file, r] : records_) loaded += r.state == PluginState::Loaded;
-  EXPECT_EQ(loaded, 2u);
+  EXPECT_EQ(loaded, 3u);  // hello, compat_v1_0, compat_v1_2
   EXPECT_EQ(records_.size(), host_->records().size());
   EXPECT_GE(records_.size(), 13u);
 }

@@ -151,7 +151,7 @@ for path in /usr/bin/shoald /etc/shoal/shoald.conf /usr/lib/systemd/system/shoal
     fail "shoal does not contain $path; it contains:"$'\n'"$runtime_files"
   fi
 done
-for path in /usr/include/shoal/abi.h /usr/lib64/cmake/shoal/shoalConfig.cmake; do
+for path in /usr/include/shoal/abi.h /usr/include/shoal/panel.h /usr/lib64/cmake/shoal/shoalConfig.cmake; do
   if ! grep -qx -- "$path" <<<"$devel_files"; then
     fail "shoal-devel does not contain $path; it contains:"$'\n'"$devel_files"
   fi

@@ -337,8 +337,9 @@ def run(cluster):
     check(r.status == 200 and r.getheader("Content-Type", "").startswith("text/plain; version=0.0.4"),
           f"/metrics with the admin token: {r.status}")
     for needle in ('shoal_node_up{', 'shoal_service_healthy{', 'service="http"', 'shoal_queue_deliveries{state="failed"}',
-                   f'shoal_lb_connections_total{{series="{series}"'):
+                   f'shoal_lvs_connections_total{{series="{series}"'):
         check(needle in text, f"/metrics has {needle}")
+    check("shoal_lb_" not in text, "no plugin's series is passed off as the kernel's balancer (shoal_lb_*)")
     conn = http.client.HTTPConnection("127.0.0.1", cluster.metrics_port, timeout=10)
     conn.request("GET", "/metrics")
     plain = conn.getresponse()

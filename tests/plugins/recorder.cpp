@@ -9,6 +9,11 @@
 // Kind "recorder.fail" always fails (for retry/backoff tests); "recorder.restart" records
 // a restart of payload {"service": ...}; "flaky.restart" does too, but fails on a node whose
 // [plugin.recorder] flaky is "fail" (for rollouts that must stop).
+// ABI 1.3: "recorder.context" answers with the apply context it was given; the API endpoint
+// (/v1/plugins/recorder/...) enqueues what it is sent (POST enqueue), reads a command back
+// (GET commands/ID), answers a chosen status (status/CODE) and 405 for all but GET on
+// only-get; its /metrics contribution is [plugin.recorder] metrics when set (to test what
+// the host refuses), else a counter of the applications.
 #include <fcntl.h>
 #include <shoal/sdk.hpp>
 #include <unistd.h>
@@ -53,6 +58,21 @@ class Recorder final : public shoal::Plugin {
                        appendLine(file_ + ".restarts", std::string(payload) + "\n");
                        reply.append("restarted");
                      });
+    reg.queueHandler("recorder.context", "Answers with the apply context",
+                     [](const shoal::ApplyContext& c, std::string_view, shoal::Reply& reply) {
+                       reply.append("command=" + std::to_string(c.commandId) + " delivery=" +
+                                    std::to_string(c.deliveryId) + " node=" + std::to_string(c.nodeId) +
+                                    " attempt=" + std::to_string(c.attempt) + " kind=" + std::string(c.kind) +
+                                    " key=" + std::string(c.orderingKey));
+                     });
+    reg.api([this](const shoal::ApiRequest& request) { return serve(request); });
+    const auto metrics = reg.host().config("metrics");
+    reg.metrics([this, metrics] {
+      if (metrics) return *metrics;
+      std::lock_guard lock(mutex_);
+      return R"([{"name": "applied", "type": "counter", "help": "Applications recorded.", "labels": {"file": "recorder"}, "value": )" +
+             std::to_string(applied_.size()) + "}]";
+    });
     const bool flakyFails = reg.host().config("flaky", "") == "fail";
     reg.queueHandler("flaky.restart", "Restarts, or fails where configured to",
                      [this, flakyFails](std::string_view payload, shoal::Reply& reply) {
@@ -64,6 +84,30 @@ class Recorder final : public shoal::Plugin {
   }
 
  private:
+  std::string serve(const shoal::ApiRequest& request) {
+    const std::string path(request.path);
+    if (path == "enqueue") {
+      if (request.method != "POST") throw shoal::MethodNotAllowed(request, "POST");
+      return host().enqueue(request.body);
+    }
+    if (path.rfind("commands/", 0) == 0) {
+      auto command = host().commandJson(std::stoll(path.substr(9)));
+      if (!command) throw shoal::PluginError("no such command", SHOAL_ERR_NOT_FOUND);
+      return *command;
+    }
+    if (path.rfind("status/", 0) == 0) {
+      const auto code = static_cast<std::uint32_t>(std::stoul(path.substr(7)));
+      if (code >= 400) throw shoal::HttpError(code, "answered " + std::to_string(code) + " on purpose");
+      request.setStatus(code);
+      return code == 204 ? "" : R"({"status": )" + std::to_string(code) + "}";
+    }
+    if (path == "only-get") {
+      if (request.method != "GET") throw shoal::MethodNotAllowed(request, "GET");
+      return R"({"got": true})";
+    }
+    throw shoal::PluginError("no such path: " + path, SHOAL_ERR_NOT_FOUND);
+  }
+
   static std::string parse(std::string_view payload) {
     static const std::regex shape(R"re(^\s*\{\s*"key"\s*:\s*"([A-Za-z0-9_.-]{1,64})"\s*,\s*"seq"\s*:\s*([0-9]{1,12})\s*\}\s*$)re");
     std::cmatch m;

@@ -11,6 +11,7 @@ prefix=$work/prefix
 cmake --install "$build_dir" --prefix "$prefix" >"$work/install.log"
 test -f "$prefix/include/shoal/abi.h" || { echo "FAIL: abi.h not installed"; exit 1; }
 test -f "$prefix/include/shoal/sdk.hpp" || { echo "FAIL: sdk.hpp not installed"; exit 1; }
+test -f "$prefix/include/shoal/panel.h" || { echo "FAIL: panel.h not installed"; exit 1; }
 
 # Copy the example out of the source tree so nothing can reach back into it.
 cp -r "$source_dir/examples/hello" "$work/hello-src"

@@ -78,7 +78,8 @@ typedef enum shoal_status {
   SHOAL_ERR_UNSUPPORTED = 4,      /* the other side does not offer this */
   SHOAL_ERR_FAILED = 5,           /* the operation ran and failed; the message says why */
   SHOAL_ERR_EXCEPTION = 6,        /* a C++ exception was caught at the boundary */
-  SHOAL_ERR_INTERNAL = 7          /* a fault of the host (store unreachable, out of memory) */
+  SHOAL_ERR_INTERNAL = 7,         /* a fault of the host (store unreachable, out of memory) */
+  SHOAL_ERR_METHOD_NOT_ALLOWED = 8 /* added in ABI 1.3: the API path exists, the method not */
 } shoal_status;
 
 typedef enum shoal_log_level {
@@ -95,6 +96,18 @@ typedef struct shoal_txn shoal_txn;               /* an open document-store tran
 
 /* ---- contributions a plugin registers ------------------------------------------------ */
 
+/* Added in ABI 1.3. What the node applying a delivery knows about it, as on_apply_ctx
+ * receives it. Filled by the host: read only the fields `struct_size` covers. */
+typedef struct shoal_apply_context {
+  uint32_t struct_size;
+  uint32_t attempt;      /* 1 on the first try, 2 on the first retry, ... */
+  int64_t command_id;    /* the command's id: the same on every node it is delivered to */
+  int64_t delivery_id;   /* this node's delivery of it: unique in the cluster */
+  int64_t node_id;       /* the node applying it */
+  shoal_str kind;        /* the command's kind, e.g. "http.vhost.put" */
+  shoal_str ordering_key; /* commands of one key are applied one at a time, in order */
+} shoal_apply_context;
+
 /* A kind of Command Queue command that this plugin executes on a node, e.g. "http.vhost.put".
  * Kinds are globally unique: a second registration of the same kind is refused. */
 typedef struct shoal_queue_handler_desc {
@@ -105,10 +118,18 @@ typedef struct shoal_queue_handler_desc {
   /* Optional (may be NULL). Called where the command is enqueued, before it is stored, to
    * refuse a bad payload early. Return SHOAL_OK, or an error with a message in `reply`. */
   shoal_status (*on_validate)(void* user, shoal_str payload_json, shoal_reply* reply);
-  /* Required. Apply the command on this node. Text appended to `reply` becomes the
-   * delivery's output. Must be idempotent: a command may be re-applied after a crash. */
+  /* Apply the command on this node. Text appended to `reply` becomes the delivery's
+   * output. Must be idempotent: a command may be re-applied after a crash. Required up to
+   * ABI 1.2; from 1.3 on, one of on_apply and on_apply_ctx is required. */
   shoal_status (*on_apply)(void* user, shoal_str payload_json, shoal_reply* reply);
+  /* Added in ABI 1.3; optional. on_apply with the delivery's identity, so the handler can
+   * make itself idempotent (remember the command ids it has applied) or log what it does.
+   * `context` is the host's and valid only during the call. When it is set (and the
+   * plugin's struct_size covers it) the host calls it instead of on_apply. */
+  shoal_status (*on_apply_ctx)(void* user, const shoal_apply_context* context,
+                               shoal_str payload_json, shoal_reply* reply);
 } shoal_queue_handler_desc;
+
 
 typedef enum shoal_probe_kind {
   SHOAL_PROBE_TCP = 1, /* connect (optionally TLS), then each step: send, expect */
@@ -157,7 +178,9 @@ typedef struct shoal_probe_desc {
  * or script. The definition is a JSON object:
  *   { "title": "...", "sections": [ { "id": "...", "type": "table|form|action|graph|text",
  *                                     "title": "...", ... } ] }
- * The host validates it at registration and refuses a malformed one. */
+ * <shoal/panel.h> describes every section type and field, and what the host refuses. The
+ * host validates the definition at registration and refuses a malformed one (the plugin
+ * with it). */
 typedef struct shoal_panel_desc {
   uint32_t struct_size;
   shoal_str id;              /* unique within the plugin: [a-z0-9_-]+ */
@@ -199,7 +222,9 @@ typedef struct shoal_hook_desc {
  * string; `body` the request body (JSON for POST/PUT, empty otherwise). Text appended to
  * `reply` is the JSON response body. The status becomes the HTTP status: SHOAL_OK 200 (201
  * for POST), INVALID_ARGUMENT 400, NOT_FOUND 404, CONFLICT 409, UNSUPPORTED 501, FAILED 422,
- * anything else 500; the reply's error message is sent as {"error": {...}}.
+ * METHOD_NOT_ALLOWED 405 (ABI 1.3), anything else 500; the reply's error message is sent as
+ * {"error": {"code", "message"}}. From ABI 1.3 on, callback_reply_set_http_status chooses
+ * another status from a documented set (202, 204, 429, 503, ...).
  * One endpoint per plugin. Runs on the manager only. */
 typedef struct shoal_api_desc {
   uint32_t struct_size;
@@ -207,6 +232,29 @@ typedef struct shoal_api_desc {
   shoal_status (*on_request)(void* user, shoal_str method, shoal_str path, shoal_str query,
                              shoal_str body, shoal_reply* reply);
 } shoal_api_desc;
+
+/* Added in ABI 1.3. Samples the plugin adds to the manager's /metrics. `on_collect` is
+ * called on every scrape (from the scraping thread; keep it quick, never block on the
+ * network) and appends to `reply` a JSON array of samples:
+ *   [{"name": "policies_failing",        [a-z_][a-z0-9_]{0,63}, without the prefix; not
+ *                                        connections_total, packets_total, bytes_total or
+ *                                        last_sample_seconds (the host's names for the
+ *                                        plugin's statistics series, see callback_stats_emit)
+ *     "type": "gauge" | "counter",       one type per name
+ *     "help": "Policies the director...", one line, the same for every sample of a name
+ *     "labels": {"policy": "tcp:..."},   optional; names [a-z_][a-z0-9_]{0,31}, not
+ *                                        starting "__"; values strings up to 200 bytes
+ *     "value": 3}]                        a number; a counter never negative
+ * The host renders them as the families shoal_<plugin>_<name> (a '-' in the plugin's name
+ * becomes '_'), escaping every label value. When the answer is not such an array, or the
+ * call fails, the plugin's families are left out of that scrape and a line is logged;
+ * /metrics itself is never broken by a plugin. At most one per plugin; manager only (a node
+ * never calls it). */
+typedef struct shoal_metrics_desc {
+  uint32_t struct_size;
+  void* user;
+  shoal_status (*on_collect)(void* user, shoal_reply* reply);
+} shoal_metrics_desc;
 
 /* Added in ABI 1.3. How many connections the plugin's dataplane holds open to one node, so
  * that `shoalctl node drain --wait` can tell when a drained node is empty. Runs on the
@@ -265,7 +313,12 @@ typedef struct shoal_host_api {
   /* The document store: JSON documents in the plugin's own namespace, addressed by
    * (collection, key); collection and key are [A-Za-z0-9_.:-]{1,128} and [^\0]{1,255}.
    * Every access happens in a transaction: all of it is committed, or none of it.
-   * A txn not committed is rolled back by txn_end. Not available during on_init. */
+   * A txn not committed is rolled back by txn_end. Not available during on_init.
+   * Scope: the store is the process's own. On the manager it is the manager's store (the
+   * cluster's database); on a node it is that node's local store. Nothing replicates
+   * between them: what a node writes the manager never sees, and what the manager writes
+   * no node sees. To hand state to nodes, enqueue a command carrying it; to learn what a
+   * node did, read the command's deliveries (callback_command_get, ABI 1.3). */
   shoal_status (*callback_txn_begin)(shoal_plugin_ctx* ctx, shoal_txn** out_txn,
                                      shoal_buffer* out_error);
   /* Commit and free the transaction; on failure nothing was written. The handle is
@@ -303,10 +356,19 @@ typedef struct shoal_host_api {
   shoal_status (*callback_host_info)(shoal_plugin_ctx* ctx, shoal_buffer* out_json,
                                      shoal_buffer* out_error);
   /* Put a command into the Command Queue. Manager only (SHOAL_ERR_UNSUPPORTED elsewhere).
-   * `request_json`: {"kind": "lvs.apply", "payload": {...}, "key": "ordering key",
-   *                  "target": {"all": true} | {"role": "director"} | {"node": 3}}
-   * The kind's on_validate runs first. On success `out_json` holds
-   *   {"id": 17, "deliveries": 2}.
+   * `request_json` is an enqueue request, the one format POST /v1/commands also takes:
+   *   {"kind": "lvs.apply",          required; a kind some plugin registered
+   *    "payload": {...},             optional (default {}): any JSON value, or a string
+   *                                  holding the JSON text of one
+   *    "key": "lvs",                 optional ordering key (default: the kind); commands of
+   *                                  one key are applied one at a time, in order
+   *    "target": {"all": true} | {"role": "director"} | {"node": 3}}   required
+   * No other field is accepted; a missing or malformed field (a target that is not exactly
+   * one of the three forms, {"all": false}, a node id that is not a positive integer) is
+   * SHOAL_ERR_INVALID_ARGUMENT naming it. {"commands": [request, ...]} enqueues 1 to 1000
+   * requests at once, all or none. The kind's on_validate runs first for every request.
+   * On success `out_json` holds {"id": 17, "deliveries": 2} (a batch:
+   *   {"commands": [{"id": 17, "deliveries": 2}, ...]} in the order given).
    * Commands that a hook enqueues while it handles `health.changed` for a rolling restart
    * are awaited by that restart before it goes on: a drain is in force before the service
    * is restarted, and a restore before the next node is drained. */
@@ -338,12 +400,37 @@ typedef struct shoal_host_api {
    * that step, never as a negative rate); all five are required. A sample not newer than the
    * series' last one is ignored. The call validates every sample first and records none of
    * them when one is malformed (SHOAL_ERR_INVALID_ARGUMENT naming it). It never waits on
-   * the network. */
+   * the network. From ABI 1.3 on, /metrics shows a plugin's series in families named for
+   * it: shoal_<plugin>_connections_total, _packets_total, _bytes_total (with a "direction"
+   * label) and _last_sample_seconds, labelled with "series", "title" and the labels given. */
   shoal_status (*callback_stats_emit)(shoal_plugin_ctx* ctx, shoal_str samples_json,
                                       shoal_buffer* out_error);
 
-  /* ---- added in ABI 1.3: node connections (check struct_size before calling) ---- */
+  /* ---- added in ABI 1.3 (check struct_size before calling) ---- */
 
+  /* Choose the HTTP status of an API reply (shoal_api_desc.on_request), instead of the one
+   * its shoal_status maps to. Valid only on the reply of on_request; any other reply is
+   * SHOAL_ERR_UNSUPPORTED. Codes accepted: with SHOAL_OK returned, 200 201 202 204 (204
+   * sends no body); with an error returned, 400 403 404 405 409 410 412 422 429 503. Any
+   * other code is SHOAL_ERR_INVALID_ARGUMENT and leaves the status as it was. A success code
+   * set on a reply whose callback then fails (or an error code on one that succeeds) is
+   * ignored: the returned shoal_status decides. */
+  shoal_status (*callback_reply_set_http_status)(shoal_reply* reply, uint32_t http_status);
+  /* One command of the Command Queue with its deliveries, so a plugin can learn what became
+   * of what it enqueued. Manager only. `out_json`:
+   *   {"id": 17, "kind": "lvs.apply", "payload": "{...}" (its JSON text),
+   *    "ordering_key": "lvs", "target": "all" | "node:3" | "role:director",
+   *    "created_at_ms": ..., "deliveries": [{"id": 40, "node_id": 3,
+   *      "state": "pending" | "running" | "done" | "failed" | "skipped", "attempts": 2,
+   *      "output": "what on_apply answered", "finished_at_ms": ... | null, ...}]}
+   * (the object GET /v1/commands/{id} answers). SHOAL_ERR_NOT_FOUND for an unknown id. */
+  shoal_status (*callback_command_get)(shoal_plugin_ctx* ctx, int64_t command_id,
+                                       shoal_buffer* out_json, shoal_buffer* out_error);
+  /* Register the plugin's contribution to /metrics (see shoal_metrics_desc). Only during
+   * on_init; at most one per plugin. */
+  shoal_status (*callback_register_metrics)(shoal_plugin_ctx* ctx,
+                                            const shoal_metrics_desc* desc,
+                                            shoal_buffer* out_error);
   /* Register the plugin's connection counter (see shoal_connections_desc). At most one per
    * plugin; only during on_init. */
   shoal_status (*callback_register_connections)(shoal_plugin_ctx* ctx,

@@ -20,6 +20,8 @@
 //   - Host calls that fail throw shoal::HostError carrying the host's status and message.
 //   - Callbacks of this ABI version missing from an older host are reported as
 //     SHOAL_ERR_UNSUPPORTED rather than called.
+//   - JSON is not the veneer's business: parse and write payloads with a JSON library
+//     (docs/adr/0009-json-for-plugins.md recommends nlohmann/json; examples/hello uses it).
 #pragma once
 
 #include <shoal/abi.h>
@@ -114,10 +116,31 @@ class Reply {
   void setError(std::string_view message) {
     api_->callback_reply_set_error(reply_, toStr(message));
   }
+  // ABI 1.3, API replies only: answer with `httpStatus` (abi.h callback_reply_set_http_status
+  // lists the codes). Throws HostError for a code outside that set, on any other reply, or on
+  // an older host.
+  void setHttpStatus(std::uint32_t httpStatus) {
+    if (!detail::hostOffers(api_, &shoal_host_api::callback_reply_set_http_status))
+      throw HostError(SHOAL_ERR_UNSUPPORTED, "this shoald offers no reply_set_http_status; it needs ABI 1.3");
+    const shoal_status status = api_->callback_reply_set_http_status(reply_, httpStatus);
+    if (status != SHOAL_OK)
+      throw HostError(status, "HTTP status " + std::to_string(httpStatus) +
+                                  (status == SHOAL_ERR_UNSUPPORTED ? " can only be set on the reply of an API request"
+                                                                   : " is not one a plugin may answer with"));
+  }
 
  private:
   const shoal_host_api* api_;
   shoal_reply* reply_;
+};
+
+// What a queue handler learns about the delivery it applies (ABI 1.3 on_apply_ctx).
+struct ApplyContext {
+  std::int64_t commandId = 0;   // the same on every node the command reaches
+  std::int64_t deliveryId = 0;  // this node's delivery of it
+  std::int64_t nodeId = 0;
+  std::uint32_t attempt = 1;    // 1 on the first try
+  std::string_view kind, orderingKey;
 };
 
 struct Document {
@@ -127,6 +150,10 @@ struct Document {
 };
 
 // A document-store transaction in the plugin's namespace. Not committed = rolled back.
+// The store is the process's own: on the manager the manager's, on a node that node's local
+// store. Nothing replicates between them; a node's writes are invisible to the manager and
+// the manager's to every node. Send state to nodes in commands; read what nodes did with
+// Host::commandJson.
 class Transaction {
  public:
   Transaction(const shoal_host_api* api, shoal_txn* txn) : api_(api), txn_(txn) {}
@@ -269,7 +296,22 @@ class Host {
     return detail::hostOffers(api_, &shoal_host_api::callback_stats_emit);
   }
 
-  // ---- ABI 1.3: node connections ----
+  // ---- ABI 1.3 ----
+
+  // One command and its deliveries, as JSON (manager only; see callback_command_get in
+  // abi.h): what became of something the plugin enqueued. nullopt for an unknown id.
+  std::optional<std::string> commandJson(std::int64_t commandId) const {
+    require(&shoal_host_api::callback_command_get, "command_get", "1.3");
+    detail::HostBuffer out(api_), error(api_);
+    shoal_status s = api_->callback_command_get(ctx_, commandId, out.get(), error.get());
+    if (s == SHOAL_ERR_NOT_FOUND) return std::nullopt;
+    detail::check(s, error, "command_get");
+    return out.str();
+  }
+  // True when the host offers ABI 1.3's callbacks.
+  bool offersAbi13() const {
+    return detail::hostOffers(api_, &shoal_host_api::callback_register_metrics);
+  }
 
   // True when the host asks plugins how many connections they hold to a node (ABI 1.3).
   bool offersConnections() const {
@@ -344,17 +386,63 @@ struct ProbeSpec {
 
 // Callback signatures. Throw (PluginError or anything else) to fail.
 using ApplyFn = std::function<void(std::string_view payloadJson, Reply& reply)>;
+// ABI 1.3: apply with the delivery's identity.
+using ApplyWithContextFn =
+    std::function<void(const ApplyContext& context, std::string_view payloadJson, Reply& reply)>;
+// ABI 1.3: the plugin's samples for /metrics, a JSON array (see shoal_metrics_desc).
+using MetricsFn = std::function<std::string()>;
 using ValidateFn = std::function<void(std::string_view payloadJson)>;
 using PanelDataFn = std::function<std::string(std::string_view sectionId, std::string_view queryJson)>;
 using PanelActionFn = std::function<std::string(std::string_view actionId, std::string_view inputJson)>;
 using EventFn = std::function<void(std::string_view event, std::string_view payloadJson)>;
 // An API request (ABI 1.1): returns the JSON response body. Throw PluginError with
 // SHOAL_ERR_INVALID_ARGUMENT (400), SHOAL_ERR_NOT_FOUND (404), SHOAL_ERR_CONFLICT (409),
-// SHOAL_ERR_FAILED (422).
+// SHOAL_ERR_FAILED (422), SHOAL_ERR_METHOD_NOT_ALLOWED (405, ABI 1.3), or HttpError for
+// another status; answer 201/202/204 with ApiRequest::setStatus (ABI 1.3).
 struct ApiRequest {
   std::string_view method, path, query, body;
+  // ABI 1.3: the HTTP status of a successful answer, 200 201 202 or 204 (204 sends no body).
+  // Throws HostError on an older host or for another code.
+  void setStatus(std::uint32_t httpStatus) const {
+    if (httpStatus < 200 || httpStatus >= 300)
+      throw HostError(SHOAL_ERR_INVALID_ARGUMENT, "setStatus takes a success status; throw HttpError for " +
+                                                      std::to_string(httpStatus));
+    if (reply != nullptr) reply->setHttpStatus(httpStatus);
+  }
+  Reply* reply = nullptr;  // set by the veneer
 };
 using ApiFn = std::function<std::string(const ApiRequest& request)>;
+
+// Throw from an API handler to answer an error status of abi.h's documented set (400 403 404
+// 405 409 410 412 422 429 503) with `message`, e.g. HttpError(503, "the director is down").
+class HttpError : public PluginError {
+ public:
+  HttpError(std::uint32_t httpStatus, const std::string& message)
+      : PluginError(message, statusFor(httpStatus)), httpStatus_(httpStatus) {}
+  std::uint32_t httpStatus() const noexcept { return httpStatus_; }
+
+ private:
+  static shoal_status statusFor(std::uint32_t http) {
+    switch (http) {
+      case 400: return SHOAL_ERR_INVALID_ARGUMENT;
+      case 404: return SHOAL_ERR_NOT_FOUND;
+      case 405: return SHOAL_ERR_METHOD_NOT_ALLOWED;
+      case 409: return SHOAL_ERR_CONFLICT;
+      case 422: return SHOAL_ERR_FAILED;
+      default: return SHOAL_ERR_FAILED;  // the chosen status says the rest
+    }
+  }
+  std::uint32_t httpStatus_;
+};
+
+// Answers 405 for a method the path does not take, e.g.
+//   if (request.method != "GET") throw shoal::MethodNotAllowed(request, "GET");
+class MethodNotAllowed : public HttpError {
+ public:
+  MethodNotAllowed(const ApiRequest& request, std::string_view allowed)
+      : HttpError(405, std::string(request.method) + " is not allowed on " + std::string(request.path) +
+                           " (allowed: " + std::string(allowed) + ")") {}
+};
 
 namespace detail {
 
@@ -383,6 +471,11 @@ struct QueueHandlerBinding {
   const shoal_host_api* api;
   ApplyFn apply;
   ValidateFn validate;
+  ApplyWithContextFn applyWithContext;
+};
+struct MetricsBinding {
+  const shoal_host_api* api;
+  MetricsFn collect;
 };
 struct PanelBinding {
   const shoal_host_api* api;
@@ -411,20 +504,77 @@ class Registrar {
 
   void queueHandler(std::string_view kind, std::string_view description, ApplyFn apply,
                     ValidateFn validate = {}) {
-    auto* b = keep(bindings_, detail::QueueHandlerBinding{host_.api(), std::move(apply),
-                                                          std::move(validate)});
+    registerQueueHandler(kind, description,
+                         detail::QueueHandlerBinding{host_.api(), std::move(apply), std::move(validate), {}});
+  }
+  // ABI 1.3: the handler also learns the command and delivery it applies. Throws
+  // HostError(SHOAL_ERR_UNSUPPORTED) on an older host, which would not pass them.
+  void queueHandler(std::string_view kind, std::string_view description, ApplyWithContextFn apply,
+                    ValidateFn validate = {}) {
+    if (!host_.offersAbi13())
+      throw HostError(SHOAL_ERR_UNSUPPORTED, "this shoald passes no apply context; it needs ABI 1.3");
+    registerQueueHandler(kind, description,
+                         detail::QueueHandlerBinding{host_.api(), {}, std::move(validate), std::move(apply)});
+  }
+
+  // ABI 1.3: add samples to the manager's /metrics; `collect` returns the JSON array that
+  // shoal_metrics_desc describes and runs on every scrape.
+  void metrics(MetricsFn collect) {
+    if (!host_.offersAbi13())
+      throw HostError(SHOAL_ERR_UNSUPPORTED, "this shoald takes no plugin metrics; it needs ABI 1.3");
+    auto* b = keep(metrics_, detail::MetricsBinding{host_.api(), std::move(collect)});
+    shoal_metrics_desc d{};
+    d.struct_size = sizeof d;
+    d.user = b;
+    d.on_collect = [](void* user, shoal_reply* reply) -> shoal_status {
+      auto* self = static_cast<detail::MetricsBinding*>(user);
+      return detail::guard(self->api, reply, [&] {
+        std::string out = self->collect();
+        self->api->callback_reply_append(reply, toStr(out));
+      });
+    };
+    detail::HostBuffer error(host_.api());
+    detail::check(host_.api()->callback_register_metrics(host_.context(), &d, error.get()), error,
+                  "register_metrics");
+  }
+
+ private:
+  void registerQueueHandler(std::string_view kind, std::string_view description,
+                            detail::QueueHandlerBinding binding) {
+    auto* b = keep(bindings_, std::move(binding));
     shoal_queue_handler_desc d{};
     d.struct_size = sizeof d;
     d.kind = toStr(kind);
     d.description = toStr(description);
     d.user = b;
-    d.on_apply = [](void* user, shoal_str payload, shoal_reply* reply) -> shoal_status {
-      auto* self = static_cast<detail::QueueHandlerBinding*>(user);
-      return detail::guard(self->api, reply, [&] {
-        Reply r(self->api, reply);
-        self->apply(toView(payload), r);
-      });
-    };
+    if (b->applyWithContext) {
+      d.on_apply_ctx = [](void* user, const shoal_apply_context* context, shoal_str payload,
+                          shoal_reply* reply) -> shoal_status {
+        auto* self = static_cast<detail::QueueHandlerBinding*>(user);
+        return detail::guard(self->api, reply, [&] {
+          ApplyContext c;
+          const auto covers = [&](std::size_t end) { return context->struct_size >= end; };
+          if (covers(offsetof(shoal_apply_context, ordering_key) + sizeof(shoal_str))) {
+            c.commandId = context->command_id;
+            c.deliveryId = context->delivery_id;
+            c.nodeId = context->node_id;
+            c.attempt = context->attempt;
+            c.kind = toView(context->kind);
+            c.orderingKey = toView(context->ordering_key);
+          }
+          Reply r(self->api, reply);
+          self->applyWithContext(c, toView(payload), r);
+        });
+      };
+    } else {
+      d.on_apply = [](void* user, shoal_str payload, shoal_reply* reply) -> shoal_status {
+        auto* self = static_cast<detail::QueueHandlerBinding*>(user);
+        return detail::guard(self->api, reply, [&] {
+          Reply r(self->api, reply);
+          self->apply(toView(payload), r);
+        });
+      };
+    }
     if (b->validate) {
       d.on_validate = [](void* user, shoal_str payload, shoal_reply* reply) -> shoal_status {
         auto* self = static_cast<detail::QueueHandlerBinding*>(user);
@@ -436,6 +586,7 @@ class Registrar {
                   error, "register_queue_handler");
   }
 
+ public:
   void probe(const ProbeSpec& spec) {
     std::vector<shoal_probe_step> steps;
     for (const auto& [send, expect] : spec.steps) steps.push_back({toStr(send), toStr(expect)});
@@ -526,10 +677,18 @@ class Registrar {
     d.on_request = [](void* user, shoal_str method, shoal_str path, shoal_str query, shoal_str body,
                       shoal_reply* reply) -> shoal_status {
       auto* self = static_cast<detail::ApiBinding*>(user);
+      Reply r(self->api, reply);
+      const bool choosesStatus = detail::hostOffers(self->api, &shoal_host_api::callback_reply_set_http_status);
       return detail::guard(self->api, reply, [&] {
-        std::string out =
-            self->handler(ApiRequest{toView(method), toView(path), toView(query), toView(body)});
-        self->api->callback_reply_append(reply, toStr(out));
+        try {
+          ApiRequest request{toView(method), toView(path), toView(query), toView(body),
+                             choosesStatus ? &r : nullptr};
+          std::string out = self->handler(request);
+          self->api->callback_reply_append(reply, toStr(out));
+        } catch (const HttpError& e) {
+          if (choosesStatus) self->api->callback_reply_set_http_status(reply, e.httpStatus());
+          throw;
+        }
       });
     };
     detail::HostBuffer error(host_.api());
@@ -576,6 +735,7 @@ class Registrar {
   std::list<detail::HookBinding> hooks_;
   std::list<detail::ApiBinding> apis_;
   std::list<detail::ConnectionsBinding> connections_;
+  std::list<detail::MetricsBinding> metrics_;
 };
 
 // Base class of a plugin. The host reaches it only through SHOAL_PLUGIN's adapter.

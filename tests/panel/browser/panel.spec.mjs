@@ -305,7 +305,7 @@ try {
   // ---- the Command Queue: a command that fails everywhere, its output, skip and retry ----
   const session = await (await context.request.get(`${cluster.url}/v1/session`)).json();
   const enqueued = await context.request.post(`${cluster.url}/v1/commands`, {
-    data: {kind: 'markup.fail', payload: '{}', ordering_key: 'markup', target: 'all'},
+    data: {kind: 'markup.fail', payload: {}, key: 'markup', target: {all: true}},
     headers: {'X-CSRF-Token': session.csrf_token},
   });
   check(enqueued.status() === 201, `a failing command is enqueued: ${enqueued.status()}`);

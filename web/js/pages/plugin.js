@@ -1,7 +1,7 @@
 // A plugin's panel, rendered from its declarative definition. The vocabulary (section types
 // table, form, action, graph, text and progress; nested tables, live columns, row actions,
-// dependent fields) is specified in kernel/host/PanelDefinition.hpp, which the manager
-// enforces, and summarised in web/README.md. The definition and the data are the plugin's;
+// dependent fields) is specified in sdk/include/shoal/panel.h and enforced by the manager
+// (kernel/host/PanelDefinition.cpp). The definition and the data are the plugin's;
 // everything from them is shown as text (see dom.js), so a plugin never puts markup or
 // script into the page.
 //

@@ -1,0 +1,349 @@
+/*
+ * shoal plugin ABI — the whole contract between shoald (the host) and a plugin.
+ *
+ * Only C types cross this boundary: fixed-width integers, {pointer, length} strings,
+ * function pointers and opaque handles. No exception, no C++ or library type crosses it.
+ *
+ * Evolution rules (what makes the ABI stable):
+ *   - Every table begins with `struct_size` (sizeof the struct as the side that fills it
+ *     was compiled) followed, for the two top-level tables, by the ABI version.
+ *   - Fields are only ever appended. A minor version adds fields; a major version is a
+ *     break. Each side reads only the fields that the other side's `struct_size` covers.
+ *   - The host refuses a plugin whose ABI major differs from its own, or whose tables are
+ *     larger than the host knows (the plugin was built for a newer minor and relies on it).
+ *
+ * Names say direction:
+ *   - `shoal_host_api.callback_*`   implemented by the host, called by the plugin;
+ *   - `*_on_*` function pointers     implemented by the plugin, called by the host.
+ *
+ * Ownership, for every pointer in this file:
+ *   - A `shoal_str` passed as an argument is borrowed: valid only for the duration of the
+ *     call. Whoever receives it copies what it wants to keep. It need not be NUL-terminated.
+ *   - A `shoal_buffer` filled by the host is owned by the caller after return and must be
+ *     released with `callback_buffer_free` (the host's allocator, never free()).
+ *   - Descriptors passed to `callback_register_*` are copied by the host during the call;
+ *     the plugin may free or reuse them afterwards. The `user` pointer inside them is the
+ *     plugin's and must stay valid until `on_shutdown` returns.
+ *   - `shoal_plugin_api` returned by the entry point is owned by the plugin and must stay
+ *     valid until `on_shutdown` returns. The host keeps the library loaded until then.
+ *   - Opaque handles (`shoal_plugin_ctx`, `shoal_reply`, `shoal_txn`) are owned by the host.
+ *
+ * Threads: the host may call a plugin's callbacks from several threads at once; a plugin
+ * that keeps mutable state guards it. Host callbacks are safe to call from any thread,
+ * except that a `shoal_txn` belongs to the thread that began it.
+ */
+#ifndef SHOAL_ABI_H
+#define SHOAL_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHOAL_ABI_VERSION_MAJOR 1
+#define SHOAL_ABI_VERSION_MINOR 2
+
+/* The one symbol a plugin exports. */
+#define SHOAL_PLUGIN_ENTRY_SYMBOL "shoal_plugin_entry"
+
+#if defined(__GNUC__)
+#define SHOAL_EXPORT __attribute__((visibility("default")))
+#else
+#define SHOAL_EXPORT
+#endif
+
+/* ---- basic types -------------------------------------------------------------------- */
+
+/* Borrowed text: `data` points at `len` bytes of UTF-8, not necessarily NUL-terminated. */
+typedef struct shoal_str {
+  const char* data;
+  size_t len;
+} shoal_str;
+
+/* Host-allocated bytes handed to the plugin; release with callback_buffer_free.
+ * The host always adds a NUL after `len` bytes, so `data` can be read as a C string. */
+typedef struct shoal_buffer {
+  char* data;
+  size_t len;
+} shoal_buffer;
+
+/* Outcome of a call in either direction. Values are stable; new ones may be appended. */
+typedef enum shoal_status {
+  SHOAL_OK = 0,
+  SHOAL_ERR_INVALID_ARGUMENT = 1, /* the input was rejected; the message says which field */
+  SHOAL_ERR_NOT_FOUND = 2,        /* the named thing does not exist */
+  SHOAL_ERR_CONFLICT = 3,         /* the name is taken, or a concurrent change won */
+  SHOAL_ERR_UNSUPPORTED = 4,      /* the other side does not offer this */
+  SHOAL_ERR_FAILED = 5,           /* the operation ran and failed; the message says why */
+  SHOAL_ERR_EXCEPTION = 6,        /* a C++ exception was caught at the boundary */
+  SHOAL_ERR_INTERNAL = 7          /* a fault of the host (store unreachable, out of memory) */
+} shoal_status;
+
+typedef enum shoal_log_level {
+  SHOAL_LOG_ERROR = 3,
+  SHOAL_LOG_WARNING = 4,
+  SHOAL_LOG_INFO = 6,
+  SHOAL_LOG_DEBUG = 7
+} shoal_log_level;
+
+/* Opaque host objects. */
+typedef struct shoal_plugin_ctx shoal_plugin_ctx; /* one per loaded plugin */
+typedef struct shoal_reply shoal_reply;           /* where a plugin callback writes its answer */
+typedef struct shoal_txn shoal_txn;               /* an open document-store transaction */
+
+/* ---- contributions a plugin registers ------------------------------------------------ */
+
+/* A kind of Command Queue command that this plugin executes on a node, e.g. "http.vhost.put".
+ * Kinds are globally unique: a second registration of the same kind is refused. */
+typedef struct shoal_queue_handler_desc {
+  uint32_t struct_size;
+  shoal_str kind;        /* lower-case dotted name: [a-z0-9_-]+(\.[a-z0-9_-]+)+ */
+  shoal_str description; /* one line for people */
+  void* user;            /* passed back to the callbacks */
+  /* Optional (may be NULL). Called where the command is enqueued, before it is stored, to
+   * refuse a bad payload early. Return SHOAL_OK, or an error with a message in `reply`. */
+  shoal_status (*on_validate)(void* user, shoal_str payload_json, shoal_reply* reply);
+  /* Required. Apply the command on this node. Text appended to `reply` becomes the
+   * delivery's output. Must be idempotent: a command may be re-applied after a crash. */
+  shoal_status (*on_apply)(void* user, shoal_str payload_json, shoal_reply* reply);
+} shoal_queue_handler_desc;
+
+typedef enum shoal_probe_kind {
+  SHOAL_PROBE_TCP = 1, /* connect (optionally TLS), then each step: send, expect */
+  SHOAL_PROBE_HTTP = 2 /* connect (optionally TLS), send a request, expect a status */
+} shoal_probe_kind;
+
+/* One exchange of a TCP probe: `send` is written (if non-empty), then the probe reads until
+ * the received text starts with `expect` (if non-empty) or the timeout passes. */
+typedef struct shoal_probe_step {
+  shoal_str send;
+  shoal_str expect;
+} shoal_probe_step;
+
+/* How the kernel's health engine checks this plugin's service on a node. The engine runs
+ * the probe; the plugin only describes it. One probe per service name. */
+typedef struct shoal_probe_desc {
+  uint32_t struct_size;
+  shoal_str service; /* the balanced service this probe checks, e.g. "http", "smtp" */
+  uint32_t kind;     /* a shoal_probe_kind */
+  uint16_t port;     /* TCP port on the node */
+  uint8_t use_tls;   /* 1 = TLS handshake after connect (certificate not verified) */
+  uint8_t reserved0;
+  uint32_t interval_ms; /* time between probes; 0 = engine default */
+  uint32_t timeout_ms;  /* per probe; 0 = engine default */
+  uint32_t rise;        /* consecutive successes to become healthy; 0 = default */
+  uint32_t fall;        /* consecutive failures to become unhealthy; 0 = default */
+  const shoal_probe_step* steps; /* SHOAL_PROBE_TCP: `step_count` exchanges */
+  size_t step_count;
+  shoal_str http_method; /* SHOAL_PROBE_HTTP: e.g. "GET" */
+  shoal_str http_path;   /* SHOAL_PROBE_HTTP: e.g. "/" */
+  shoal_str http_host;   /* SHOAL_PROBE_HTTP: Host header; empty = the node's address */
+  uint32_t http_expect_status; /* SHOAL_PROBE_HTTP: e.g. 200 */
+} shoal_probe_desc;
+
+/* A page section in the web panel. The panel is declarative: `definition_json` describes
+ * it and the panel's own code renders it, escaping every value; a plugin never sends markup
+ * or script. The definition is a JSON object:
+ *   { "title": "...", "sections": [ { "id": "...", "type": "table|form|action|graph|text",
+ *                                     "title": "...", ... } ] }
+ * The host validates it at registration and refuses a malformed one. */
+typedef struct shoal_panel_desc {
+  uint32_t struct_size;
+  shoal_str id;              /* unique within the plugin: [a-z0-9_-]+ */
+  shoal_str definition_json; /* see above */
+  void* user;
+  /* Optional. Data for one section, as JSON, appended to `reply`. `query_json` carries the
+   * panel's parameters (paging, filters) as a JSON object. */
+  shoal_status (*on_data)(void* user, shoal_str section_id, shoal_str query_json,
+                          shoal_reply* reply);
+  /* Optional. Run an action or submit a form. `input_json` is a JSON object of the
+   * fields. A validation failure returns SHOAL_ERR_INVALID_ARGUMENT with a message. */
+  shoal_status (*on_action)(void* user, shoal_str action_id, shoal_str input_json,
+                            shoal_reply* reply);
+} shoal_panel_desc;
+
+/* A subscription to kernel events. Known events in this ABI version:
+ *   account.created  account.changed  account.removed
+ *   node.joined      node.left        health.changed
+ * health.changed (on the manager) carries the object callback_health_list describes, plus
+ * "previous": the state before. It is sent when a probe's state changes and when a service
+ * on a node enters or leaves maintenance (a rolling restart drains it first); "serving" is
+ * false while the service must receive no new connections. Hooks run one at a time, in the
+ * order events happened.
+ * Registering any other name is refused. */
+typedef struct shoal_hook_desc {
+  uint32_t struct_size;
+  shoal_str event;
+  void* user;
+  /* Required. `payload_json` describes the event. An error is logged with its message;
+   * it does not stop other hooks. */
+  shoal_status (*on_event)(void* user, shoal_str event, shoal_str payload_json,
+                           shoal_reply* reply);
+} shoal_hook_desc;
+
+/* Added in ABI 1.1. An HTTP endpoint of the manager's API that the plugin serves: every
+ * request to /v1/plugins/<plugin name>/<path> (any method) reaches `on_request`, after the
+ * host has authenticated it as an admin. `path` is what follows the plugin's name, without
+ * a leading slash ("services/tcp:192.0.2.10:80"), percent-decoded; `query` is the raw query
+ * string; `body` the request body (JSON for POST/PUT, empty otherwise). Text appended to
+ * `reply` is the JSON response body. The status becomes the HTTP status: SHOAL_OK 200 (201
+ * for POST), INVALID_ARGUMENT 400, NOT_FOUND 404, CONFLICT 409, UNSUPPORTED 501, FAILED 422,
+ * anything else 500; the reply's error message is sent as {"error": {...}}.
+ * One endpoint per plugin. Runs on the manager only. */
+typedef struct shoal_api_desc {
+  uint32_t struct_size;
+  void* user;
+  shoal_status (*on_request)(void* user, shoal_str method, shoal_str path, shoal_str query,
+                             shoal_str body, shoal_reply* reply);
+} shoal_api_desc;
+
+/* ---- what the host offers ------------------------------------------------------------ */
+
+/* Functions that can fail take `shoal_buffer* out_error` (may be NULL). On failure the host
+ * fills it with a message the caller releases with callback_buffer_free. */
+typedef struct shoal_host_api {
+  uint32_t struct_size;
+  uint16_t abi_major;
+  uint16_t abi_minor;
+  shoal_str host_version; /* shoald's version, e.g. "0.1.0" */
+
+  /* Release a buffer the host filled. NULL or an empty buffer is accepted. */
+  void (*callback_buffer_free)(shoal_buffer* buffer);
+
+  /* Write a line to shoald's log, attributed to the plugin. */
+  void (*callback_log)(shoal_plugin_ctx* ctx, uint32_t level, shoal_str message);
+
+  /* Read a configuration value of this plugin: key "k" is `k` in section [plugin.NAME] of
+   * shoald's configuration. SHOAL_ERR_NOT_FOUND when unset (out_value untouched). */
+  shoal_status (*callback_config_get)(shoal_plugin_ctx* ctx, shoal_str key,
+                                      shoal_buffer* out_value, shoal_buffer* out_error);
+
+  /* Answers from plugin callbacks. `reply_append` adds to the output (data, command
+   * output); `reply_set_error` sets the message that explains a non-OK status. */
+  void (*callback_reply_append)(shoal_reply* reply, shoal_str text);
+  void (*callback_reply_set_error)(shoal_reply* reply, shoal_str message);
+
+  /* Registration into the kernel's registries. Valid only during `on_init`: contributions
+   * take effect together when init returns SHOAL_OK, and none of them do otherwise. */
+  shoal_status (*callback_register_queue_handler)(shoal_plugin_ctx* ctx,
+                                                  const shoal_queue_handler_desc* desc,
+                                                  shoal_buffer* out_error);
+  shoal_status (*callback_register_probe)(shoal_plugin_ctx* ctx, const shoal_probe_desc* desc,
+                                          shoal_buffer* out_error);
+  shoal_status (*callback_register_panel)(shoal_plugin_ctx* ctx, const shoal_panel_desc* desc,
+                                          shoal_buffer* out_error);
+  shoal_status (*callback_register_hook)(shoal_plugin_ctx* ctx, const shoal_hook_desc* desc,
+                                         shoal_buffer* out_error);
+
+  /* The document store: JSON documents in the plugin's own namespace, addressed by
+   * (collection, key); collection and key are [A-Za-z0-9_.:-]{1,128} and [^\0]{1,255}.
+   * Every access happens in a transaction: all of it is committed, or none of it.
+   * A txn not committed is rolled back by txn_end. Not available during on_init. */
+  shoal_status (*callback_txn_begin)(shoal_plugin_ctx* ctx, shoal_txn** out_txn,
+                                     shoal_buffer* out_error);
+  /* Commit and free the transaction; on failure nothing was written. The handle is
+   * invalid afterwards either way. */
+  shoal_status (*callback_txn_commit)(shoal_txn* txn, shoal_buffer* out_error);
+  /* Roll back (if not committed) and free the transaction. */
+  void (*callback_txn_end)(shoal_txn* txn);
+  /* SHOAL_ERR_NOT_FOUND when absent. On success `out_json` holds the document and
+   * `out_revision` (may be NULL) its revision, which starts at 1 and grows by one per put. */
+  shoal_status (*callback_doc_get)(shoal_txn* txn, shoal_str collection, shoal_str key,
+                                   shoal_buffer* out_json, int64_t* out_revision,
+                                   shoal_buffer* out_error);
+  /* Create or replace. `json` must be a valid JSON value (SHOAL_ERR_INVALID_ARGUMENT if
+   * not). If `expected_revision` >= 0 the put succeeds only when the stored revision equals
+   * it (0 = must not exist yet), else SHOAL_ERR_CONFLICT. -1 = unconditional. */
+  shoal_status (*callback_doc_put)(shoal_txn* txn, shoal_str collection, shoal_str key,
+                                   shoal_str json, int64_t expected_revision,
+                                   int64_t* out_revision, shoal_buffer* out_error);
+  /* SHOAL_ERR_NOT_FOUND when absent. */
+  shoal_status (*callback_doc_delete)(shoal_txn* txn, shoal_str collection, shoal_str key,
+                                      shoal_buffer* out_error);
+  /* Visit the documents of a collection whose key starts with `key_prefix` (may be empty),
+   * in key order. `visit` returning non-zero stops early. Strings are borrowed. */
+  shoal_status (*callback_doc_list)(shoal_txn* txn, shoal_str collection, shoal_str key_prefix,
+                                    int (*visit)(void* visit_user, shoal_str key, shoal_str json,
+                                                 int64_t revision),
+                                    void* visit_user, shoal_buffer* out_error);
+
+  /* ---- added in ABI 1.1 (check struct_size before calling) ---- */
+
+  /* Facts about the process the plugin runs in, as a JSON object:
+   *   {"role": "manager" | "node", "node_id": 3 (0 when not enrolled yet),
+   *    "data_dir": "/var/lib/shoal", "host_version": "0.2.0"}
+   * A manager that is also AppServer0 reports role "manager" and its own node_id. */
+  shoal_status (*callback_host_info)(shoal_plugin_ctx* ctx, shoal_buffer* out_json,
+                                     shoal_buffer* out_error);
+  /* Put a command into the Command Queue. Manager only (SHOAL_ERR_UNSUPPORTED elsewhere).
+   * `request_json`: {"kind": "lvs.apply", "payload": {...}, "key": "ordering key",
+   *                  "target": {"all": true} | {"role": "director"} | {"node": 3}}
+   * The kind's on_validate runs first. On success `out_json` holds
+   *   {"id": 17, "deliveries": 2}.
+   * Commands that a hook enqueues while it handles `health.changed` for a rolling restart
+   * are awaited by that restart before it goes on: a drain is in force before the service
+   * is restarted, and a restore before the next node is drained. */
+  shoal_status (*callback_enqueue)(shoal_plugin_ctx* ctx, shoal_str request_json,
+                                   shoal_buffer* out_json, shoal_buffer* out_error);
+  /* The health of every probed service on every node, as a JSON array of
+   *   {"node_id": "3", "address": "10.0.0.11", "service": "http", "port": 80,
+   *    "state": "healthy" | "unhealthy" | "unknown", "maintenance": false,
+   *    "serving": true, "reason": "..."}
+   * (the same objects `health.changed` events carry). Manager only. */
+  shoal_status (*callback_health_list)(shoal_plugin_ctx* ctx, shoal_buffer* out_json,
+                                       shoal_buffer* out_error);
+  /* Register the plugin's API endpoint (see shoal_api_desc). Only during on_init. */
+  shoal_status (*callback_register_api)(shoal_plugin_ctx* ctx, const shoal_api_desc* desc,
+                                        shoal_buffer* out_error);
+
+  /* ---- added in ABI 1.2 (check struct_size before calling) ---- */
+
+  /* Hand statistics samples to the kernel, which records them in RRD files on the manager
+   * (a node forwards them to its manager in the background) and shows them in the panel's
+   * graphs and on /metrics. `samples_json` is a JSON array of objects:
+   *   {"series": "service.3f2a9c1e",   [A-Za-z0-9._:-]{1,160}; the host prefixes it with
+   *                                     "<plugin name>." so plugins never collide
+   *    "time": 1764100000,             Unix seconds the counters were read (0 or absent = now)
+   *    "title": "tcp:192.0.2.10:80",   optional: how graphs and /metrics name the series
+   *    "labels": {"service": "..."},   optional: string labels for /metrics
+   *    "conns": 10, "packets_in": 0, "packets_out": 0, "bytes_in": 0, "bytes_out": 0}
+   * The five counters are totals that only grow (a reset to zero is recorded as unknown for
+   * that step, never as a negative rate); all five are required. A sample not newer than the
+   * series' last one is ignored. The call validates every sample first and records none of
+   * them when one is malformed (SHOAL_ERR_INVALID_ARGUMENT naming it). It never waits on
+   * the network. */
+  shoal_status (*callback_stats_emit)(shoal_plugin_ctx* ctx, shoal_str samples_json,
+                                      shoal_buffer* out_error);
+} shoal_host_api;
+
+/* ---- what the plugin provides -------------------------------------------------------- */
+
+typedef struct shoal_plugin_api {
+  uint32_t struct_size;
+  uint16_t abi_major; /* SHOAL_ABI_VERSION_MAJOR the plugin was built with */
+  uint16_t abi_minor; /* SHOAL_ABI_VERSION_MINOR the plugin was built with */
+  shoal_str name;     /* unique in the cluster: [a-z][a-z0-9_-]{0,63} */
+  shoal_str version;  /* the plugin's own version, e.g. "1.2.0" */
+  shoal_str description;
+  void* instance; /* passed back to on_init and on_shutdown */
+  /* Called once after the ABI is accepted. Register contributions here through `host`.
+   * Return SHOAL_OK, or an error with a message in `reply`: the plugin is then refused and
+   * nothing it registered takes effect. */
+  shoal_status (*on_init)(void* instance, shoal_plugin_ctx* ctx, shoal_reply* reply);
+  /* Called once before the host stops (also after a failed init). After it returns, the
+   * host may unload the library: no thread of the plugin may still be running. */
+  void (*on_shutdown)(void* instance);
+} shoal_plugin_api;
+
+/* The entry point, exported as SHOAL_PLUGIN_ENTRY_SYMBOL. `host` stays valid until
+ * on_shutdown returns. Return the plugin's descriptor, or NULL to decline (for example when
+ * host->struct_size lacks a callback the plugin cannot do without). */
+typedef const shoal_plugin_api* (*shoal_plugin_entry_fn)(const shoal_host_api* host);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SHOAL_ABI_H */
