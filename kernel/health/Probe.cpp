@@ -89,7 +89,12 @@ class Run final : public ProbeRun, public std::enable_shared_from_this<Run> {
     auto self = shared_from_this();
     deadline_.expires_after(spec_.timeout);
     deadline_.async_wait([self](const error_code& ec) {
-      if (!ec) self->finish(self->timeoutMessage());
+      // An expiry that the event loop took in the same turn as the probe's last reply runs
+      // after that reply finished the run, with no error (cancel() came too late to turn
+      // it into operation_aborted): it is no timeout, and timeoutMessage() must not run on
+      // a finished run, whose step_ is one past the last step.
+      if (ec || self->finished_) return;
+      self->finish(self->timeoutMessage());
     });
     if (spec_.port == 0) {
       // Posted, so `done` never runs inside start() (the caller has not stored the run yet).
@@ -271,6 +276,7 @@ class Run final : public ProbeRun, public std::enable_shared_from_this<Run> {
     }
   }
 
+  // Only for a run that has not finished: phase_ and step_ then name what it waits for.
   std::string timeoutMessage() const {
     std::string m = "timed out after " + std::to_string(spec_.timeout.count()) + " ms ";
     switch (phase_) {

@@ -1,10 +1,15 @@
 // One probe at a time (HealthEngine::probeOnce) against real peers on 127.0.0.1.
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <chrono>
+#include <thread>
 
 #include "LoopbackServer.hpp"
 #include "health/HealthEngine.hpp"
+#include "health/Probe.hpp"
 
 namespace shoal::health {
 namespace {
@@ -211,6 +216,48 @@ TEST(Probe, UnresolvableNameIsReported) {
   HealthEngine engine;
   const auto error = engine.probeOnce(tcpTarget(25, {}, 2000, "no-such-host.invalid"));
   EXPECT_EQ(error.rfind(R"(cannot resolve "no-such-host.invalid": )", 0), 0u) << error;
+}
+
+// The deadline can expire in the same turn of the event loop that completes the last step:
+// the reply's handler runs first and finishes the probe, and the timer's completion, already
+// taken off the timer queue, runs after it with no error. That late completion is not a
+// timeout: the probe succeeded, once, and nothing reads past the last step (the timeout
+// message used to index the steps with a step count one past the end, reading freed or
+// foreign memory, which crashed the manager with SIGSEGV or SIGBUS when slow greetings made
+// the race frequent).
+TEST(Probe, DeadlineExpiringInTheTurnThatCompletesTheLastStepIsNotATimeout) {
+  namespace asio = boost::asio;
+  using tcp = asio::ip::tcp;
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  auto tls = makeProbeTlsContext();
+  ProbeSpec spec;
+  spec.host = "127.0.0.1";
+  spec.port = acceptor.local_endpoint().port();
+  spec.steps = {{"", "+OK"}};
+  spec.timeout = 200ms;
+  int calls = 0;
+  std::string result = "not called";
+  const auto started = Clock::now();
+  auto run = ProbeRun::start(io.get_executor(), tls, spec, [&](const std::string& error) {
+    ++calls;
+    result = error;
+  });
+  tcp::socket peer = acceptor.accept();  // the loopback handshake needs no event loop
+  // Connected and waiting for the greeting, well before the deadline.
+  for (int i = 0; i < 20; ++i) {
+    io.poll();
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_EQ(calls, 0) << result;
+  ASSERT_LT(Clock::now() - started, 150ms) << "too slow to set up the race";
+  asio::write(peer, asio::buffer(std::string("+OK ready\r\n")));
+  // The greeting is in and the deadline has passed before the loop looks again, so one
+  // wake-up sees both: the socket first, then the expired timer.
+  std::this_thread::sleep_until(started + 350ms);
+  io.run();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(result, "");
 }
 
 }  // namespace
