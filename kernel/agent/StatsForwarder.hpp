@@ -4,6 +4,12 @@
 // that emits never waits on the network. Samples wait in a bounded queue while the manager
 // is unreachable; when it overflows the oldest go first (a gap in a graph, said once in
 // the log) rather than the node's memory.
+//
+// While the manager cannot take a batch (unreachable, or 5xx) the forwarder backs off:
+// the wait between tries doubles from `flushEvery` up to `maxBackoff`, and is `flushEvery`
+// again after a batch is taken. When the manager refuses the node's credential (401: the
+// node was removed, and its credential revoked for good) the forwarder says so once in the
+// log, drops what is queued and sends nothing more; later samples are dropped.
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -24,6 +30,7 @@ struct StatsForwarderSettings {
   std::chrono::milliseconds flushEvery{2000};
   std::size_t maxQueued = 50000;
   std::size_t maxBatch = 5000;
+  std::chrono::milliseconds maxBackoff{60000};
 };
 
 class StatsForwarder {
@@ -40,10 +47,15 @@ class StatsForwarder {
   // Queues samples; returns at once.
   void submit(std::vector<host::StatsSample> samples);
   std::size_t queued() const;
+  // Requests sent to the manager so far.
+  std::size_t attempts() const;
+  // Whether the manager refused this node's credential, so nothing more is sent.
+  bool refused() const;
 
  private:
+  enum class Outcome { Sent, Retry, Refused };
   void run();
-  bool flush();  // false when the manager could not take a batch
+  Outcome flush();
 
   std::unique_ptr<ManagerClient> client_;
   StatsForwarderSettings settings_;
@@ -51,7 +63,9 @@ class StatsForwarder {
   std::condition_variable wake_;
   std::deque<host::StatsSample> queue_;
   bool running_ = false;
+  bool refused_ = false;
   bool overflowWarned_ = false;
+  std::size_t attempts_ = 0;
   std::thread worker_;
 };
 

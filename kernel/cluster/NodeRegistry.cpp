@@ -295,6 +295,13 @@ TimePoint NodeRegistry::currentTime() const {
   return clock_ ? clock_() : std::chrono::system_clock::now();
 }
 
+void NodeRegistry::report(NodeEvent::Kind kind, const std::string& reason, std::int64_t id) {
+  if (!observer_) return;
+  auto node = find(id);
+  if (!node) return;
+  observer_(NodeEvent{kind, reason, std::move(*node)});
+}
+
 PlatformReport NodeRegistry::ensureClusterPlatform(const PlatformReport& manager) {
   validatePlatformFields(manager, "manager.");
   return inTransaction(store_, "recording the cluster platform", [&](store::Transaction& tx) {
@@ -347,7 +354,8 @@ Enrolment NodeRegistry::enrol(const std::string& joinSecret, const PlatformRepor
   const Version ownVersion = parseVersion(managerVersion, "managerVersion");
 
   std::string tokenHash = hashSecret(joinSecret);
-  return inTransaction(store_, "enrolling node \"" + report.hostname + "\"",
+  std::lock_guard membership(membershipMutex_);
+  auto enrolled = inTransaction(store_, "enrolling node \"" + report.hostname + "\"",
                        [&](store::Transaction& tx) {
     auto& s = tx.session();
     const TimePoint at = currentTime();
@@ -407,6 +415,8 @@ Enrolment NodeRegistry::enrol(const std::string& joinSecret, const PlatformRepor
     enrolment.node = requireNode(s, nodeId);
     return enrolment;
   });
+  if (observer_) observer_(NodeEvent{NodeEvent::Kind::Joined, "enrolled", enrolled.node});
+  return enrolled;
 }
 
 void NodeRegistry::checkJoinToken(const std::string& joinSecret) {
@@ -451,7 +461,8 @@ std::optional<Node> NodeRegistry::authenticate(const std::string& credential) {
 
 void NodeRegistry::heartbeat(std::int64_t nodeId) {
   detail::requirePositiveId(nodeId, "node id");
-  inTransaction(store_, "recording a heartbeat of node " + std::to_string(nodeId),
+  std::lock_guard membership(membershipMutex_);
+  const bool returned = inTransaction(store_, "recording a heartbeat of node " + std::to_string(nodeId),
                 [&](store::Transaction& tx) {
                   const NodeState state = lockLiveNode(tx, nodeId);
                   Poco::Int64 seen = toMillis(currentTime());
@@ -460,14 +471,17 @@ void NodeRegistry::heartbeat(std::int64_t nodeId) {
                   Poco::Int64 id = nodeId;
                   tx.session() << "UPDATE nodes SET last_seen_ms = ?, state = ? WHERE id = ?",
                       use(seen), use(next), use(id), now;
+                  return state == NodeState::Offline;
                 });
+  if (returned) report(NodeEvent::Kind::Joined, "returned", nodeId);
 }
 
 std::vector<std::int64_t> NodeRegistry::markOffline(std::chrono::seconds after) {
   if (after < std::chrono::seconds(1))
     throw Error(ErrorCode::InvalidArgument,
                 "after " + std::to_string(after.count()) + " s is invalid: use at least 1 s");
-  return inTransaction(store_, "marking silent nodes offline", [&](store::Transaction& tx) {
+  std::lock_guard membership(membershipMutex_);
+  auto offline = inTransaction(store_, "marking silent nodes offline", [&](store::Transaction& tx) {
     auto& s = tx.session();
     Poco::Int64 cutoff = toMillis(currentTime() - after);
     std::vector<Poco::Int64> ids;
@@ -480,6 +494,8 @@ std::vector<std::int64_t> NodeRegistry::markOffline(std::chrono::seconds after) 
           now;
     return std::vector<std::int64_t>(ids.begin(), ids.end());
   });
+  for (auto id : offline) report(NodeEvent::Kind::Left, "offline", id);
+  return offline;
 }
 
 std::vector<Node> NodeRegistry::list(bool includeRemoved) {
@@ -542,8 +558,9 @@ Node NodeRegistry::setDraining(std::int64_t id, bool draining) {
 
 void NodeRegistry::remove(std::int64_t id) {
   detail::requirePositiveId(id, "node id");
-  inTransaction(store_, "removing node " + std::to_string(id), [&](store::Transaction& tx) {
-    if (lockNode(tx, id) == NodeState::Removed) return;
+  std::lock_guard membership(membershipMutex_);
+  const bool removed = inTransaction(store_, "removing node " + std::to_string(id), [&](store::Transaction& tx) {
+    if (lockNode(tx, id) == NodeState::Removed) return false;
     auto& s = tx.session();
     Poco::Int64 nodeId = id, at = toMillis(currentTime());
     s << "UPDATE nodes SET state = 'removed', credential_hash = NULL WHERE id = ?", use(nodeId),
@@ -552,7 +569,9 @@ void NodeRegistry::remove(std::int64_t id) {
          " next_attempt_at_ms = NULL, finished_at_ms = ?"
          " WHERE node_id = ? AND state IN ('pending', 'running')",
         use(at), use(nodeId), now;
+    return true;
   });
+  if (removed) report(NodeEvent::Kind::Left, "removed", id);
 }
 
 }  // namespace shoal::cluster

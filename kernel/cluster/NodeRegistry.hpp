@@ -8,6 +8,8 @@
 // does not exist is Error(NotFound), changing a removed node is Error(Conflict).
 // Needs the store at schema version 4 or later (Store::migrate()).
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,9 +55,28 @@ struct Enrolment {
   std::string credential;  // shown once; only its hash is stored
 };
 
+// A node entering or leaving the cluster as the manager sees it (the node.joined and
+// node.left events). Joined: "enrolled" (enrol) or "returned" (an offline node was heard
+// from again). Left: "offline" (markOffline found it silent) or "removed" (remove; also
+// for a node that had gone offline before, so it may follow "offline"). A draining node
+// counts as present: draining and undraining are neither.
+struct NodeEvent {
+  enum class Kind { Joined, Left };
+  Kind kind = Kind::Joined;
+  std::string reason;
+  Node node;  // as it is after the change
+};
+
 class NodeRegistry {
  public:
   explicit NodeRegistry(store::Store& store, Clock clock = {});
+
+  // Called after each membership change has been committed, on the thread that made it.
+  // Changes and their calls are serialised, so the observer sees them in the order they
+  // were committed. The observer must not throw and must not call back into the methods
+  // that report events (enrol, heartbeat, markOffline, remove). Set it before use.
+  using Observer = std::function<void(const NodeEvent&)>;
+  void setObserver(Observer observer) { observer_ = std::move(observer); }
 
   // The cluster's platform is the manager's: recorded once, on the first call, in cluster_meta
   // (platform.os_id, platform.os_version, platform.arch); later calls change nothing. Returns
@@ -112,9 +133,12 @@ class NodeRegistry {
 
  private:
   TimePoint currentTime() const;
+  void report(NodeEvent::Kind kind, const std::string& reason, std::int64_t id);
 
   store::Store& store_;
   Clock clock_;
+  Observer observer_;
+  std::mutex membershipMutex_;  // a membership change and its report, one at a time
 };
 
 }  // namespace shoal::cluster

@@ -18,6 +18,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -247,15 +248,29 @@ std::string when(const Poco::Dynamic::Var& ms) {
   return out.str();
 }
 
-void printNode(const Object::Ptr& n) {
-  std::string roles;
-  auto list = n->getArray("roles");
-  for (std::size_t i = 0; list && i < list->size(); ++i) roles += (i ? "," : "") + list->getElement<std::string>(static_cast<unsigned>(i));
-  std::cout << std::left << std::setw(5) << text(n->get("id")) << std::setw(20) << text(n->get("hostname"))
-            << std::setw(18) << text(n->get("address")) << std::setw(10) << text(n->get("state"))
-            << std::setw(20) << (roles.empty() ? "-" : roles) << n->getValue<std::string>("os_id") << " "
-            << n->getValue<std::string>("os_version") << " " << n->getValue<std::string>("arch")
-            << "  last seen " << when(n->get("last_seen_ms")) << "\n";
+// Nodes as a table under a header, each column as wide as its widest cell.
+void printNodes(const Array::Ptr& nodes) {
+  std::vector<std::vector<std::string>> rows{{"ID", "HOSTNAME", "ADDRESS", "STATE", "ROLES", "OS", "LAST SEEN"}};
+  for (std::size_t i = 0; nodes && i < nodes->size(); ++i) {
+    auto n = nodes->getObject(static_cast<unsigned>(i));
+    std::string roles;
+    auto list = n->getArray("roles");
+    for (std::size_t r = 0; list && r < list->size(); ++r)
+      roles += (r ? "," : "") + list->getElement<std::string>(static_cast<unsigned>(r));
+    rows.push_back({text(n->get("id")), text(n->get("hostname")), text(n->get("address")), text(n->get("state")),
+                    roles.empty() ? "-" : roles,
+                    text(n->get("os_id")) + " " + text(n->get("os_version")) + " " + text(n->get("arch")),
+                    when(n->get("last_seen_ms"))});
+  }
+  std::vector<std::size_t> widths(rows.front().size(), 0);
+  for (const auto& row : rows)
+    for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t c = 0; c < row.size(); ++c)
+      line += c + 1 == row.size() ? row[c] : row[c] + std::string(widths[c] - row[c].size() + 2, ' ');
+    std::cout << line << "\n";
+  }
 }
 
 void printCommand(const Object::Ptr& c, bool withDeliveries) {
@@ -795,12 +810,19 @@ int main(int argc, char** argv) {
                 << b->getValue<std::string>("token") << "\n";
     } else if (group == "node" && verb == "list") {
       auto nodes = b->getArray("nodes");
-      for (std::size_t i = 0; i < nodes->size(); ++i) printNode(nodes->getObject(static_cast<unsigned>(i)));
-      if (nodes->size() == 0) std::cout << "no nodes; add one with: shoalctl node join-token\n";
+      if (nodes->size() == 0) {
+        std::cout << "no nodes; add one with: shoalctl node join-token\n";
+      } else {
+        printNodes(nodes);
+      }
     } else if (group == "node" && verb == "connections") {
       std::cout << "node " << text(b->get("node_id")) << ": " << describeConnections(b) << "\n";
     } else if (group == "node") {
-      if (b->has("id")) printNode(b);
+      if (b->has("id")) {
+        Array::Ptr one = new Array;
+        one->add(b);
+        printNodes(one);
+      }
     } else if (group == "queue" && verb == "list") {
       auto commands = b->getArray("commands");
       for (std::size_t i = 0; i < commands->size(); ++i) printCommand(commands->getObject(static_cast<unsigned>(i)), false);

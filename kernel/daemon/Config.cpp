@@ -4,7 +4,9 @@
 #include <Poco/Util/IniFileConfiguration.h>
 #include <Poco/Util/MapConfiguration.h>
 
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "common/Error.hpp"
 #include "shoal/BuildInfo.hpp"
@@ -18,7 +20,7 @@ const std::set<std::string> kDaemonKeys{"role", "data_dir", "plugin_dir", "store
                                           "api_listen", "api_port", "advertise_address",
                                           "queue_lease_seconds", "app_server", "web_dir",
                                           "panel_idle_timeout_minutes", "metrics_listen",
-                                          "stats_step_seconds"};
+                                          "stats_step_seconds", "join_token_file"};
 
 [[noreturn]] void invalid(const std::string& where, const std::string& what) {
   throw Error(ErrorCode::InvalidArgument, where + ": " + what);
@@ -105,6 +107,11 @@ LoadedConfig loadConfig(const std::filesystem::path& file, bool fileRequired,
   } else {
     invalid(source, "shoald.app_server '" + appServer + "' must be true or false");
   }
+  const std::string tokenFile = c.getString("shoald.join_token_file", "");
+  if (!tokenFile.empty()) {
+    if (s.role != "node") invalid(source, "shoald.join_token_file is for the node role");
+    s.joinTokenFile = std::filesystem::absolute(tokenFile).lexically_normal();
+  }
   if (s.appServer && s.role != "manager")
     invalid(source, "shoald.app_server is for the manager role (a node is an app server already)");
   auto number = [&](const char* key, const char* fallback, int min, int max) {
@@ -140,6 +147,20 @@ LoadedConfig loadConfig(const std::filesystem::path& file, bool fileRequired,
     s.metricsPort = static_cast<std::uint16_t>(std::stoi(metrics.substr(colon + 1)));
   }
   return loaded;
+}
+
+std::string readJoinTokenFile(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) invalid(file.string(), "cannot read the join token file");
+  std::ostringstream content;
+  content << in.rdbuf();
+  std::string token = content.str();
+  const auto first = token.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) invalid(file.string(), "the join token file is empty");
+  token = token.substr(first, token.find_last_not_of(" \t\r\n") - first + 1);
+  if (token.find_first_of(" \t\r\n") != std::string::npos)
+    invalid(file.string(), "the join token file must hold one token and nothing else");
+  return token;
 }
 
 }  // namespace shoal::daemon

@@ -36,13 +36,23 @@ struct DaemonSettings {
   std::string metricsAddress;
   std::uint16_t metricsPort = 0;
   int statsStepSeconds = 10;
+  // Node: a file holding the join token (first enrolment only; read when the node starts).
+  std::filesystem::path joinTokenFile;
 };
 
 struct LoadedConfig {
   Poco::AutoPtr<Poco::Util::LayeredConfiguration> layers;  // file + overrides
   DaemonSettings settings;
-  std::string joinToken;  // node: --join TOKEN (never read from the file)
+  // Node: the join token, from --join TOKEN, from shoald.join_token_file (--join-token-file)
+  // or from the environment variable SHOAL_JOIN_TOKEN, in that order; never from the
+  // configuration file itself. `joinTokenSource` names where it came from.
+  std::string joinToken;
+  std::string joinTokenSource;
 };
+
+// The join token in `file`: its content without surrounding blanks. Throws
+// Error(InvalidArgument) naming the file when it cannot be read or holds no token.
+std::string readJoinTokenFile(const std::filesystem::path& file);
 
 // Reads `file` (which must exist when `fileRequired`; otherwise a missing file means
 // built-in defaults) and applies `overrides` ("section.key" -> value), then validates.

@@ -272,8 +272,17 @@ int runDaemon(const LoadedConfig& config) {
         nodeAgent->start();
       }
     } else {
-      if (!config.joinToken.empty())
-        agent::NodeAgent::enrol(s.dataDir, config.joinToken, s.advertiseAddress);
+      if (!config.joinToken.empty()) {
+        // A token file or the environment may stay in a unit file after the first start;
+        // --join is a one-time act, and on an enrolled node it is refused as before.
+        auto enrolled = config.joinTokenSource == "--join" ? std::nullopt : agent::NodeAgent::loadIdentity(s.dataDir);
+        if (enrolled) {
+          log.information("already enrolled as node " + std::to_string(enrolled->nodeId) + "; the join token from " +
+                          config.joinTokenSource + " is not used");
+        } else {
+          agent::NodeAgent::enrol(s.dataDir, config.joinToken, s.advertiseAddress);
+        }
+      }
       runtime = std::make_unique<DaemonRuntime>(s.role, s.dataDir, s.dataDir, nullptr);
       plugins.setRuntime(runtime.get());
       nodeAgent = std::make_unique<agent::NodeAgent>(plugins.registries(), agent::NodeAgentSettings{s.dataDir});

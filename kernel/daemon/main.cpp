@@ -5,6 +5,8 @@
 //   shoald migrate    apply pending store migrations and exit
 #include <boost/program_options.hpp>
 #include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <string>
@@ -28,6 +30,21 @@ const char* kUsage =
     "  plugins   load every plugin in the plugin directory and report each file\n"
     "            (exit 0: all loaded, 3: some refused)\n"
     "  migrate   apply pending store migrations and exit\n";
+
+// Overwrites `secret` where it stands in argv ("--join TOKEN" or "--join=TOKEN"), so that
+// ps and /proc/PID/cmdline, which anyone on the host can read, stop showing it once it has
+// been read. Boost's parser keeps its own copy, so nothing still needs the original.
+void hideArgument(int argc, char** argv, const std::string& secret) {
+  if (secret.empty()) return;
+  for (int i = 1; i < argc; ++i) {
+    const std::size_t length = std::strlen(argv[i]);
+    if (length < secret.size()) continue;
+    char* tail = argv[i] + length - secret.size();
+    const bool whole = tail == argv[i];
+    if (std::strcmp(tail, secret.c_str()) == 0 && (whole || tail[-1] == '='))
+      std::memset(tail, 'x', secret.size());
+  }
+}
 
 }  // namespace
 
@@ -54,7 +71,10 @@ int main(int argc, char** argv) {
       ("store", po::value<std::string>(), "override shoald.store (sqlite | sqlite:/path | mysql://...)")
       ("log-level", po::value<std::string>(), "override shoald.log_level")
       ("set", po::value(&sets), "override any setting: SECTION.KEY=VALUE (repeatable)")
-      ("join", po::value<std::string>(), "node: enrol with this join token (shoalctl node join-token)")
+      ("join", po::value<std::string>(), "node: enrol with this join token (shoalctl node join-token); "
+                                         "hidden from ps once read")
+      ("join-token-file", po::value<std::string>(), "node: enrol with the join token in this file "
+                                                    "(override shoald.join_token_file)")
       ("advertise-address", po::value<std::string>(), "override shoald.advertise_address")
       ("json", "plugins: print one JSON object per plugin file");
   po::options_description hidden;
@@ -93,7 +113,8 @@ int main(int argc, char** argv) {
                                                        {"plugin-dir", "shoald.plugin_dir"},
                                                        {"store", "shoald.store"},
                                                        {"log-level", "shoald.log_level"},
-                                                       {"advertise-address", "shoald.advertise_address"}};
+                                                       {"advertise-address", "shoald.advertise_address"},
+                                                       {"join-token-file", "shoald.join_token_file"}};
   for (const auto& set : sets) {
     auto eq = set.find('=');
     if (eq == std::string::npos) {
@@ -110,12 +131,32 @@ int main(int argc, char** argv) {
     const bool explicitFile = vm.count("config") > 0;
     config = daemon::loadConfig(explicitFile ? configFile : build::kDefaultConfigPath,
                                 explicitFile, overrides);
+    // The token opens the cluster until it is used or expires: keep it out of the
+    // environment of every program the daemon runs, and out of ps.
+    // The variable's text is overwritten in place too: /proc/PID/environ shows the
+    // environment block the process started with, not the variables left.
+    char* fromEnvironment = std::getenv("SHOAL_JOIN_TOKEN");
+    std::string environmentToken = fromEnvironment ? fromEnvironment : "";
+    if (fromEnvironment) std::memset(fromEnvironment, 'x', environmentToken.size());
+    ::unsetenv("SHOAL_JOIN_TOKEN");
     if (vm.count("join")) {
+      config.joinToken = vm["join"].as<std::string>();
+      hideArgument(argc, argv, config.joinToken);
       if (config.settings.role != "node") {
         std::cerr << "shoald: --join is for the node role (add --role node)\n";
         return daemon::kExitUsage;
       }
-      config.joinToken = vm["join"].as<std::string>();
+      if (!config.settings.joinTokenFile.empty()) {
+        std::cerr << "shoald: give the join token once: --join or a join token file, not both\n";
+        return daemon::kExitUsage;
+      }
+      config.joinTokenSource = "--join";
+    } else if (!config.settings.joinTokenFile.empty()) {
+      config.joinToken = daemon::readJoinTokenFile(config.settings.joinTokenFile);
+      config.joinTokenSource = config.settings.joinTokenFile.string();
+    } else if (!environmentToken.empty() && config.settings.role == "node") {
+      config.joinToken = environmentToken;
+      config.joinTokenSource = "SHOAL_JOIN_TOKEN";
     }
   } catch (const Error& e) {
     std::cerr << "shoald: " << e.what() << "\n";

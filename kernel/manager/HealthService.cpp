@@ -58,9 +58,9 @@ HealthService::HealthService(cluster::NodeRegistry& nodes, const host::Registrie
     }
     {
       std::lock_guard lock(queueMutex_);
-      pending_.emplace_back(s.nodeId, s.service);
+      pending_.push_back(change);
     }
-    queueChanged_.notify_one();
+    workQueued_.notify_one();
   });
 }
 
@@ -71,6 +71,7 @@ void HealthService::start() {
     std::lock_guard lock(queueMutex_);
     if (running_) return;
     running_ = true;
+    workerStop_ = false;
   }
   try {
     refreshTargets();
@@ -78,28 +79,12 @@ void HealthService::start() {
     Poco::Logger::get("shoald.health").error(std::string("reading probe targets: ") + e.what());
   }
   engine_.start();
-  worker_ = std::thread([this] {
-    for (;;) {
-      Key key;
-      {
-        std::unique_lock lock(queueMutex_);
-        queueChanged_.wait(lock, [this] { return !running_ || !pending_.empty(); });
-        if (!running_) return;
-        key = pending_.front();
-        pending_.pop_front();
-      }
-      try {
-        publishIfChanged(key);
-      } catch (const std::exception& e) {
-        Poco::Logger::get("shoald.health").error(std::string("publishing health.changed: ") + e.what());
-      }
-    }
-  });
+  worker_ = std::thread([this] { runWorker(); });
   refresher_ = std::thread([this] {
     for (;;) {
       {
         std::unique_lock lock(queueMutex_);
-        if (queueChanged_.wait_for(lock, std::chrono::seconds(2), [this] { return !running_; })) return;
+        if (stopRequested_.wait_for(lock, std::chrono::seconds(2), [this] { return !running_; })) return;
       }
       try {
         refreshTargets();
@@ -110,20 +95,46 @@ void HealthService::start() {
   });
 }
 
+void HealthService::runWorker() {
+  for (;;) {
+    std::deque<health::HealthChange> batch;
+    {
+      std::unique_lock lock(queueMutex_);
+      workQueued_.wait(lock, [this] { return workerStop_ || !pending_.empty(); });
+      if (pending_.empty()) return;  // stopping, and nothing is left to publish
+      batch.swap(pending_);
+    }
+    for (const auto& change : batch) {
+      try {
+        publishIfChanged({change.status.nodeId, change.status.service}, &change.status);
+      } catch (const std::exception& e) {
+        Poco::Logger::get("shoald.health").error(std::string("publishing health.changed: ") + e.what());
+      }
+    }
+  }
+}
+
 void HealthService::stop() {
   {
     std::lock_guard lock(queueMutex_);
     if (!running_) return;
     running_ = false;
   }
-  queueChanged_.notify_all();
+  stopRequested_.notify_all();
   if (refresher_.joinable()) refresher_.join();
-  if (worker_.joinable()) worker_.join();
+  // After this no change is reported; the worker publishes what is queued, then ends.
   engine_.stop();
+  {
+    std::lock_guard lock(queueMutex_);
+    workerStop_ = true;
+  }
+  workQueued_.notify_all();
+  if (worker_.joinable()) worker_.join();
 }
 
 void HealthService::refreshTargets() {
   if (registries_ == nullptr) return;
+  std::lock_guard refreshing(refreshMutex_);
   const auto probes = registries_->probes();
   std::vector<health::HealthTarget> targets;
   std::set<std::string> draining;
@@ -175,9 +186,17 @@ ServiceHealth HealthService::view(const health::HealthStatus& status) const {
   return h;
 }
 
-std::vector<std::int64_t> HealthService::publishIfChanged(const Key& key) {
+std::vector<std::int64_t> HealthService::publishIfChanged(const Key& key, const health::HealthStatus* change) {
   std::lock_guard publishing(publishMutex_);
-  auto status = engine_.status(key.first, key.second);
+  std::optional<health::HealthStatus> status;
+  if (change != nullptr) {
+    status = engineState_[key] = *change;
+  } else if (auto it = engineState_.find(key); it != engineState_.end()) {
+    status = it->second;
+  } else if ((status = engine_.status(key.first, key.second))) {
+    // Probed, but its first result is not published yet: that change will say the state.
+    status->state = health::HealthState::Unknown;
+  }
   if (!status) {
     // Not probed (no role, no probe): maintenance alone decides whether it serves.
     status = health::HealthStatus{};

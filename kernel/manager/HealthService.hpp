@@ -10,6 +10,14 @@
 // A service on a node is *serving* unless its probe says unhealthy, it is in maintenance,
 // or the whole node is draining. `health.changed` is published whenever state,
 // maintenance or serving changes; the lvs plugin turns serving=false into weight 0.
+//
+// Delivery: every state change the engine reports is published exactly once, in the order
+// the engine reported it for that (node, service), with the state of that change (not
+// whatever the engine says by the time it is published). The engine's thread only queues
+// the change; one worker publishes the queue in order and is woken by a condition variable
+// that nothing else waits on. Maintenance and draining changes are published on the
+// caller's thread, under the same lock as the worker's publications, and use the last
+// state the worker published, so an event never overtakes a change still queued.
 #include <Poco/JSON/Array.h>
 
 #include <condition_variable>
@@ -53,7 +61,8 @@ class HealthService {
   void start();
   void stop();
 
-  // Re-reads nodes and probes now (also done every 2 s).
+  // Re-reads nodes and probes now (also done every 2 s). Calls are serialised, so a slower
+  // call can never install an older view of which nodes are draining.
   void refreshTargets();
 
   // Takes (node, service) out of rotation, or puts it back. Publishes health.changed at
@@ -76,8 +85,10 @@ class HealthService {
   };
   ServiceHealth view(const health::HealthStatus& status) const;
   // Publishes health.changed for `key` if what subscribers last saw differs; returns the
-  // commands the hooks enqueued.
-  std::vector<std::int64_t> publishIfChanged(const Key& key);
+  // commands the hooks enqueued. `change` is the engine's change being published (the
+  // worker); without it (maintenance, draining) the state last published is used.
+  std::vector<std::int64_t> publishIfChanged(const Key& key, const health::HealthStatus* change = nullptr);
+  void runWorker();
 
   cluster::NodeRegistry& nodes_;
   const host::Registries* registries_;
@@ -89,11 +100,18 @@ class HealthService {
   std::set<std::string> drainingNodes_;
   std::map<Key, Published> published_;
 
-  std::mutex publishMutex_;  // one publication at a time, so `published_` follows event order
+  // One publication at a time, so `published_` and `engineState_` follow event order.
+  std::mutex publishMutex_;
+  // [publishMutex_] the engine status of the last change the worker published, per key.
+  std::map<Key, health::HealthStatus> engineState_;
+  std::mutex refreshMutex_;  // one refreshTargets() at a time
+
   std::mutex queueMutex_;
-  std::condition_variable queueChanged_;
-  std::deque<Key> pending_;  // keys the engine reported changed, published by `worker_`
-  bool running_ = false;
+  std::condition_variable workQueued_;   // the worker's alone: a change was queued, or stop
+  std::condition_variable stopRequested_;  // the refresher's alone
+  std::deque<health::HealthChange> pending_;  // changes the engine reported, published by `worker_`
+  bool running_ = false;      // the refresher runs
+  bool workerStop_ = false;   // set once the engine has stopped: the worker drains and ends
   std::thread worker_, refresher_;
 };
 

@@ -227,6 +227,7 @@ ManagerService::ManagerService(store::Store& store, const host::Registries* regi
       health_(std::make_unique<HealthService>(nodes_, registries, events_.get(), settings_.healthDefaults)),
       rollouts_(store, queue_, nodes_, notifier_, *health_, registries) {
   auto& log = Poco::Logger::get("shoald.manager");
+  nodes_.setObserver([this](const cluster::NodeEvent& event) { publishNodeEvent(event); });
   const auto platform = detectPlatform();
   if (settings_.advertiseAddress.empty()) settings_.advertiseAddress = platform.hostname;
 
@@ -334,6 +335,26 @@ void ManagerService::stop() {
   if (metricsServer_) metricsServer_->stop();
   rollouts_.stop();
   health_->stop();
+}
+
+void ManagerService::publishNodeEvent(const cluster::NodeEvent& event) {
+  const bool joined = event.kind == cluster::NodeEvent::Kind::Joined;
+  // Enrolment and the offline sweep log their own lines; coming back has no other.
+  if (event.reason == "returned")
+    Poco::Logger::get("shoald.manager")
+        .information("node " + std::to_string(event.node.id) + " (" + event.node.hostname + ") is back online");
+  if (!events_) return;
+  try {
+    // The node as GET /v1/nodes/{id} shows it, and why it joined or left.
+    auto payload = api::object();
+    payload->set("reason", event.reason);
+    payload->set("node", toJson(event.node));
+    std::ostringstream text;
+    payload->stringify(text);
+    events_->dispatch(joined ? "node.joined" : "node.left", text.str());
+  } catch (const std::exception& e) {
+    Poco::Logger::get("shoald.manager").error(std::string("dispatching a node event: ") + e.what());
+  }
 }
 
 std::optional<api::Principal> ManagerService::authenticate(api::Access required, const api::ApiRequest& request) {

@@ -112,6 +112,8 @@ class ManagerService {
   // With no panel user yet, creates 'admin' with a one-time password, printed in the log.
   void ensureFirstAdmin();
   void noteContact(std::int64_t nodeId);
+  // node.joined / node.left to the plugins' hooks (the registry's observer).
+  void publishNodeEvent(const cluster::NodeEvent& event);
 
   store::Store& store_;
   const host::Registries* registries_;

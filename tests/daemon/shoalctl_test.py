@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """shoalctl against a running manager on loopback: output, --json, and the exit codes scripts
-rely on (0 done, 1 refused by the manager, 2 bad usage, 3 unreachable, 4 not found)."""
+rely on (0 done, 1 refused by the manager, 2 bad usage, 3 unreachable, 4 not found). Nodes join
+it with a token from argv, from a file and from the environment, and none of them shows the
+token in /proc/PID/cmdline."""
 import json
 import os
 import shutil
@@ -71,6 +73,94 @@ try:
     expect(ctl("cluster", extra_env={"SHOAL_MANAGER": "127.0.0.1:1"}), 3, "cannot reach the manager")
     expect(ctl("cluster", extra_env={"SHOAL_TOKEN": "shoal-admin-wrong"}), 1, "not valid for this route")
     expect(ctl("cluster", extra_env={"SHOAL_CA": "/nonexistent/ca.crt"}), 2, "does not exist")
+
+    # Three nodes join: the token on the command line, in a file, in the environment.
+    def start_node(name, extra_args, extra_env=None):
+        node_config = os.path.join(work, f"{name}.conf")
+        with open(node_config, "w") as f:
+            f.write(f"[shoald]\nrole = node\ndata_dir = {work}/{name}\nplugin_dir = {plugin_dir}\n"
+                    f"advertise_address = 127.0.0.1\n")
+        log = open(os.path.join(work, f"{name}.log"), "w")
+        node_env = dict(os.environ, **(extra_env or {}))
+        return subprocess.Popen([shoald, "--config", node_config] + extra_args, stderr=log,
+                                env=node_env)
+
+    def wait_for_log(name, text, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with open(os.path.join(work, f"{name}.log")) as f:
+                if text in f.read():
+                    return True
+            time.sleep(0.1)
+        with open(os.path.join(work, f"{name}.log")) as f:
+            failures.append(f"{name}: no {text!r} in its log: {f.read()[-2000:]}")
+        return False
+
+    def new_token():
+        return ctl("node", "join-token").stdout.strip()
+
+    nodes, ids = [], []
+    argv_token = new_token()
+    nodes.append(start_node("node-argv", ["--join", argv_token]))
+    file_token = new_token()
+    token_file = os.path.join(work, "join.token")
+    with open(token_file, "w") as f:
+        f.write(file_token + "\n")
+    os.chmod(token_file, 0o600)
+    nodes.append(start_node("node-file", ["--join-token-file", token_file]))
+    env_token = new_token()
+    nodes.append(start_node("node-env", [], {"SHOAL_JOIN_TOKEN": env_token}))
+    try:
+        for name, proc, token in zip(["node-argv", "node-file", "node-env"], nodes,
+                                     [argv_token, file_token, env_token]):
+            if not wait_for_log(name, "shoald ready"):
+                continue
+            with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
+                cmdline = f.read().decode("utf-8", "replace")
+            secret = token.split(".", 1)[1] if "." in token else token
+            if secret[:16] in cmdline:
+                failures.append(f"{name}: the join token is visible in /proc/{proc.pid}/cmdline: {cmdline!r}")
+            with open(f"/proc/{proc.pid}/environ", "rb") as f:
+                if secret[:16].encode() in f.read():
+                    failures.append(f"{name}: the join token is visible in /proc/{proc.pid}/environ")
+        listed = ctl("--json", "node", "list")
+        expect(listed, 0)
+        ids = [n["id"] for n in json.loads(listed.stdout)["nodes"]] if listed.returncode == 0 else []
+        if len(ids) != 3:
+            failures.append(f"three nodes should have joined: {listed.stdout}")
+        else:
+            expect(ctl("node", "set-roles", str(ids[0]), "http,https,smtp,imap,pop3,ftp"), 0)
+        # A header, and each column starts where its header does, however long the roles.
+        table = ctl("node", "list")
+        expect(table, 0, "ID", where="stdout")
+        lines = table.stdout.splitlines()
+        header = lines[0] if lines else ""
+        if header.split() != ["ID", "HOSTNAME", "ADDRESS", "STATE", "ROLES", "OS", "LAST", "SEEN"]:
+            failures.append(f"node list header: {header!r}")
+        elif len(lines) != 4:
+            failures.append(f"node list: {table.stdout!r}")
+        else:
+            os_at, roles_at = header.index(" OS ") + 1, header.index(" ROLES ") + 1
+            for row in lines[1:]:
+                if row[os_at - 1] != " " or row[os_at] == " " or row[roles_at - 1] != " ":
+                    failures.append(f"node list columns do not line up:\n{table.stdout}")
+                    break
+            if "ftp,http,https,imap,pop3,smtp  " not in lines[1]:
+                failures.append(f"node list: roles run into the next column:\n{table.stdout}")
+        # A token file may stay in place: an enrolled node starts again without using it.
+        nodes[1].send_signal(signal.SIGTERM)
+        nodes[1].wait(timeout=30)
+        nodes[1] = start_node("node-file", ["--join-token-file", token_file])
+        wait_for_log("node-file", "is not used")
+        wait_for_log("node-file", "shoald ready")
+    finally:
+        for proc in nodes:
+            proc.send_signal(signal.SIGTERM)
+        for proc in nodes:
+            proc.wait(timeout=30)
+        # The app server below must be the only node.
+        for node_id in ids:
+            expect(ctl("node", "remove", str(node_id)), 0)
 finally:
     manager.send_signal(signal.SIGTERM)
     manager.wait(timeout=30)
@@ -125,8 +215,12 @@ try:
     expect(ctl("health", "maintenance", "1", "hello", "sometimes"), 2, "must be on or off")
 finally:
     manager.send_signal(signal.SIGTERM)
-    manager.wait(timeout=30)
+    _, manager_log = manager.communicate(timeout=30)
     shutil.rmtree(work, ignore_errors=True)
+
+# The manager enrolled its own node: examples/hello's node.joined hook ran and logged it.
+if "a node joined: " not in manager_log or '"reason":"enrolled"' not in manager_log:
+    failures.append("examples/hello's node.joined hook did not log the app server's enrolment")
 
 if failures:
     print("\n".join("FAIL: " + f for f in failures))

@@ -157,13 +157,15 @@ struct LoopbackServer::Impl {
   }
 };
 
-LoopbackServer::LoopbackServer(Behaviour behaviour, std::shared_ptr<asio::ssl::context> tls)
+LoopbackServer::LoopbackServer(Behaviour behaviour, std::shared_ptr<asio::ssl::context> tls,
+                               const std::string& address, std::uint16_t port)
     : impl_(std::make_unique<Impl>()) {
   impl_->behaviour = std::move(behaviour);
   impl_->greeting = impl_->behaviour.greeting;
   impl_->tls = std::move(tls);
-  tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), 0);
+  tcp::endpoint endpoint(asio::ip::make_address(address), port);
   impl_->acceptor.open(endpoint.protocol());
+  impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));
   impl_->acceptor.bind(endpoint);
   impl_->acceptor.listen(1024);
   impl_->port = impl_->acceptor.local_endpoint().port();

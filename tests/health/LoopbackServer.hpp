@@ -25,7 +25,10 @@ struct Behaviour {
 class LoopbackServer {
  public:
   // `tls`: when set, every connection starts with a TLS handshake (server side).
-  explicit LoopbackServer(Behaviour behaviour, std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
+  // Listens on `address`:`port` (port 0 = any free port), with SO_REUSEADDR so a server
+  // stopped and started again gets the same address back, as a restarted daemon does.
+  explicit LoopbackServer(Behaviour behaviour, std::shared_ptr<boost::asio::ssl::context> tls = nullptr,
+                          const std::string& address = "127.0.0.1", std::uint16_t port = 0);
   ~LoopbackServer();
   LoopbackServer(const LoopbackServer&) = delete;
   LoopbackServer& operator=(const LoopbackServer&) = delete;

@@ -202,8 +202,16 @@ typedef struct shoal_panel_desc {
  * health.changed (on the manager) carries the object callback_health_list describes, plus
  * "previous": the state before. It is sent when a probe's state changes and when a service
  * on a node enters or leaves maintenance (a rolling restart drains it first); "serving" is
- * false while the service must receive no new connections. Hooks run one at a time, in the
- * order events happened.
+ * false while the service must receive no new connections. Every state change of a probe
+ * reaches every hook once, in the order it happened for that (node, service), as soon as
+ * the probe decided it; "state" is the state of that change.
+ * node.joined and node.left (on the manager) carry
+ *   {"reason": "...", "node": {the node as GET /v1/nodes/{id} shows it: "id", "hostname",
+ *    "address", "roles", "state", "os_id", "os_version", "arch", ...}}
+ * node.joined reasons: "enrolled" (a new node used its join token), "returned" (an offline
+ * node was heard from again). node.left reasons: "offline" (no contact for the manager's
+ * offline time), "removed" (an admin removed it; also after "offline"). Draining is neither.
+ * Hooks run one at a time, in the order events happened.
  * Registering any other name is refused. */
 typedef struct shoal_hook_desc {
   uint32_t struct_size;
