@@ -13,11 +13,13 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 shoald, shoalctl, plugin_dir = sys.argv[1:4]
 store = sys.argv[4] if len(sys.argv) > 4 else "sqlite"
@@ -49,6 +51,18 @@ env.pop("SHOAL_TOKEN", None)
 
 def ctl(*args):
     return subprocess.run([shoalctl] + list(args), capture_output=True, text=True, timeout=30, env=env)
+
+
+def metrics():
+    """The manager's /metrics text, read with the admin token over the cluster's CA."""
+    context = ssl.create_default_context(cafile=f"{work}/data/tls/ca.crt")
+    context.check_hostname = False
+    with open(f"{work}/data/admin.token") as f:
+        token = f.read().strip()
+    request = urllib.request.Request(f"https://127.0.0.1:{api_port}/metrics",
+                                     headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, context=context, timeout=30) as answer:
+        return answer.read().decode()
 
 
 def expect(result, code, text=None, where="stderr"):
@@ -162,6 +176,13 @@ try:
     if bad.get("status") != "failed" or "Address already in use" not in bad.get("error", ""):
         failures.append(f"the service on a port in use is not reported failed with its reason: {bad}")
     expect(ctl("lb", "list"), 0, "!! not applied on the director: cannot listen on", where="stdout")
+    # The same on /metrics, in the plugin's own families (ABI 1.3 plugin metrics).
+    exposition = metrics()
+    if f'shoal_lvs_service_failed{{virtual_service="{busy_key}"}} 1' not in exposition or \
+            f'shoal_lvs_service_failed{{virtual_service="tcp:{svc}"}} 0' not in exposition or \
+            "# TYPE shoal_lvs_services gauge" not in exposition:
+        failures.append("/metrics does not show the failing service as shoal_lvs_service_failed 1 and the "
+                        "applied one as 0: " + "; ".join(l for l in exposition.splitlines() if "shoal_lvs_serv" in l))
 
     expect(ctl("lb", "list", "--rate"), 0, "CPS", where="stdout")
 
@@ -188,7 +209,7 @@ try:
     if panels.returncode == 0:
         balancer = next(p for p in json.loads(panels.stdout)["panels"] if p["plugin"] == "lvs")
         forms = {s["id"]: s for s in balancer["definition"]["sections"] if s["type"] == "form"}
-        offered = {f["name"]: [o["value"] for o in f["options"]] for f in forms.get("add-service", {}).get("fields", [])
+        offered = {f["name"]: [o["value"] if isinstance(o, dict) else o for o in f["options"]] for f in forms.get("add-service", {}).get("fields", [])
                    if f["type"] == "select"}
         if offered.get("scheduler") != schedulers or offered.get("forwarding") != methods:
             failures.append(f"the panel offers other lists than the schema: {offered}")

@@ -41,8 +41,11 @@
 // "failed" is empty when every service was applied.
 //
 // GET /v1/plugins/lvs/services gives each policy "status": "applied" | "failed" | "pending"
-// (sent, not yet held) | "unknown" (the director is not this process), and with "failed"
-// an "error" saying why.
+// (sent, not yet held) | "unknown", and with "failed" an "error" saying why. A director in
+// this process is asked directly; one on another node is known by the report in its
+// delivery of the last lvs.apply this manager sent (ABI 1.3 command_get), and is "unknown"
+// until this manager has sent one. /metrics carries the same as shoal_lvs_service_failed
+// (ABI 1.3 plugin metrics), with shoal_lvs_services counting the policies.
 //
 // Every edit of a stored policy (PUT, DELETE, the members routes) is one read-modify-write
 // in one store transaction, written with the revision it read as the expected one, so
@@ -62,6 +65,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <set>
 #include <cstdlib>
 #include <chrono>
 #include <condition_variable>
@@ -185,6 +189,7 @@ class Lvs final : public shoal::Plugin {
     reg.hook("health.changed", [this](std::string_view, std::string_view payload) { onHealthChanged(payload); });
     if (host().offersAbi11()) reg.api([this](const shoal::ApiRequest& r) { return checked([&] { return serve(r); }); });
     if (host().offersConnections()) reg.connections([this](std::string_view node) { return nodeConnections(node); });
+    if (host().offersAbi13()) reg.metrics([this] { return metricsJson(); });
 
     registerPanel(reg);
 
@@ -562,6 +567,75 @@ class Lvs final : public shoal::Plugin {
     return reconciler_->failures();
   }
 
+  // What the manager knows of the director's hold on the table. `local`: the director runs
+  // in this process and `failures` is its reconciler's current list. Otherwise the last
+  // lvs.apply this manager enqueued tells (ABI 1.3 command_get): `settled` once a director's
+  // delivery of it is done, with the failures its output reported. nullopt when neither is
+  // known (no table sent since this manager started, or an older host).
+  struct DirectorView {
+    bool local = false;
+    bool settled = false;
+    std::vector<ServiceFailure> failures;
+  };
+  std::optional<DirectorView> directorView() {
+    if (auto local = failingServices()) return DirectorView{true, true, std::move(*local)};
+    const std::int64_t id = lastApplyCommand_;
+    if (id <= 0 || !host().offersAbi13()) return std::nullopt;
+    auto json = host().commandJson(id);
+    if (!json) return std::nullopt;
+    DirectorView view;
+    auto deliveries = parse(*json).extract<Object::Ptr>()->getArray("deliveries");
+    for (std::size_t i = 0; deliveries && i < deliveries->size(); ++i) {
+      auto d = deliveries->getObject(static_cast<unsigned>(i));
+      if (d->optValue<std::string>("state", "") != "done") continue;
+      view.settled = true;
+      const auto output = d->optValue<std::string>("output", "");
+      const auto lastLine = output.substr(output.rfind('\n') == std::string::npos ? 0 : output.rfind('\n') + 1);
+      try {
+        auto report = parse(lastLine).extract<Object::Ptr>()->getObject("lvs_apply");
+        auto failed = report ? report->getArray("failed") : nullptr;
+        for (std::size_t j = 0; failed && j < failed->size(); ++j) {
+          auto f = failed->getObject(static_cast<unsigned>(j));
+          view.failures.push_back({f->getValue<std::string>("virtual_service"), f->getValue<std::string>("error")});
+        }
+      } catch (const Poco::Exception&) {
+        // A director older than the report: its delivery says nothing of single services.
+      }
+    }
+    return view;
+  }
+
+  // ABI 1.3 plugin metrics: shoal_lvs_services, and shoal_lvs_service_failed per virtual
+  // service whenever the director's view is known (1: it cannot hold it; lb list says why).
+  std::string metricsJson() {
+    const auto policies = loadPolicies();
+    const auto view = directorView();
+    Array samples;
+    Object::Ptr count = new Object;
+    count->set("name", "services");
+    count->set("type", "gauge");
+    count->set("help", "Virtual services (policies) the balancer is given.");
+    count->set("value", static_cast<std::int64_t>(policies.size()));
+    samples.add(count);
+    if (view && view->settled) {
+      std::set<std::string> failed;
+      for (const auto& f : view->failures) failed.insert(f.service);
+      for (const auto& p : policies) {
+        const auto key = desiredTable({p}, {}).front().key();
+        Object::Ptr sample = new Object;
+        sample->set("name", "service_failed");
+        sample->set("type", "gauge");
+        sample->set("help", "1 when the director cannot apply the virtual service (shoalctl lb list says why), else 0.");
+        Object::Ptr labels = new Object;
+        labels->set("virtual_service", key);
+        sample->set("labels", labels);
+        sample->set("value", failed.count(key) ? 1 : 0);
+        samples.add(sample);
+      }
+    }
+    return stringify(samples);
+  }
+
  private:
 
   // Shortly after start, a director that held a table before its restart applies it again.
@@ -698,6 +772,7 @@ class Lvs final : public shoal::Plugin {
     try {
       auto answer = parse(host().enqueue(stringify(request))).extract<Object::Ptr>();
       lastPushed_ = table;
+      lastApplyCommand_ = answer->getValue<std::int64_t>("id");
       result->set("command", answer->get("id"));
     } catch (const shoal::HostError& e) {
       result->set("pending", std::string("not sent to a director: ") + e.what() +
@@ -748,7 +823,7 @@ class Lvs final : public shoal::Plugin {
 
   Object::Ptr describe(const Policy& p, const std::map<std::pair<std::string, std::string>, Object::Ptr>& health,
                        const std::optional<std::vector<VirtualServiceState>>& state,
-                       const std::optional<std::vector<ServiceFailure>>& failures) {
+                       const std::optional<DirectorView>& director) {
     auto o = parse(toJson(p)).extract<Object::Ptr>();
     const auto table = desiredTable({p}, serving_);
     o->set("key", p.key());
@@ -758,10 +833,12 @@ class Lvs final : public shoal::Plugin {
       for (const auto& s : *state)
         if (s.spec.key() == table.front().key()) live = &s;
     const ServiceFailure* failure = nullptr;
-    if (failures)
-      for (const auto& f : *failures)
+    if (director)
+      for (const auto& f : director->failures)
         if (f.service == table.front().key()) failure = &f;
-    o->set("status", failure ? "failed" : live ? "applied" : failures ? "pending" : "unknown");
+    // Held by a local director is seen in its state; a remote one's done delivery says so.
+    const bool applied = director && (director->local ? live != nullptr : director->settled);
+    o->set("status", failure ? "failed" : applied ? "applied" : director ? "pending" : "unknown");
     if (failure) o->set("error", failure->reason);
     if (live) o->set("counters", countersJson(live->counters, live->rates));
     auto members = o->getArray("members");
@@ -791,11 +868,11 @@ class Lvs final : public shoal::Plugin {
   std::vector<Object::Ptr> describeAll() {
     auto health = healthByMember();
     auto state = localState();
-    auto failures = failingServices();
+    auto director = directorView();
     std::vector<Object::Ptr> described;
     std::lock_guard lock(managerMutex_);
     seedServing();
-    for (const auto& p : loadPolicies()) described.push_back(describe(p, health, state, failures));
+    for (const auto& p : loadPolicies()) described.push_back(describe(p, health, state, director));
     return described;
   }
 
@@ -943,10 +1020,10 @@ class Lvs final : public shoal::Plugin {
           auto p = requirePolicy(key);
           auto health = healthByMember();
           auto state = localState();
-          auto failures = failingServices();
+          auto director = directorView();
           std::lock_guard lock(managerMutex_);
           seedServing();
-          return stringify(describe(p, health, state, failures));
+          return stringify(describe(p, health, state, director));
         }
         if (method == "PUT") return stored(*modifyPolicy(key, [&](Policy& p) {
           p = editPolicy(p, body);
@@ -1040,6 +1117,9 @@ class Lvs final : public shoal::Plugin {
   ServingMap serving_;
   bool seeded_ = false;
   std::string lastPushed_;
+  // The last lvs.apply this manager enqueued: a director in another process reports what it
+  // could not apply in that command's delivery output.
+  std::atomic<std::int64_t> lastApplyCommand_{0};
 
   std::mutex stopMutex_;
   std::condition_variable stopChanged_;
