@@ -34,6 +34,7 @@ from harness import Cluster, HarnessError, log  # noqa: E402
 
 VIP = "10.77.0.100"
 INTERVAL_MS, TIMEOUT_MS, FALL, RISE = 500, 300, 2, 2
+TCPFIN_TIMEOUT_S = 3
 NGINX_CTL = os.path.join(HERE, "nginx_ctl.py")
 NODES = ("n1", "n2", "n3")
 
@@ -140,7 +141,10 @@ class MaintenanceTest:
         self.cluster = Cluster(
             shoald, shoalctl, plugin_dir, "sqlite", prefix="shm",
             manager_extra="app_server = true\n",
-            manager_plugin_extra=f"[plugin.http]\n{probe}[plugin.lvs]\ndataplane = userspace\n",
+            # A closed connection stays counted as inactive for tcpfin_timeout, as IPVS keeps its
+            # entry (120 s by default); `--wait` counts it, so a short one keeps the test short.
+            manager_plugin_extra=f"[plugin.http]\n{probe}[plugin.lvs]\ndataplane = userspace\n"
+                                 f"tcpfin_timeout = {TCPFIN_TIMEOUT_S}\n",
             node_plugin_extra={n: f"[plugin.http]\nrestart_command = {sys.executable} {NGINX_CTL} restart "
                                   f"{os.path.join(self.nginx_root, n)}\n" for n in NODES})
         self.nginx = {}
