@@ -21,6 +21,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -493,6 +494,34 @@ class IpvsTraffic : public Ipvs {
     return answer;
   }
 
+  // A TCP connection from the client namespace to the VIP, left open (nothing sent); its
+  // descriptor, or -1 when it could not connect.
+  static int holdFromClient(std::uint16_t port = 80) {
+    int held = -1;
+    std::thread t([&] {
+      int nsfd = open("/run/netns/client", O_RDONLY);
+      if (nsfd < 0 || setns(nsfd, CLONE_NEWNET) != 0) return;
+      close(nsfd);
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in vip{};
+      vip.sin_family = AF_INET;
+      vip.sin_port = htons(port);
+      inet_pton(AF_INET, "10.77.1.100", &vip.sin_addr);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&vip), sizeof vip) == 0) held = fd;
+      else close(fd);
+    });
+    t.join();
+    return held;
+  }
+
+  // The active connections IPVS counts on the real server at `address` of the one service.
+  std::optional<std::uint32_t> activeOn(const std::string& address) {
+    for (const auto& vs : dataplane_->read())
+      for (const auto& r : vs.reals)
+        if (r.spec.address == address) return r.activeConnections;
+    return std::nullopt;
+  }
+
   const VirtualServiceState* service(const std::vector<VirtualServiceState>& state) {
     return state.size() == 1 ? &state[0] : nullptr;
   }
@@ -584,6 +613,37 @@ TEST_F(IpvsTraffic, NatRoundRobinAlternatesBetweenRealServersAndCountersRise) {
 
 // A firewall-mark group: nft marks what reaches the VIP on 80 and 8080, one IPVS fwmark
 // service with persistence balances both, so a client stays on one real server across ports.
+// Node maintenance on IPVS: a drained real server (weight 0) keeps the connections it has, new
+// ones go elsewhere, and the active count the drain is followed by falls to zero as they close.
+TEST_F(IpvsTraffic, ADrainedRealServerKeepsItsOpenConnectionsAndItsCountFallsAsTheyClose) {
+  std::vector<VirtualService> table = {
+      tcp("10.77.1.100", 80, "rr",
+          {real("10.77.2.2", 80, 1, Forwarding::Nat), real("10.77.3.2", 80, 1, Forwarding::Nat)})};
+  dataplane_->apply(table);
+  const int held[2] = {holdFromClient(), holdFromClient()};
+  ASSERT_GE(held[0], 0) << strerror(errno);
+  ASSERT_GE(held[1], 0) << strerror(errno);
+  auto waitFor = [&](const std::string& address, std::uint32_t count) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (activeOn(address) != count && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return activeOn(address) == count;
+  };
+  // Round robin gave each real server one of the two.
+  EXPECT_TRUE(waitFor("10.77.2.2", 1)) << "rs1 active: " << activeOn("10.77.2.2").value_or(99);
+  EXPECT_TRUE(waitFor("10.77.3.2", 1)) << "rs2 active: " << activeOn("10.77.3.2").value_or(99);
+
+  table[0].reals[0].weight = 0;
+  dataplane_->apply(table);
+  EXPECT_EQ(activeOn("10.77.2.2"), 1u) << "the drain cut the connection rs1 held";
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(fetchFromClient(), "served-by-rs2") << "connection " << i;
+
+  close(held[0]);
+  close(held[1]);
+  EXPECT_TRUE(waitFor("10.77.2.2", 0)) << "rs1 still counts " << activeOn("10.77.2.2").value_or(99)
+                                       << " active connection(s) after the client closed them";
+}
+
 TEST_F(IpvsTraffic, FirewallMarkGroupKeepsAClientOnOneRealServerAcrossPorts) {
   VirtualService group;
   group.fwmark = 7;
