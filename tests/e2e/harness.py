@@ -25,6 +25,32 @@ class HarnessError(Exception):
     pass
 
 
+class Failure(Exception):
+    """A check of a test failed: the product did not do what it promises."""
+
+
+def check(condition, message):
+    if not condition:
+        raise Failure(message)
+
+
+def run_test(test, expected=()):
+    """Runs test.run(), then test.close(failed), logging a failure (and a failed program's
+    output); exceptions of the types in `expected` count as failures too. Returns the
+    process's exit status: 0 passed, 1 failed."""
+    failed = True
+    try:
+        test.run()
+        failed = False
+    except (Failure, HarnessError, subprocess.CalledProcessError, *expected) as e:
+        log(f"FAIL: {e}")
+        if isinstance(e, subprocess.CalledProcessError):
+            log(f"stdout: {e.stdout}\nstderr: {e.stderr}")
+    finally:
+        test.close(failed)
+    return 1 if failed else 0
+
+
 class Api:
     """The admin API over HTTPS with one kept-alive connection."""
 

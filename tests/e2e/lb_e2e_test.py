@@ -22,7 +22,7 @@ import http.client
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from harness import Cluster, HarnessError, log  # noqa: E402
+from harness import Cluster, Failure, check, log, run_test  # noqa: E402
 
 VIP = "10.77.0.100"
 INTERVAL_MS, TIMEOUT_MS, FALL, RISE = 500, 300, 2, 2
@@ -69,15 +69,6 @@ def client_loop(outfile):
 
 
 # ---- the test -----------------------------------------------------------------------------------
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
-
-
 class LbTest:
     def __init__(self, shoald, shoalctl, plugin_dir):
         probe = (f"interval_ms = {INTERVAL_MS}\ntimeout_ms = {TIMEOUT_MS}\nfall = {FALL}\nrise = {RISE}\n")
@@ -309,17 +300,7 @@ def main():
         return 0
     shoald, shoalctl, plugin_dir = sys.argv[1:4]
     test = LbTest(shoald, shoalctl, plugin_dir)
-    failed = True
-    try:
-        test.run()
-        failed = False
-    except (Failure, HarnessError, subprocess.CalledProcessError) as e:
-        log(f"FAIL: {e}")
-        if isinstance(e, subprocess.CalledProcessError):
-            log(f"stdout: {e.stdout}\nstderr: {e.stderr}")
-    finally:
-        test.close(failed)
-    return 1 if failed else 0
+    return run_test(test)
 
 
 if __name__ == "__main__":

@@ -30,40 +30,14 @@ import http.client
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from harness import Cluster, HarnessError, log  # noqa: E402
+from harness import Cluster, Failure, check, log, run_test  # noqa: E402
+import nginx_ctl  # noqa: E402
 
 VIP = "10.77.0.100"
 INTERVAL_MS, TIMEOUT_MS, FALL, RISE = 500, 300, 2, 2
 TCPFIN_TIMEOUT_S = 3
 NGINX_CTL = os.path.join(HERE, "nginx_ctl.py")
 NODES = ("n1", "n2", "n3")
-
-
-def nginx_config(prefix, address, name):
-    """nginx_ctl.py's layout (pid file, prefix) with an HTTPS server beside the HTTP one."""
-    return f"""daemon on;
-worker_processes 1;
-user root root;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 512; }}
-http {{
-  access_log off;
-  client_body_temp_path {prefix}/body;
-  proxy_temp_path {prefix}/proxy;
-  fastcgi_temp_path {prefix}/fastcgi;
-  uwsgi_temp_path {prefix}/uwsgi;
-  scgi_temp_path {prefix}/scgi;
-  keepalive_timeout 120s;
-  server {{
-    listen {address}:80;
-    listen {address}:443 ssl;
-    ssl_certificate {prefix}/cert.pem;
-    ssl_certificate_key {prefix}/key.pem;
-    location / {{ return 200 "{name}\\n"; }}
-  }}
-}}
-"""
 
 
 # ---- the client side, run inside the client's namespace -------------------------------------
@@ -124,15 +98,6 @@ def client_hold(target, count, seconds):
 
 
 # ---- the test -----------------------------------------------------------------------------------
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
-
-
 class MaintenanceTest:
     def __init__(self, shoald, shoalctl, plugin_dir):
         import tempfile
@@ -190,7 +155,7 @@ class MaintenanceTest:
                         "-subj", f"/CN={name}.invalid", "-keyout", os.path.join(prefix, "key.pem"),
                         "-out", os.path.join(prefix, "cert.pem")], check=True, capture_output=True)
         with open(os.path.join(prefix, "nginx.conf"), "w") as f:
-            f.write(nginx_config(prefix, address, name))
+            f.write(nginx_ctl.config(prefix, address, name, tls=True))
         with open(os.path.join(prefix, "address"), "w") as f:
             f.write(address)
         self.nginx[name] = prefix
@@ -410,17 +375,7 @@ def main():
         return 0
     shoald, shoalctl, plugin_dir = sys.argv[1:4]
     test = MaintenanceTest(shoald, shoalctl, plugin_dir)
-    failed = True
-    try:
-        test.run()
-        failed = False
-    except (Failure, HarnessError, subprocess.CalledProcessError) as e:
-        log(f"FAIL: {e}")
-        if isinstance(e, subprocess.CalledProcessError):
-            log(f"stdout: {e.stdout}\nstderr: {e.stderr}")
-    finally:
-        test.close(failed)
-    return 1 if failed else 0
+    return run_test(test)
 
 
 if __name__ == "__main__":

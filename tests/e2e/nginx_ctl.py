@@ -18,7 +18,14 @@ import sys
 import time
 
 
-def config(prefix, address, name):
+def config(prefix, address, name, tls=False):
+    """nginx.conf answering NAME on ADDRESS:80; with `tls`, on ADDRESS:443 too, with
+    PREFIX/cert.pem and key.pem, and keep-alive connections held for 120 s."""
+    https = (f"""    listen {address}:443 ssl;
+    ssl_certificate {prefix}/cert.pem;
+    ssl_certificate_key {prefix}/key.pem;
+""" if tls else "")
+    keepalive = "  keepalive_timeout 120s;\n" if tls else ""
     return f"""daemon on;
 worker_processes 1;
 user root root;
@@ -32,9 +39,9 @@ http {{
   fastcgi_temp_path {prefix}/fastcgi;
   uwsgi_temp_path {prefix}/uwsgi;
   scgi_temp_path {prefix}/scgi;
-  server {{
+{keepalive}  server {{
     listen {address}:80;
-    location / {{ return 200 "{name}\\n"; }}
+{https}    location / {{ return 200 "{name}\\n"; }}
   }}
 }}
 """

@@ -24,17 +24,13 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
 sys.dont_write_bytecode = True
 
-from harness import Cluster, HarnessError, log  # noqa: E402
+from harness import Cluster, Failure, HarnessError, log  # noqa: E402
 import daemons  # noqa: E402
 
 VIP = "10.77.0.100"
 CLIENT = "10.77.0.50"
 NODE = "10.77.0.11"
 WEB_PROXIED, SMTP_PROXIED = 8080, 10025
-
-
-class Failure(Exception):
-    pass
 
 
 def client_http():

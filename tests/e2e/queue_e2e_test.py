@@ -15,20 +15,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, empty_mysql_database, log  # noqa: E402
+from harness import Cluster, Failure, check, empty_mysql_database, log  # noqa: E402
 
 SHOALD, SHOALCTL, PLUGIN_DIR, STORE = sys.argv[1:5]
 COMMANDS = int(os.environ.get("SHOAL_E2E_COMMANDS", "1000"))
 KEYS = [f"site{i}" for i in range(8)]
-
-
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
 
 
 def run(cluster):

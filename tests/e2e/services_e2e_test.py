@@ -44,7 +44,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
 
 import daemons  # noqa: E402
-from harness import Api, Cluster, HarnessError, log  # noqa: E402
+from harness import Api, Cluster, Failure, HarnessError, check, log, run_test  # noqa: E402
 
 VIP = "10.77.0.100"
 DIRECTOR = "10.77.0.1"
@@ -144,15 +144,6 @@ def client_loop(outfile, ports):
 
 
 # ---- the test ------------------------------------------------------------------------------------
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
-
-
 class LineLog:
     """A file another process appends "TIME PORT ..." lines to, read as it grows:
     times[port] is the list of times, in order as far as the writer's clock and threads
@@ -663,19 +654,11 @@ def main():
         raise SystemExit("services_e2e_test.py needs root: network namespaces, postfix")
     shoald, shoalctl, plugin_dir = sys.argv[1:4]
     test = ServicesTest(shoald, shoalctl, plugin_dir)
-    failed = True
     started = time.time()
     try:
-        test.run()
-        failed = False
-    except (Failure, HarnessError, daemons.DaemonError, subprocess.CalledProcessError) as e:
-        log(f"FAIL: {e}")
-        if isinstance(e, subprocess.CalledProcessError):
-            log(f"stdout: {e.stdout}\nstderr: {e.stderr}")
+        return run_test(test, (daemons.DaemonError,))
     finally:
-        test.close(failed)
         log(f"took {time.time() - started:.0f}s")
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":
