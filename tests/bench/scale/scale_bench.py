@@ -228,6 +228,59 @@ class ProcessWatch(threading.Thread):
         self.stopping.set()
 
 
+def netns_output(netns, argv):
+    return subprocess.run(["ip", "netns", "exec", netns] + argv, capture_output=True, text=True, timeout=30).stdout
+
+
+def listen_counters(netns):
+    """TcpExt ListenOverflows and ListenDrops of a namespace: connections the kernel dropped
+    because the listener's accept queue was full."""
+    lines = [line.split() for line in netns_output(netns, ["cat", "/proc/net/netstat"]).splitlines()
+             if line.startswith("TcpExt:")]
+    if len(lines) < 2:
+        return {}
+    values = dict(zip(lines[0][1:], lines[1][1:]))
+    return {name: int(values.get(name, 0)) for name in ("ListenOverflows", "ListenDrops")}
+
+
+class ConnectionWatch(threading.Thread):
+    """Counts the manager's TCP connections on the API port by state, every `period` seconds:
+    ESTAB ones are held open; CLOSE-WAIT ones the client has closed while the server has not
+    yet read from them (queued for a worker that has not come)."""
+
+    def __init__(self, netns, port, period=2.0):
+        super().__init__(daemon=True)
+        self.netns, self.port, self.period = netns, port, period
+        self.peak, self.last = {}, {}
+        self.stopping = threading.Event()
+
+    def sample(self):
+        counts = {}
+        for line in netns_output(self.netns, ["ss", "-Htan", f"sport = :{self.port}"]).splitlines():
+            state = line.split()[0]
+            if state != "LISTEN":
+                counts[state] = counts.get(state, 0) + 1
+        self.last = counts
+        for state, n in counts.items():
+            self.peak[state] = max(self.peak.get(state, 0), n)
+        return counts
+
+    def run(self):
+        while not self.stopping.is_set():
+            try:
+                self.sample()
+            except (OSError, subprocess.SubprocessError):
+                pass
+            self.stopping.wait(self.period)
+
+    def stop(self):
+        self.stopping.set()
+
+
+def states(counts):
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"
+
+
 class ScaleBench:
     def __init__(self, args):
         self.args = args
@@ -394,6 +447,9 @@ class ScaleBench:
             tokens.append(json.loads(body)["token"])
 
         watch.start()
+        connections = ConnectionWatch(self.fleet.manager, API_PORT)
+        connections.start()
+        listen_before = listen_counters(self.fleet.manager)
         cpu_before_agents = watch.sample()[0]
         agents_started_at = time.time()
         ready = self.start_agents(tokens)
@@ -413,7 +469,7 @@ class ScaleBench:
             except (OSError, http.client.HTTPException, ssl.SSLError):
                 pass
             time.sleep(0.5)
-        log(f"manager sees {online} nodes online")
+        log(f"manager sees {'an unknown number of' if online is None else online} nodes online")
 
         # The load: commands to every node, while admin requests and nginx requests go on.
         t = args.request_timeout
@@ -433,7 +489,11 @@ class ScaleBench:
         load_started = time.time()
         enqueue = Series("enqueue POST /v1/commands, kept-alive connection")
         sent = {}
+        enqueue_deadline = time.time() + args.commands * args.interval + args.enqueue_timeout
         for i in range(args.commands):
+            if time.time() > enqueue_deadline:
+                enqueue.fail("not sent: the enqueue deadline had passed")
+                continue
             key, seq = f"k{i % args.keys}", i // args.keys + 1
             at = time.time()
             before = time.perf_counter()
@@ -470,6 +530,14 @@ class ScaleBench:
             s.join(timeout=args.request_timeout + 5)
         load_seconds = time.time() - load_started
         cpu_after_load, rss_end, threads_end = watch.sample()
+        connections_end = connections.sample()
+        listen_after = listen_counters(self.fleet.manager)
+        exited = {i: p.returncode for i, p in self.agents.items() if p.poll() is not None}
+        exit_reasons = {}
+        for i in exited:
+            lines = self.log_text(f"n{i}").strip().splitlines()
+            reason = lines[-1] if lines else "(no output)"
+            exit_reasons[reason] = exit_reasons.get(reason, 0) + 1
         # The agents alone: nothing but their long-polls, for the manager's cost of holding them.
         time.sleep(args.quiet_seconds)
         cpu_after_quiet = watch.sample()[0]
@@ -500,14 +568,20 @@ class ScaleBench:
                                          f"every agent stopped ({args.nodes}-node registry, nothing connected)",
                                          api_context, nginx_context, token)
         watch.stop()
+        connections.stop()
         cpu_final, rss_final, threads_final = watch.sample()
 
         # ---- report ----
         out = []
         out.append(f"== Scale benchmark: {args.nodes} node agents (shoald processes, one network namespace "
                    f"and source address each) against one manager (SQLite) ==")
+        seen = ("GET /v1/nodes unanswered for {:.0f} s".format(args.online_timeout) if online is None
+                else f"{online} online")
         out.append(f"agents ready (enrolled, pulling): {len(ready)} of {args.nodes} in {enrol_seconds:.1f} s; "
-                   f"the manager saw {online} online")
+                   f"the manager saw {seen}")
+        if exited:
+            out.append(f"agents that exited before the end of the load: {len(exited)}; last lines: "
+                       + "; ".join(f"{n}x {reason!r}" for reason, n in sorted(exit_reasons.items(), key=lambda x: -x[1])))
         p50 = percentile(latencies, 50) if latencies else None
         p99 = percentile(latencies, 99) if latencies else None
         missing = expected - len(latencies)
@@ -516,7 +590,7 @@ class ScaleBench:
                    f"{expected} deliveries to the ready agents")
         out.append(f"enqueue-to-applied, all agents: p50 {ms(p50)}, p99 {ms(p99)}, max {ms(max(latencies) if latencies else None)} "
                    f"({len(latencies)} of {expected} applied within {args.apply_timeout:.0f} s of the last enqueue"
-                   + (f"; {missing} NOT applied" if missing else "") + f"; {nodes_complete} agents applied all; "
+                   + (f"; {missing} NOT applied" if missing else "") + (f"; {nodes_complete} agents applied all" if sent else "") + "; "
                    f"waited {applied_seconds:.1f} s from the first enqueue)")
         if missing and expected:
             # With a 99th percentile over every delivery, missing ones are slower than any.
@@ -537,6 +611,11 @@ class ScaleBench:
                    f"after the agents stopped {rss_final / 2**20:.1f} MiB")
         out.append(f"manager threads: peak {watch.peak_threads}, at the end of the load {threads_end}, "
                    f"after the agents stopped {threads_final}")
+        out.append(f"manager TCP connections on the API port: peak {states(connections.peak)}; "
+                   f"at the end of the load {states(connections_end)}")
+        if listen_before and listen_after:
+            out.append("manager namespace, connections the kernel dropped from a full accept queue during the run: "
+                       + ", ".join(f"{k} {listen_after[k] - listen_before[k]}" for k in listen_after))
         if agent_rss:
             out.append(f"agents: {len(agent_pids)} processes, RSS {sum(agent_rss) / 2**20:.0f} MiB summed "
                        f"({max(agent_rss) / 2**20:.1f} MiB the largest), PSS {agent_pss / 2**20:.0f} MiB summed "
@@ -590,6 +669,8 @@ def parse_args(argv):
     p.add_argument("--wave-timeout", type=float, default=20, help="seconds a wave of agents is given to enrol")
     p.add_argument("--enrol-timeout", type=float, default=180, help="seconds for starting every agent")
     p.add_argument("--online-timeout", type=float, default=30, help="seconds to wait for the manager to see them online")
+    p.add_argument("--enqueue-timeout", type=float, default=60,
+                   help="seconds beyond commands x interval after which no more commands are sent")
     p.add_argument("--apply-timeout", type=float, default=90, help="seconds after the last enqueue to wait for applications")
     p.add_argument("--min-load-seconds", type=float, default=20, help="admin requests are sampled at least this long")
     p.add_argument("--quiet-seconds", type=float, default=10,
