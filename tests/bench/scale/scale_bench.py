@@ -199,6 +199,13 @@ def pss_bytes(pid):
     return 0
 
 
+def machine_cpu():
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    fields = [int(v) for v in open("/proc/stat").readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
 class ProcessWatch(threading.Thread):
     """Samples one process every `period` seconds: its CPU, RSS and thread count."""
 
@@ -281,6 +288,17 @@ def states(counts):
     return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"
 
 
+def cpu_seconds(pids):
+    """User+system CPU seconds of every process in `pids` that still runs, summed."""
+    total = 0.0
+    for pid in pids:
+        try:
+            total += proc_figures(pid)[0]
+        except OSError:
+            pass
+    return total
+
+
 class ScaleBench:
     def __init__(self, args):
         self.args = args
@@ -342,15 +360,15 @@ class ScaleBench:
 
     def start_agents(self, tokens):
         """Starts the agents in waves, each wave given until its deadline to report ready;
-        returns the indexes of agents that are ready (enrolled and pulling)."""
+        returns the indexes of agents that are ready (enrolled; they pull from then on)."""
         ready, gave_up = set(), set()
         deadline = time.time() + self.args.enrol_timeout
         for first in range(0, self.args.nodes, self.args.wave):
             wave = range(first, min(first + self.args.wave, self.args.nodes))
             for i in wave:
                 conf = self.write_config(f"n{i}", "node", node_address(i))
-                self.agents[i] = self.start(self.fleet.nodes[i], [self.args.shoald, "--config", conf, "--join", tokens[i]],
-                                            f"n{i}")
+                argv = [self.args.shoald, "--config", conf, "--join", tokens[i]]
+                self.agents[i] = self.start(self.fleet.nodes[i], argv, f"n{i}")
             wave_deadline = min(deadline, time.time() + self.args.wave_timeout)
             while time.time() < wave_deadline:
                 for i in wave:
@@ -484,6 +502,8 @@ class ScaleBench:
                     Series("nginx GET /, kept-alive connection, while the agents poll"), "/"),
         ]
         cpu_before_load = watch.sample()[0]
+        machine_before, load_average_before = machine_cpu(), os.getloadavg()[0]
+        agents_cpu_before = cpu_seconds(p.pid for p in self.agents.values())
         for s in samplers:
             s.start()
         load_started = time.time()
@@ -530,6 +550,8 @@ class ScaleBench:
             s.join(timeout=args.request_timeout + 5)
         load_seconds = time.time() - load_started
         cpu_after_load, rss_end, threads_end = watch.sample()
+        machine_after, load_average_after = machine_cpu(), os.getloadavg()[0]
+        agents_cpu_after = cpu_seconds(p.pid for p in self.agents.values())
         connections_end = connections.sample()
         listen_after = listen_counters(self.fleet.manager)
         exited = {i: p.returncode for i, p in self.agents.items() if p.poll() is not None}
@@ -577,20 +599,23 @@ class ScaleBench:
                    f"and source address each) against one manager (SQLite) ==")
         seen = ("GET /v1/nodes unanswered for {:.0f} s".format(args.online_timeout) if online is None
                 else f"{online} online")
-        out.append(f"agents ready (enrolled, pulling): {len(ready)} of {args.nodes} in {enrol_seconds:.1f} s; "
+        out.append(f"agents enrolled (logged 'shoald ready'): {len(ready)} of {args.nodes} in {enrol_seconds:.1f} s; "
                    f"the manager saw {seen}")
         if exited:
             out.append(f"agents that exited before the end of the load: {len(exited)}; last lines: "
-                       + "; ".join(f"{n}x {reason!r}" for reason, n in sorted(exit_reasons.items(), key=lambda x: -x[1])))
+                       + "; ".join(f"{n}x {reason!r}"
+                                   for reason, n in sorted(exit_reasons.items(), key=lambda x: -x[1])))
         p50 = percentile(latencies, 50) if latencies else None
         p99 = percentile(latencies, 99) if latencies else None
         missing = expected - len(latencies)
         out.append(f"commands: {len(sent)} of {args.commands} accepted in {enqueued_seconds:.1f} s "
                    f"({args.interval * 1000:.0f} ms apart, {args.keys} ordering keys, target all) -> "
                    f"{expected} deliveries to the ready agents")
-        out.append(f"enqueue-to-applied, all agents: p50 {ms(p50)}, p99 {ms(p99)}, max {ms(max(latencies) if latencies else None)} "
+        slowest = max(latencies) if latencies else None
+        out.append(f"enqueue-to-applied, all agents: p50 {ms(p50)}, p99 {ms(p99)}, max {ms(slowest)} "
                    f"({len(latencies)} of {expected} applied within {args.apply_timeout:.0f} s of the last enqueue"
-                   + (f"; {missing} NOT applied" if missing else "") + (f"; {nodes_complete} agents applied all" if sent else "") + "; "
+                   + (f"; {missing} NOT applied" if missing else "")
+                   + (f"; {nodes_complete} agents applied all" if sent else "") + "; "
                    f"waited {applied_seconds:.1f} s from the first enqueue)")
         if missing and expected:
             # With a 99th percentile over every delivery, missing ones are slower than any.
@@ -607,7 +632,8 @@ class ScaleBench:
                    f"{cpu_before_agents - cpu_at_start:.2f} s for the idle peers and join tokens; "
                    f"{cpu_after_quiet - cpu_after_load:.2f} s in {args.quiet_seconds:.0f} s after the load with only "
                    f"the agents' long-polls")
-        out.append(f"manager RSS: peak {watch.peak_rss / 2**20:.1f} MiB, at the end of the load {rss_end / 2**20:.1f} MiB, "
+        out.append(f"manager RSS: peak {watch.peak_rss / 2**20:.1f} MiB, "
+                   f"at the end of the load {rss_end / 2**20:.1f} MiB, "
                    f"after the agents stopped {rss_final / 2**20:.1f} MiB")
         out.append(f"manager threads: peak {watch.peak_threads}, at the end of the load {threads_end}, "
                    f"after the agents stopped {threads_final}")
@@ -616,10 +642,15 @@ class ScaleBench:
         if listen_before and listen_after:
             out.append("manager namespace, connections the kernel dropped from a full accept queue during the run: "
                        + ", ".join(f"{k} {listen_after[k] - listen_before[k]}" for k in listen_after))
+        busy = (machine_after[0] - machine_before[0]) / max(1, machine_after[1] - machine_before[1])
+        out.append(f"machine during the load ({os.cpu_count()} CPUs, every process on it, this run's and others'): "
+                   f"CPU {busy * 100:.0f}% busy, load average {load_average_before:.1f} at the start, "
+                   f"{load_average_after:.1f} at the end")
         if agent_rss:
             out.append(f"agents: {len(agent_pids)} processes, RSS {sum(agent_rss) / 2**20:.0f} MiB summed "
                        f"({max(agent_rss) / 2**20:.1f} MiB the largest), PSS {agent_pss / 2**20:.0f} MiB summed "
-                       f"(shared pages split), {max(agent_threads)} threads each at most")
+                       f"(shared pages split), {max(agent_threads)} threads each at most; "
+                       f"{agents_cpu_after - agents_cpu_before:.2f} s CPU summed during the load")
         print("\n" + "\n".join(out), flush=True)
         shortfalls = []
         if len(ready) < args.nodes:
@@ -668,10 +699,12 @@ def parse_args(argv):
     p.add_argument("--wave", type=int, default=25, help="agents started together (default 25)")
     p.add_argument("--wave-timeout", type=float, default=20, help="seconds a wave of agents is given to enrol")
     p.add_argument("--enrol-timeout", type=float, default=180, help="seconds for starting every agent")
-    p.add_argument("--online-timeout", type=float, default=30, help="seconds to wait for the manager to see them online")
+    p.add_argument("--online-timeout", type=float, default=30,
+                   help="seconds to wait for the manager to see them online")
     p.add_argument("--enqueue-timeout", type=float, default=60,
                    help="seconds beyond commands x interval after which no more commands are sent")
-    p.add_argument("--apply-timeout", type=float, default=90, help="seconds after the last enqueue to wait for applications")
+    p.add_argument("--apply-timeout", type=float, default=90,
+                   help="seconds after the last enqueue to wait for applications")
     p.add_argument("--min-load-seconds", type=float, default=20, help="admin requests are sampled at least this long")
     p.add_argument("--quiet-seconds", type=float, default=10,
                    help="seconds of nothing but long-polls after the load, for the manager's CPU")
