@@ -55,6 +55,29 @@ def log(message):
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+WORK_PARENT = tempfile.gettempdir()
+WORK_PREFIX = "shoal-scale-"
+RUNNING_MARK = "running.pid"  # in a work folder while its run lives; gone from a kept one
+
+
+def remove_abandoned_work_folders():
+    """Removes the work folders of runs killed outright (their pid is gone); called with the
+    fleet's lock held, so no other run is live. Folders kept with --keep have no mark."""
+    for name in os.listdir(WORK_PARENT):
+        mark = os.path.join(WORK_PARENT, name, RUNNING_MARK)
+        if not name.startswith(WORK_PREFIX) or not os.path.exists(mark):
+            continue
+        try:
+            pid = int(open(mark).read().strip())
+            os.kill(pid, 0)
+            continue  # still alive (cannot be a run, since we hold the lock, but leave it)
+        except (ValueError, ProcessLookupError):
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(os.path.join(WORK_PARENT, name), ignore_errors=True)
+
+
 def die_with_parent():
     """Runs in each child before exec: the kernel kills it if this benchmark dies, so no agent
     outlives a run that was killed outright."""
@@ -303,11 +326,10 @@ class ScaleBench:
     def __init__(self, args):
         self.args = args
         self.fleet = Fleet(args.nodes)
-        self.work = tempfile.mkdtemp(prefix="shoal-scale-")
+        self.work = None  # made once the fleet's lock is held, see run()
         self.manager = None
         self.agents = {}  # index -> Popen
         self.logs = []
-        self.nginx_prefix = os.path.join(self.work, "nginx")
 
     # ---- processes ----
     def start(self, netns, argv, name):
@@ -317,6 +339,8 @@ class ScaleBench:
                                 stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
 
     def log_text(self, name):
+        if self.work is None:
+            return ""
         try:
             with open(os.path.join(self.work, f"{name}.log")) as f:
                 return f.read()
@@ -354,6 +378,16 @@ class ScaleBench:
             f.write(nginx_ctl.config(self.nginx_prefix, MANAGER_ADDRESS, "peer", tls=True))
         subprocess.run(self.fleet.exec_prefix(self.fleet.manager) + ["nginx", "-p", self.nginx_prefix, "-c", conf],
                        check=True, capture_output=True, timeout=30)
+
+    def stop_nginx(self):
+        """Fast shutdown (SIGTERM): a graceful one would wait for the samplers' open connections."""
+        pid = nginx_ctl.master_pid(self.nginx_prefix)
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.time() + 10
+        while time.time() < deadline and nginx_ctl.master_pid(self.nginx_prefix) is not None:
+            time.sleep(0.05)
 
     def agent_ready(self, index):
         return "shoald ready" in self.log_text(f"n{index}")
@@ -444,6 +478,11 @@ class ScaleBench:
         started = time.time()
         self.fleet.open()
         log(f"namespaces up in {time.time() - started:.1f} s")
+        remove_abandoned_work_folders()
+        self.work = tempfile.mkdtemp(prefix=WORK_PREFIX, dir=WORK_PARENT)
+        with open(os.path.join(self.work, RUNNING_MARK), "w") as f:
+            f.write(str(os.getpid()))
+        self.nginx_prefix = os.path.join(self.work, "nginx")
         self.start_manager()
         self.start_nginx()
         self.fleet.enter(self.fleet.client)
@@ -673,11 +712,15 @@ class ScaleBench:
             except subprocess.TimeoutExpired:
                 self.manager.kill()
                 self.manager.wait()
-        nginx_ctl.stop(self.nginx_prefix)
+        if self.work is not None:
+            self.stop_nginx()
         self.fleet.close()
         for f in self.logs:
             f.close()
+        if self.work is None:
+            return
         if self.args.keep:
+            os.unlink(os.path.join(self.work, RUNNING_MARK))
             print("kept", self.work)
         else:
             shutil.rmtree(self.work, ignore_errors=True)
