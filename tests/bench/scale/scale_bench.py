@@ -43,7 +43,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "e2e"))
 import nginx_ctl  # noqa: E402
-from fleet import CLIENT_ADDRESS, MANAGER_ADDRESS, Fleet, node_address  # noqa: E402
+from fleet import MANAGER_ADDRESS, Fleet, node_address  # noqa: E402
 
 API_PORT = 7443
 NGINX_PORT = 443
