@@ -12,7 +12,12 @@
 #include <thread>
 #include <vector>
 
+#include "agent/Journal.hpp"
 #include "host/StatsSample.hpp"
+
+namespace Poco::JSON {
+class Object;
+}
 
 namespace shoal::host {
 class Registries;
@@ -20,7 +25,6 @@ class Registries;
 
 namespace shoal::agent {
 
-class Journal;
 class ManagerClient;
 class StatsForwarder;
 
@@ -62,6 +66,8 @@ class NodeAgent {
 
  private:
   void run();
+  // Runs the delivery's queue handler (a JSON object as GET /v1/node/deliveries gives it).
+  JournalEntry apply(const Poco::JSON::Object& delivery) const;
 
   const host::Registries& registries_;
   NodeAgentSettings settings_;
