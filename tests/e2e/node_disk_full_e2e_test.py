@@ -131,6 +131,21 @@ class DiskFullTest:
         check(self.calls().count("disk 1") == 1, f"the handler ran again after space was freed: {self.calls()}")
         log(f"after space was freed the retry reported {done['output']!r}; the handler ran once in all")
 
+        # shoalctl's retry of an enqueue with its idempotency key: one command, shown twice.
+        add = ["--json", "queue", "add", "recorder.apply", "--payload", '{"key": "ctl", "seq": 1}', "--key", "ctl",
+               "--idempotency-key", "disk-test-ctl-1"]
+        first, second = c.shoalctl(*add), c.shoalctl(*add)
+        check(first.returncode == 0 and second.returncode == 0, f"queue add: {first.stderr} {second.stderr}")
+        first_id, second_id = json.loads(first.stdout)["id"], json.loads(second.stdout)["id"]
+        check(first_id == second_id, f"a repeated queue add enqueued again: {first_id} and {second_id}")
+        status, body = api.call("GET", "/v1/commands?limit=10")
+        check(sum(cmd["ordering_key"] == "ctl" for cmd in body["commands"]) == 1, f"commands: {body}")
+        other = c.shoalctl("queue", "add", "recorder.apply", "--payload", '{"key": "ctl", "seq": 2}', "--key", "ctl",
+                           "--idempotency-key", "disk-test-ctl-1")
+        check(other.returncode == 1 and 'idempotency key "disk-test-ctl-1"' in other.stderr,
+              f"the key with another payload: {other.returncode} {other.stdout} {other.stderr}")
+        log(f"shoalctl queue add --idempotency-key twice: command {first_id} once; another payload refused")
+
     def close(self, failed):
         try:
             self.cluster.close(failed=failed, keep=bool(os.environ.get("SHOAL_E2E_KEEP")))
