@@ -3,8 +3,10 @@
 #include <Poco/Base64Decoder.h>
 #include <Poco/Base64Encoder.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -33,28 +35,44 @@ std::string recordLine(std::int64_t deliveryId, const JournalEntry& entry) {
   return std::to_string(deliveryId) + " " + (entry.succeeded ? "1" : "0") + " " + encode(entry.output) + ";\n";
 }
 
+std::string ackLine(std::int64_t deliveryId) { return std::to_string(deliveryId) + " ack;\n"; }
+
 }  // namespace
 
-// Record: "<delivery id> <0|1> <base64 output>;\n" — the ';' marks a complete record.
 Journal::Journal(std::filesystem::path file, std::size_t compactAfter)
     : file_(std::move(file)), compactAfter_(compactAfter == 0 ? 1 : compactAfter) {
+  std::string text;
   {
-    std::ifstream in(file_);
-    for (std::string line; std::getline(in, line);) {
-      if (line.empty() || line.back() != ';') continue;
-      std::istringstream fields(line.substr(0, line.size() - 1));
-      std::int64_t id = 0;
-      int ok = 0;
-      std::string output;
-      if (!(fields >> id >> ok)) continue;
+    std::ifstream in(file_, std::ios::binary);
+    text.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line.back() != ';') continue;
+    std::istringstream fields(line.substr(0, line.size() - 1));
+    std::int64_t id = 0;
+    std::string state, output;
+    if (!(fields >> id >> state)) continue;
+    if (state == "ack") {
+      entries_.erase(id);
+    } else if (state == "0" || state == "1") {
       fields >> output;
-      entries_[id] = JournalEntry{ok == 1, decode(output)};
+      entries_[id] = JournalEntry{state == "1", decode(output)};
     }
   }
   fd_ = ::open(file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd_ < 0) throw Error(ErrorCode::Failed, "cannot open journal " + file_.string() + ": " + std::strerror(errno));
-  // A torn record gets a line of its own ending so the next record starts clean.
-  if (::write(fd_, "\n", 1) != 1) throw Error(ErrorCode::Failed, "cannot write journal " + file_.string());
+  // A torn record (a crash mid-write) is cut off, so the next record starts on a line of its own.
+  if (!text.empty() && text.back() != '\n') {
+    const auto lastLine = text.rfind('\n');
+    const off_t keep = lastLine == std::string::npos ? 0 : static_cast<off_t>(lastLine + 1);
+    if (::ftruncate(fd_, keep) != 0) {
+      const int error = errno;
+      ::close(fd_);
+      throw Error(ErrorCode::Failed, "cannot cut the torn last record of journal " + file_.string() + ": " +
+                                         std::strerror(error));
+    }
+  }
 }
 
 Journal::~Journal() {
@@ -68,17 +86,39 @@ std::optional<JournalEntry> Journal::find(std::int64_t deliveryId) const {
   return it->second;
 }
 
+void Journal::append(const std::string& line) {
+  struct stat before {};
+  if (::fstat(fd_, &before) != 0) throw Error(ErrorCode::Failed, std::strerror(errno));
+  std::size_t written = 0;
+  while (written < line.size()) {
+    const auto n = ::write(fd_, line.data() + written, line.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int error = n < 0 ? errno : ENOSPC;
+      // A record cut short by a full disk would run into the next one: cut it off again.
+      if (written > 0 && ::ftruncate(fd_, before.st_size) != 0) {
+        // The torn record stays; it has no ';' and is ignored when the journal is read.
+      }
+      throw Error(ErrorCode::Failed, std::strerror(error));
+    }
+    written += static_cast<std::size_t>(n);
+  }
+}
+
 void Journal::record(std::int64_t deliveryId, const JournalEntry& entry) {
   const std::string line = recordLine(deliveryId, entry);
   std::lock_guard lock(mutex_);
-  if (::write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
-    throw Error(ErrorCode::Failed, "cannot write journal " + file_.string() + ": " + std::strerror(errno));
+  try {
+    append(line);
+  } catch (const Error& e) {
+    throw Error(ErrorCode::Failed, "cannot record the result in the journal " + file_.string() + ": " + e.what());
+  }
   entries_[deliveryId] = entry;
 }
 
 void Journal::sync() {
   if (::fdatasync(fd_) != 0)
-    throw Error(ErrorCode::Failed, "cannot sync journal " + file_.string() + ": " + std::strerror(errno));
+    throw Error(ErrorCode::Failed, "cannot sync the journal " + file_.string() + ": " + std::strerror(errno));
 }
 
 std::size_t Journal::size() const {
@@ -86,11 +126,34 @@ std::size_t Journal::size() const {
   return entries_.size();
 }
 
+std::vector<std::pair<std::int64_t, JournalEntry>> Journal::unreported() const {
+  std::lock_guard lock(mutex_);
+  return {entries_.begin(), entries_.end()};
+}
+
 void Journal::acknowledge(const std::vector<std::int64_t>& deliveryIds) {
   std::lock_guard lock(mutex_);
+  std::string acks;
   for (auto id : deliveryIds)
-    if (entries_.erase(id) > 0) ++acknowledgedSinceCompaction_;
-  if (acknowledgedSinceCompaction_ >= compactAfter_) compact();
+    if (entries_.erase(id) > 0) {
+      ++acknowledgedSinceCompaction_;
+      acks += ackLine(id);
+    }
+  if (acks.empty()) return;
+  if (acknowledgedSinceCompaction_ >= compactAfter_) {
+    try {
+      compact();
+      return;
+    } catch (const Error&) {
+      // The old file is intact and still open: record the acknowledgements in it instead.
+    }
+  }
+  try {
+    append(acks);
+  } catch (const Error&) {
+    // Without the records a restart reports these results again, which the manager answers
+    // as repeats: nothing is applied twice.
+  }
 }
 
 void Journal::compact() {
@@ -104,7 +167,6 @@ void Journal::compact() {
   ::close(fd);
   if (!written || ::rename(temp.c_str(), file_.c_str()) != 0) {
     ::unlink(temp.c_str());
-    // The old file is intact and still open: keep appending to it, try again later.
     throw Error(ErrorCode::Failed, "cannot compact journal " + file_.string() + ": " + std::strerror(errno));
   }
   // The rename must survive a crash too, or the old file comes back with it.
@@ -125,7 +187,7 @@ std::size_t Journal::recordsInFile() const {
   std::ifstream in(file_);
   std::size_t records = 0;
   for (std::string line; std::getline(in, line);)
-    if (!line.empty() && line.back() == ';') ++records;
+    if (!line.empty() && line.back() == ';' && line.find(" ack;") == std::string::npos) ++records;
   return records;
 }
 

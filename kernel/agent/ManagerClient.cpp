@@ -30,7 +30,8 @@ ManagerClient::ManagerClient(std::string endpoint, Poco::Net::Context::Ptr conte
 ManagerClient::~ManagerClient() = default;
 
 ApiReply ManagerClient::call(const std::string& method, const std::string& pathAndQuery,
-                             const Poco::JSON::Object::Ptr& body, std::chrono::milliseconds timeout) {
+                             const Poco::JSON::Object::Ptr& body, std::chrono::milliseconds timeout,
+                             const std::map<std::string, std::string>& headers) {
   std::string payload;
   if (body) {
     std::ostringstream out;
@@ -47,6 +48,7 @@ ApiReply ManagerClient::call(const std::string& method, const std::string& pathA
       Poco::Net::HTTPRequest request(method, pathAndQuery, Poco::Net::HTTPMessage::HTTP_1_1);
       request.setKeepAlive(true);
       if (!bearer_.empty()) request.set("Authorization", "Bearer " + bearer_);
+      for (const auto& [name, value] : headers) request.set(name, value);
       request.setContentType("application/json");
       request.setContentLength(static_cast<std::streamsize>(payload.size()));
       session_->sendRequest(request) << payload;

@@ -5,6 +5,7 @@
 #include <Poco/Net/Context.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -27,10 +28,12 @@ class ManagerClient {
   ManagerClient(std::string endpoint, Poco::Net::Context::Ptr context, std::string bearer);
   ~ManagerClient();
 
-  // Throws Error(Failed) when the manager cannot be reached or answers no JSON.
+  // Throws Error(Failed) when the manager cannot be reached or answers no JSON. `headers` are
+  // sent as given (an Idempotency-Key, say).
   ApiReply call(const std::string& method, const std::string& pathAndQuery,
                 const Poco::JSON::Object::Ptr& body = nullptr,
-                std::chrono::milliseconds timeout = std::chrono::seconds(30));
+                std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                const std::map<std::string, std::string>& headers = {});
   void setBearer(std::string bearer) { bearer_ = std::move(bearer); }
   const std::string& endpoint() const { return endpoint_; }
 

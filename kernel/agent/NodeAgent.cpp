@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "agent/Journal.hpp"
@@ -27,6 +29,9 @@ namespace {
 using Poco::JSON::Array;
 using Poco::JSON::Object;
 
+
+// At most this many results in one POST /v1/node/results (the manager takes up to 1000).
+constexpr std::size_t kResultsPerReport = 500;
 
 Object::Ptr result(std::int64_t deliveryId, bool succeeded, const std::string& output) {
   Object::Ptr o = new Object;
@@ -144,99 +149,127 @@ void NodeAgent::forwardStats(std::vector<host::StatsSample> samples) {
 
 void NodeAgent::run() {
   auto& log = Poco::Logger::get("shoald.node");
-  Array::Ptr unacknowledged = new Array;  // results applied and journaled, not yet accepted
+  // Results not yet taken by the manager, by delivery id: what the journal holds at start
+  // (this agent or the manager may have stopped before taking them), then what is applied.
+  std::map<std::int64_t, JournalEntry> unreported;
+  for (auto& [id, entry] : journal_->unreported()) unreported.emplace(id, std::move(entry));
+  // Deliveries whose handler ran but whose result the journal could not record (a full
+  // disk): reported as failed with the disk's reason, and answered from here, never applied
+  // again, until the journal takes the result. Lost if this process stops meanwhile.
+  std::map<std::int64_t, JournalEntry> unrecorded;
   auto backoff = std::chrono::milliseconds(200);
   bool warned = false;
   // Whether the manager knows this agent holds no claimed delivery. True between batches, so
   // it is said at start and again after any failed exchange: a pull whose answer was lost
   // (manager restart, cut link) is then offered again at once instead of after its lease.
   bool announced = false;
+  auto refusedCredential = [](const ApiReply& reply) {
+    if (reply.status == 401) throw Error(ErrorCode::Failed, "the manager refused this node's credential (was it removed?)");
+  };
+  auto unrecordedResult = [](const Error& e) {
+    return JournalEntry{false, std::string("the command was applied, but ") + e.what() +
+                                   "; it is not applied again, and its result is reported once the journal can "
+                                   "be written (retry the delivery then)"};
+  };
   while (running_) {
     try {
+      // Results first, then `started`: what this node finished is taken as finished before the
+      // manager offers again what the node held, so nothing it applied comes back as new work.
+      while (!unreported.empty()) {
+        Array::Ptr batch = new Array;
+        for (auto it = unreported.begin(); it != unreported.end() && batch->size() < kResultsPerReport; ++it)
+          batch->add(result(it->first, it->second.succeeded, it->second.output));
+        Object::Ptr body = new Object;
+        body->set("results", batch);
+        auto reply = client_->call("POST", "/v1/node/results", body);
+        refusedCredential(reply);
+        if (reply.status != 200) throw Error(ErrorCode::Failed, "results refused: " + reply.errorMessage());
+        std::set<std::int64_t> refused;
+        auto refusals = reply.body->getArray("refused");
+        for (std::size_t i = 0; refusals && i < refusals->size(); ++i) {
+          auto r = refusals->getObject(static_cast<unsigned>(i));
+          const auto id = r->getValue<std::int64_t>("delivery_id");
+          refused.insert(id);
+          const bool applied = unreported.count(id) && unreported.at(id).succeeded;
+          log.warning("the manager no longer takes the result of delivery " + std::to_string(id) + ": " +
+                      r->getValue<std::string>("reason") +
+                      (applied ? "; the journal keeps it, so the command is not applied again if it is offered again"
+                               : ""));
+        }
+        // Taken: forgotten. Refused: no longer offered; a success stays in the journal all the
+        // same (the command was applied, and a redelivery must be answered, not re-applied),
+        // while a failed attempt is no answer and is let go.
+        std::vector<std::int64_t> forget;
+        for (std::size_t i = 0; i < batch->size(); ++i) {
+          const auto id = batch->getObject(static_cast<unsigned>(i))->getValue<std::int64_t>("delivery_id");
+          if (!refused.count(id) || !unreported.at(id).succeeded) forget.push_back(id);
+          unreported.erase(id);
+        }
+        journal_->acknowledge(forget);
+      }
       if (!announced) {
         auto reply = client_->call("POST", "/v1/node/started");
-        if (reply.status == 401) throw Error(ErrorCode::Failed, "the manager refused this node's credential (was it removed?)");
+        refusedCredential(reply);
         if (reply.status != 200) throw Error(ErrorCode::Failed, "start refused: " + reply.errorMessage());
         announced = true;
-      }
-      if (unacknowledged->size() > 0) {
-        Object::Ptr body = new Object;
-        body->set("results", unacknowledged);
-        auto reply = client_->call("POST", "/v1/node/results", body);
-        if (reply.status == 401) throw Error(ErrorCode::Failed, "the manager refused this node's credential (was it removed?)");
-        if (reply.status != 200) throw Error(ErrorCode::Failed, "results refused: " + reply.errorMessage());
-        auto refused = reply.body->getArray("refused");
-        for (std::size_t i = 0; refused && i < refused->size(); ++i) {
-          auto r = refused->getObject(static_cast<unsigned>(i));
-          log.warning("the manager no longer takes the result of delivery " +
-                      r->getValue<std::string>("delivery_id") + ": " + r->getValue<std::string>("reason"));
-        }
-        // Taken (or refused for good): the manager never offers these again.
-        std::vector<std::int64_t> taken;
-        for (std::size_t i = 0; i < unacknowledged->size(); ++i)
-          taken.push_back(unacknowledged->getObject(static_cast<unsigned>(i))->getValue<std::int64_t>("delivery_id"));
-        unacknowledged = new Array;
-        try {
-          journal_->acknowledge(taken);
-        } catch (const Error& e) {
-          log.warning(std::string("journal: ") + e.what());
-        }
       }
       auto reply = client_->call("GET", "/v1/node/deliveries?wait_ms=" + std::to_string(settings_.pollWait.count()) +
                                             "&limit=" + std::to_string(settings_.batchLimit),
                                  nullptr, settings_.pollWait + std::chrono::seconds(5));
-      if (reply.status == 401) throw Error(ErrorCode::Failed, "the manager refused this node's credential (was it removed?)");
+      refusedCredential(reply);
       if (reply.status != 200) throw Error(ErrorCode::Failed, "pull refused: " + reply.errorMessage());
       if (warned) log.information("connected to the manager at " + identity_.manager + " again");
       warned = false;
       backoff = std::chrono::milliseconds(200);
 
       auto deliveries = reply.body->getArray("deliveries");
+      std::vector<std::int64_t> recorded;  // in this batch, durable once synced
       for (std::size_t i = 0; deliveries && i < deliveries->size(); ++i) {
         auto d = deliveries->getObject(static_cast<unsigned>(i));
         const auto id = d->getValue<std::int64_t>("id");
+        // Applied, but not yet recorded: record it now if the journal can take it.
+        if (auto held = unrecorded.find(id); held != unrecorded.end()) {
+          try {
+            journal_->record(id, held->second);
+            journal_->sync();
+            unreported[id] = held->second;
+            unrecorded.erase(held);
+            log.information("the journal took the result of delivery " + std::to_string(id) + " at last");
+          } catch (const Error& e) {
+            unreported[id] = unrecordedResult(e);
+          }
+          continue;
+        }
         // Already applied (the acknowledgement was lost): answer from the journal. A failed
         // attempt is not an answer: the delivery comes back to be tried again (backoff, or an
         // admin's retry), and trying is what it asks for.
         if (auto done = journal_->find(id); done && done->succeeded) {
-          unacknowledged->add(result(id, done->succeeded, done->output));
+          unreported[id] = *done;
           continue;
         }
-        const auto kind = d->getValue<std::string>("kind");
-        const auto payload = d->getValue<std::string>("payload");
-        JournalEntry entry;
-        auto handler = registries_.queueHandler(kind);
-        if (!handler) {
-          entry = {false, "no plugin on this node handles command kind '" + kind + "'"};
-        } else {
-          shoal_reply out;
-          shoal_status status = SHOAL_ERR_INTERNAL;
-          try {
-            const shoal_str payloadText{payload.data(), payload.size()};
-            if (handler->onApplyCtx != nullptr) {
-              // ABI 1.3: the delivery's identity, for a handler that makes itself idempotent.
-              const auto orderingKey = d->optValue<std::string>("ordering_key", "");
-              shoal_apply_context context{};
-              context.struct_size = sizeof context;
-              context.attempt = static_cast<std::uint32_t>(d->optValue<std::int64_t>("attempts", 1));
-              context.command_id = d->getValue<std::int64_t>("command_id");
-              context.delivery_id = id;
-              context.node_id = identity_.nodeId;
-              context.kind = shoal_str{kind.data(), kind.size()};
-              context.ordering_key = shoal_str{orderingKey.data(), orderingKey.size()};
-              status = handler->onApplyCtx(handler->user, &context, payloadText, &out);
-            } else {
-              status = handler->onApply(handler->user, payloadText, &out);
-            }
-          } catch (...) {
-            out.error = "the handler threw an exception";
-          }
-          entry = {status == SHOAL_OK, status == SHOAL_OK ? out.output : (out.error.empty() ? out.output : out.error)};
+        const auto entry = apply(*d);
+        try {
+          journal_->record(id, entry);
+          recorded.push_back(id);
+          unreported[id] = entry;
+        } catch (const Error& e) {
+          log.error("delivery " + std::to_string(id) + ": " + e.what());
+          unrecorded[id] = entry;
+          unreported[id] = unrecordedResult(e);
         }
-        journal_->record(id, entry);
-        unacknowledged->add(result(id, entry.succeeded, entry.output));
       }
-      if (deliveries && deliveries->size() > 0) journal_->sync();
+      if (!recorded.empty()) {
+        try {
+          journal_->sync();
+        } catch (const Error& e) {
+          // Written, but perhaps not durable: treated as not recorded, answered from memory.
+          log.error(e.what());
+          for (auto id : recorded) {
+            unrecorded[id] = unreported.at(id);
+            unreported[id] = unrecordedResult(e);
+          }
+        }
+      }
     } catch (const std::exception& e) {
       announced = false;
       if (!warned) log.warning(std::string("manager unreachable or refusing: ") + e.what() + "; retrying");
@@ -246,6 +279,37 @@ void NodeAgent::run() {
       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
     }
   }
+}
+
+JournalEntry NodeAgent::apply(const Object& d) const {
+  const auto id = d.getValue<std::int64_t>("id");
+  const auto kind = d.getValue<std::string>("kind");
+  const auto payload = d.getValue<std::string>("payload");
+  auto handler = registries_.queueHandler(kind);
+  if (!handler) return {false, "no plugin on this node handles command kind '" + kind + "'"};
+  shoal_reply out;
+  shoal_status status = SHOAL_ERR_INTERNAL;
+  try {
+    const shoal_str payloadText{payload.data(), payload.size()};
+    if (handler->onApplyCtx != nullptr) {
+      // ABI 1.3: the delivery's identity, for a handler that makes itself idempotent.
+      const auto orderingKey = d.optValue<std::string>("ordering_key", "");
+      shoal_apply_context context{};
+      context.struct_size = sizeof context;
+      context.attempt = static_cast<std::uint32_t>(d.optValue<std::int64_t>("attempts", 1));
+      context.command_id = d.getValue<std::int64_t>("command_id");
+      context.delivery_id = id;
+      context.node_id = identity_.nodeId;
+      context.kind = shoal_str{kind.data(), kind.size()};
+      context.ordering_key = shoal_str{orderingKey.data(), orderingKey.size()};
+      status = handler->onApplyCtx(handler->user, &context, payloadText, &out);
+    } else {
+      status = handler->onApply(handler->user, payloadText, &out);
+    }
+  } catch (...) {
+    out.error = "the handler threw an exception";
+  }
+  return {status == SHOAL_OK, status == SHOAL_OK ? out.output : (out.error.empty() ? out.output : out.error)};
 }
 
 }  // namespace shoal::agent

@@ -1,7 +1,10 @@
 #pragma once
 // The node side of the cluster: enrols with a join token (pinning the manager's CA in the
 // TLS handshake), then pulls its deliveries by long-poll, applies each through the queue
-// handler a plugin registered, journals the result and acknowledges it.
+// handler a plugin registered, journals the result and reports it. Results the manager has
+// not taken (kept in the journal across restarts) are reported before `started` and before
+// each pull; a result the journal cannot record (a full disk) is reported as that failure and
+// held in memory, so a redelivery never runs the handler a second time.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -12,7 +15,12 @@
 #include <thread>
 #include <vector>
 
+#include "agent/Journal.hpp"
 #include "host/StatsSample.hpp"
+
+namespace Poco::JSON {
+class Object;
+}
 
 namespace shoal::host {
 class Registries;
@@ -20,7 +28,6 @@ class Registries;
 
 namespace shoal::agent {
 
-class Journal;
 class ManagerClient;
 class StatsForwarder;
 
@@ -62,6 +69,8 @@ class NodeAgent {
 
  private:
   void run();
+  // Runs the delivery's queue handler (a JSON object as GET /v1/node/deliveries gives it).
+  JournalEntry apply(const Poco::JSON::Object& delivery) const;
 
   const host::Registries& registries_;
   NodeAgentSettings settings_;

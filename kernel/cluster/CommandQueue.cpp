@@ -5,6 +5,7 @@
 #include <set>
 
 #include <Poco/Data/Statement.h>
+#include <Poco/SHA2Engine.h>
 
 #include "cluster/Database.hpp"
 #include "store/JsonValidator.hpp"
@@ -112,6 +113,53 @@ void validateTarget(const Target& target) {
       return;
   }
   throw Error(ErrorCode::InvalidArgument, "target.kind is not node, role or all");
+}
+
+void validateIdempotencyKey(const std::string& key) {
+  bool ok = !key.empty() && key.size() <= 128;
+  for (char c : key) ok = ok && c >= '!' && c <= '~';
+  if (!ok)
+    throw Error(ErrorCode::InvalidArgument,
+                "idempotency key \"" + shown(key) +
+                    "\" is invalid: use 1 to 128 visible ASCII characters (! to ~)");
+}
+
+// "12,13,14" as the store holds it, back to numbers (digits only, or the store is damaged).
+std::vector<std::int64_t> parseIdList(const std::string& text) {
+  std::vector<std::int64_t> ids;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const auto end = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, end - start);
+    if (item.empty() || item.size() > 18 ||
+        item.find_first_not_of("0123456789") != std::string::npos)
+      throw Error(ErrorCode::Internal, "the store holds a damaged command id list \"" + shown(text) + "\"");
+    ids.push_back(std::stoll(item));
+    start = end + 1;
+  }
+  return ids;
+}
+
+std::string targetKindText(Target::Kind kind);
+
+// What makes two enqueue requests the same: every field of every command, and the form.
+std::string requestFingerprint(const std::vector<CommandRequest>& requests, bool batch) {
+  Poco::SHA2Engine sha(Poco::SHA2Engine::SHA_256);
+  auto field = [&](const std::string& value) {
+    const std::string length = std::to_string(value.size()) + ":";
+    sha.update(length);
+    sha.update(value);
+  };
+  field(batch ? "batch" : "single");
+  for (const CommandRequest& r : requests) {
+    field(r.kind);
+    field(r.payloadJson);
+    field(r.orderingKey);
+    field(targetKindText(r.target.kind));
+    field(std::to_string(r.target.nodeId));
+    field(r.target.role);
+  }
+  return Poco::DigestEngine::digestToHex(sha.digest());
 }
 
 std::string targetKindText(Target::Kind kind) {
@@ -387,6 +435,8 @@ CommandQueue::CommandQueue(store::Store& store, QueuePolicy policy, Clock clock)
                 "policy.maxBackoff must be at least policy.firstBackoff");
   if (policy_.lease < std::chrono::seconds(1))
     throw Error(ErrorCode::InvalidArgument, "policy.lease must be at least 1 s");
+  if (policy_.idempotencyKeyRetention < std::chrono::hours(1))
+    throw Error(ErrorCode::InvalidArgument, "policy.idempotencyKeyRetention must be at least 1 h");
 }
 
 TimePoint CommandQueue::currentTime() const {
@@ -403,15 +453,39 @@ std::chrono::milliseconds CommandQueue::backoff(int attempts) const {
 Command CommandQueue::enqueue(const std::string& kind, const std::string& payloadJson,
                               const std::string& orderingKey, const Target& target) {
   return std::move(
-      enqueueBatch({CommandRequest{kind, payloadJson, orderingKey, target}}, false).front());
+      enqueueBatch({CommandRequest{kind, payloadJson, orderingKey, target}}, false, nullptr)
+          .commands.front());
 }
 
 std::vector<Command> CommandQueue::enqueueAll(const std::vector<CommandRequest>& requests) {
-  return enqueueBatch(requests, true);
+  return enqueueBatch(requests, true, nullptr).commands;
 }
 
-std::vector<Command> CommandQueue::enqueueBatch(const std::vector<CommandRequest>& requests,
-                                                bool indexed) {
+CommandQueue::Enqueued CommandQueue::enqueueOnce(const std::string& idempotencyKey,
+                                                 const std::vector<CommandRequest>& requests,
+                                                 bool batch) {
+  validateIdempotencyKey(idempotencyKey);
+  if (!batch && requests.size() != 1)
+    throw Error(ErrorCode::InvalidArgument,
+                "commands: a single enqueue holds one command, not " + std::to_string(requests.size()));
+  return enqueueBatch(requests, batch, &idempotencyKey);
+}
+
+void CommandQueue::pruneIdempotencyKeys() {
+  const std::int64_t at = toMillis(currentTime());
+  std::int64_t last = lastKeyPruneMs_.load();
+  if (at - last < 60000 || !lastKeyPruneMs_.compare_exchange_strong(last, at)) return;
+  const Poco::Int64 cut =
+      at - std::chrono::duration_cast<std::chrono::milliseconds>(policy_.idempotencyKeyRetention).count();
+  inTransaction(store_, "forgetting expired idempotency keys", [&](store::Transaction& tx) {
+    Poco::Int64 before = cut;
+    tx.session() << "DELETE FROM enqueue_idempotency_keys WHERE created_at_ms < ?", use(before), now;
+    return 0;
+  });
+}
+
+CommandQueue::Enqueued CommandQueue::enqueueBatch(const std::vector<CommandRequest>& requests,
+                                                  bool indexed, const std::string* idempotencyKey) {
   if (requests.empty() || requests.size() > kMaxLimit)
     throw Error(ErrorCode::InvalidArgument, "commands: " + std::to_string(requests.size()) +
                                                 " commands; use 1 to " +
@@ -451,11 +525,51 @@ std::vector<Command> CommandQueue::enqueueBatch(const std::vector<CommandRequest
   const std::string action = requests.size() == 1
                                  ? "enqueueing a " + requests.front().kind + " command"
                                  : "enqueueing " + std::to_string(requests.size()) + " commands";
+  pruneIdempotencyKeys();
+  const std::string fingerprint = idempotencyKey ? requestFingerprint(requests, indexed) : "";
   return inTransaction(store_, action, [&](store::Transaction& tx) {
     auto& s = tx.session();
     const store::Backend backend = tx.backend();
     const std::int64_t at = toMillis(currentTime());
     const std::string when = std::to_string(at);
+
+    // The key's row first: a concurrent call with the same key waits here for this one's
+    // commit (MySQL: the row lock; SQLite: the write lock) and then finds the commands.
+    if (idempotencyKey) {
+      std::string key = *idempotencyKey, hash = fingerprint;
+      Poco::Int64 created = at;
+      s << "INSERT INTO enqueue_idempotency_keys (idempotency_key, request_hash, command_ids,"
+           " created_at_ms) VALUES (?, ?, '', ?)" +
+               std::string(backend == store::Backend::MySql
+                               ? " ON DUPLICATE KEY UPDATE idempotency_key = idempotency_key"
+                               : " ON CONFLICT (idempotency_key) DO NOTHING"),
+          use(key), use(hash), use(created), now;
+      std::string storedHash, storedIds;
+      Poco::Int64 storedAt = 0;
+      s << "SELECT request_hash, command_ids, created_at_ms FROM enqueue_idempotency_keys"
+           " WHERE idempotency_key = ?" +
+               forUpdate(backend),
+          use(key), into(storedHash), into(storedIds), into(storedAt), now;
+      const std::int64_t retention =
+          std::chrono::duration_cast<std::chrono::milliseconds>(policy_.idempotencyKeyRetention).count();
+      if (!storedIds.empty() && storedAt < at - retention) {
+        // Expired but not yet pruned: the key is free again.
+        s << "UPDATE enqueue_idempotency_keys SET request_hash = ?, command_ids = '',"
+             " created_at_ms = ? WHERE idempotency_key = ?",
+            use(hash), use(created), use(key), now;
+        storedIds.clear();
+      } else if (!storedIds.empty()) {
+        if (storedHash != fingerprint)
+          throw Error(ErrorCode::Conflict,
+                      "idempotency key \"" + shown(key) +
+                          "\" was used for a different request (commands " + storedIds +
+                          "); send a new key for a new request");
+        const auto ids = parseIdList(storedIds);
+        return Enqueued{readCommands(s, backend,
+                                     "WHERE c.id IN (" + detail::idList(ids) + ") ORDER BY c.id"),
+                        true};
+      }
+    }
 
     // Commands of one key take their ids while holding the key's row lock, so a smaller id is
     // always committed first and a node never sees a key's later command before an earlier one.
@@ -583,7 +697,12 @@ std::vector<Command> CommandQueue::enqueueBatch(const std::vector<CommandRequest
       d.orderingKey = c.orderingKey;
       c.deliveries.push_back(std::move(d));
     }
-    return commands;
+    if (idempotencyKey) {
+      std::string key = *idempotencyKey, list = detail::idList(ids);
+      s << "UPDATE enqueue_idempotency_keys SET command_ids = ? WHERE idempotency_key = ?",
+          use(list), use(key), now;
+    }
+    return Enqueued{std::move(commands), false};
   });
 }
 
@@ -663,16 +782,20 @@ std::vector<Delivery> CommandQueue::reportResults(std::int64_t nodeId,
       std::int64_t owner;
       DeliveryState state;
       std::int64_t attempts;
+      bool attemptUnfinished;  // an attempt was started and no result recorded since
     };
     std::map<std::int64_t, Row> rows;
     {
-      std::vector<Poco::Int64> rowIds, owners, attempts;
+      std::vector<Poco::Int64> rowIds, owners, attempts, started, finished;
       std::vector<std::string> states;
-      s << "SELECT id, node_id, state, attempts FROM command_deliveries WHERE id IN (" + idList +
-               ") ORDER BY id" + forUpdate(tx.backend()),
-          into(rowIds), into(owners), into(states), into(attempts), now;
+      s << "SELECT id, node_id, state, attempts, COALESCE(started_at_ms, -1),"
+           " COALESCE(finished_at_ms, -1) FROM command_deliveries WHERE id IN (" +
+               idList + ") ORDER BY id" + forUpdate(tx.backend()),
+          into(rowIds), into(owners), into(states), into(attempts), into(started), into(finished),
+          now;
       for (std::size_t i = 0; i < rowIds.size(); ++i)
-        rows[rowIds[i]] = Row{owners[i], parseState(states[i]), attempts[i]};
+        rows[rowIds[i]] = Row{owners[i], parseState(states[i]), attempts[i],
+                              started[i] >= 0 && finished[i] < started[i]};
     }
 
     const Poco::Int64 at = toMillis(currentTime());
@@ -685,7 +808,11 @@ std::vector<Delivery> CommandQueue::reportResults(std::int64_t nodeId,
                     what + " of node " + std::to_string(nodeId) + " does not exist");
       const Row& row = it->second;
       if (row.state == DeliveryState::Done) continue;  // a repeated acknowledgement
-      if (row.state != DeliveryState::Running)
+      // A pending delivery whose last attempt never reported was released (its node said it
+      // restarted; an admin may have retried it since): the node's result is that attempt's, and taking
+      // it keeps a command the node applied from being offered to it as new work.
+      const bool released = row.state == DeliveryState::Pending && row.attemptUnfinished;
+      if (row.state != DeliveryState::Running && !released)
         throw Error(ErrorCode::Conflict, what + " is " + toString(row.state) +
                                              ", not running; its result is not accepted");
       std::string next;

@@ -19,6 +19,7 @@
 // Every method is thread-safe (its own pooled session and transaction) and validates its input
 // with Error(InvalidArgument) naming the field. Needs the store at schema version 4 or later.
 // See docs/adr/0005-command-queue.md.
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -85,6 +86,7 @@ struct QueuePolicy {
   std::chrono::milliseconds firstBackoff{500};     // > 0; doubles after every failed attempt
   std::chrono::milliseconds maxBackoff{30000};     // >= firstBackoff
   std::chrono::seconds lease{60};                  // >= 1 s
+  std::chrono::hours idempotencyKeyRetention{24};  // >= 1 h: how long enqueueOnce() keys hold
 };
 
 class CommandQueue {
@@ -111,6 +113,22 @@ class CommandQueue {
   // index ("commands[3]: ...") with nothing written. 1..kMaxLimit commands.
   std::vector<Command> enqueueAll(const std::vector<CommandRequest>& requests);
 
+  // An enqueue its client may repeat (after a timeout, say). The first call with a key
+  // enqueues `requests` as enqueue() (batch false, one request) or enqueueAll() (batch true)
+  // does, and keeps the key with the ids of the commands, in the same transaction. A later call
+  // with the same key and the same requests enqueues nothing and returns those commands as they
+  // are now, `replayed` true; concurrent calls with one key enqueue once. The same key with
+  // other requests (or batch) is Error(Conflict) naming the key. A key is kept for
+  // policy.idempotencyKeyRetention, then may be used anew; expired keys are pruned at most once
+  // a minute by any enqueue. idempotencyKey: 1 to 128 visible ASCII characters (! to ~), else
+  // Error(InvalidArgument).
+  struct Enqueued {
+    std::vector<Command> commands;
+    bool replayed = false;
+  };
+  Enqueued enqueueOnce(const std::string& idempotencyKey, const std::vector<CommandRequest>& requests,
+                       bool batch);
+
   // Up to `limit` (1..kMaxLimit) deliveries for the node that are ready, by command id, each
   // moved to Running (startedAt = now, attempts + 1) in one transaction. Ready: the head of its
   // key on this node and either Pending with nextAttemptAt <= now, or Running with an expired
@@ -123,7 +141,10 @@ class CommandQueue {
   // = now + backoff while attempts < maxAttempts, else Failed. Either way finishedAt = now and
   // output is kept (cut to kMaxOutputBytes, invalid UTF-8 replaced by U+FFFD). A report on a
   // Done delivery changes nothing and returns it (acknowledgements may be repeated). A report on
-  // a delivery in another state (pending, failed, skipped) is Error(Conflict) naming the state.
+  // a delivery in another state (failed, skipped, or pending after a reported attempt) is
+  // Error(Conflict) naming the state. A Pending delivery whose last attempt was started and
+  // never reported (releaseRunning(), perhaps retried since) takes the result as
+  // Running does: the node applied it, and must not be handed it again as new work.
   Delivery reportResult(std::int64_t deliveryId, std::int64_t nodeId, bool succeeded,
                         const std::string& output);
 
@@ -158,7 +179,8 @@ class CommandQueue {
   std::optional<TimePoint> nextWakeup(std::int64_t nodeId);
 
   // A node that (re)starts holds no delivery: its Running deliveries become Pending and ready
-  // at once instead of waiting out their lease. Their attempts stay counted. Returns how many.
+  // at once instead of waiting out their lease. Their attempts stay counted, and a result the
+  // node reports for one afterwards is still taken (see reportResult). Returns how many.
   std::size_t releaseRunning(std::int64_t nodeId);
 
   // The wait after the given number of failed attempts (1 = the first failure):
@@ -169,12 +191,16 @@ class CommandQueue {
 
  private:
   TimePoint currentTime() const;
-  // enqueue() and enqueueAll(); `indexed` prefixes errors with "commands[i]: ".
-  std::vector<Command> enqueueBatch(const std::vector<CommandRequest>& requests, bool indexed);
+  // enqueue(), enqueueAll() and enqueueOnce() (with a key); `indexed` prefixes errors with
+  // "commands[i]: ".
+  Enqueued enqueueBatch(const std::vector<CommandRequest>& requests, bool indexed,
+                        const std::string* idempotencyKey);
+  void pruneIdempotencyKeys();
 
   store::Store& store_;
   QueuePolicy policy_;
   Clock clock_;
+  std::atomic<std::int64_t> lastKeyPruneMs_{0};
 };
 
 }  // namespace shoal::cluster

@@ -61,6 +61,8 @@ const char* kUsage = R"(usage: shoalctl [--json] [--manager HOST:PORT] [--token-
   queue list [--state STATE] [--limit N]
   queue show COMMAND_ID                a command and its state on every node
   queue add KIND [--payload JSON] [--key ORDERING_KEY] [--target all|node:ID|role:NAME]
+            [--idempotency-key KEY]    a repeated add with the same KEY (within 24 h)
+                                       enqueues nothing and shows the first command
   queue retry DELIVERY_ID              run a failed delivery again
   queue skip DELIVERY_ID               give up on a delivery, unblocking its ordering key
   service restart NAME --all [--max-unavailable N] [--role ROLE] [--no-drain]
@@ -148,7 +150,7 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   static const std::vector<std::string> valued{"--manager", "--token-file", "--ca", "--config", "--ttl",
-                                               "--state",   "--limit",      "--payload", "--key", "--target",
+                                               "--state",   "--limit",      "--payload", "--key", "--target", "--idempotency-key",
                                                "--batch", "--role", "--max-unavailable", "--service",
                                                "--listen", "--body", "--proxy-protocol", "--timeout"};
   static const std::vector<std::string> boolean{"--json", "--all", "--help", "-h", "--stats", "--rate", "--no-drain", "--wait",
@@ -658,6 +660,7 @@ int main(int argc, char** argv) {
     const std::string verb = o.words.size() > 1 ? o.words[1] : "";
     std::string method, path;
     Object::Ptr body;
+    std::map<std::string, std::string> headers;  // sent with the request
     if (group == "cluster") {
       method = "GET", path = "/v1/cluster";
     } else if (group == "node" && verb == "join-token") {
@@ -700,6 +703,10 @@ int main(int argc, char** argv) {
       if (o.flags.count("--payload")) body->set("payload", o.flags["--payload"]);
       if (o.flags.count("--key")) body->set("key", o.flags["--key"]);
       body->set("target", queueTarget(o.flags.count("--target") ? o.flags["--target"] : "all"));
+      if (o.flags.count("--idempotency-key")) {
+        if (o.flags["--idempotency-key"].empty()) throw UsageError("--idempotency-key needs a key");
+        headers["Idempotency-Key"] = o.flags["--idempotency-key"];
+      }
     } else if (group == "service" && verb == "rollouts") {
       method = "GET", path = "/v1/rollouts?limit=" + (o.flags.count("--limit") ? std::to_string(parseId(o.flags["--limit"], "--limit")) : std::string("20"));
     } else if (group == "service" && verb == "restart") {
@@ -752,7 +759,7 @@ int main(int argc, char** argv) {
       throw UsageError("unknown command '" + group + (verb.empty() ? "" : " " + verb) + "'");
     }
 
-    ApiReply reply = client.call(method, path, body);
+    ApiReply reply = client.call(method, path, body, std::chrono::seconds(30), headers);
     int status = statusFor(reply);
     if (group == "service" && verb == "restart" && status == kExitOk) {
       // Follow the rollout until it ends, printing each node's progress as it changes.

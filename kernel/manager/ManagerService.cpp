@@ -417,18 +417,23 @@ void ManagerService::validateCommand(const cluster::CommandRequest& c, const std
   }
 }
 
-std::vector<cluster::Command> ManagerService::enqueueCommands(const std::vector<cluster::CommandRequest>& requests,
-                                                              bool batch) {
+cluster::CommandQueue::Enqueued ManagerService::enqueueCommands(const std::vector<cluster::CommandRequest>& requests,
+                                                                bool batch, const std::string& idempotencyKey) {
   for (std::size_t i = 0; i < requests.size(); ++i)
     validateCommand(requests[i], batch ? "commands[" + std::to_string(i) + "]: " : "");
-  auto commands = batch ? queue_.enqueueAll(requests)
-                        : std::vector<cluster::Command>{queue_.enqueue(requests.front().kind, requests.front().payloadJson,
-                                                                       requests.front().orderingKey,
-                                                                       requests.front().target)};
+  cluster::CommandQueue::Enqueued enqueued;
+  if (!idempotencyKey.empty())
+    enqueued = queue_.enqueueOnce(idempotencyKey, requests, batch);
+  else if (batch)
+    enqueued.commands = queue_.enqueueAll(requests);
+  else
+    enqueued.commands = {queue_.enqueue(requests.front().kind, requests.front().payloadJson,
+                                        requests.front().orderingKey, requests.front().target)};
+  if (enqueued.replayed) return enqueued;
   // A hook handling an event (a rolling restart's drain) learns what it enqueued.
-  for (const auto& command : commands) host::EventBus::noteEnqueued(command.id);
+  for (const auto& command : enqueued.commands) host::EventBus::noteEnqueued(command.id);
   notifier_.notifyAll();
-  return commands;
+  return enqueued;
 }
 
 std::string ManagerService::enqueueForPlugin(const std::string& requestJson) {
@@ -447,7 +452,7 @@ std::string ManagerService::enqueueForPlugin(const std::string& requestJson) {
     o->set("deliveries", static_cast<std::int64_t>(command.deliveries.size()));
     return o;
   };
-  const auto commands = enqueueCommands(request.commands, request.batch);
+  const auto commands = enqueueCommands(request.commands, request.batch).commands;
   Object::Ptr out;
   if (request.batch) {
     Array::Ptr list = new Array;
@@ -561,15 +566,25 @@ std::vector<api::Route> ManagerService::makeRoutes() {
   // ---- admin: the Command Queue ----
   // One enqueue request, or {"commands": [...]} to enqueue up to 1000 at once, all or none:
   // the format of abi.h's callback_enqueue, through the same method.
+  // With an Idempotency-Key header, a repeated request (a client retrying after a timeout)
+  // answers 200 with the commands the first one enqueued, and enqueues nothing.
   add("POST", "/v1/commands", Access::Admin, [this](const ApiRequest& r) {
     const auto request = parseEnqueueRequest(r.json());
-    const auto commands = enqueueCommands(request.commands, request.batch);
-    if (!request.batch) return ok(toJson(commands.front()), 201);
+    std::string idempotencyKey;
+    if (r.headers.count("idempotency-key")) {
+      idempotencyKey = r.header("idempotency-key");
+      if (idempotencyKey.empty())
+        throw Error(ErrorCode::InvalidArgument, "header Idempotency-Key is empty: send 1 to 128 visible ASCII "
+                                                "characters, or no header");
+    }
+    const auto enqueued = enqueueCommands(request.commands, request.batch, idempotencyKey);
+    const int status = enqueued.replayed ? 200 : 201;
+    if (!request.batch) return ok(toJson(enqueued.commands.front()), status);
     Array::Ptr created = new Array;
-    for (const auto& command : commands) created->add(toJson(command));
+    for (const auto& command : enqueued.commands) created->add(toJson(command));
     auto o = api::object();
     o->set("commands", created);
-    return ok(o, 201);
+    return ok(o, status);
   });
   add("GET", "/v1/commands", Access::Admin, [this](const ApiRequest& r) {
     std::optional<cluster::DeliveryState> state;
@@ -708,8 +723,10 @@ std::vector<api::Route> ManagerService::makeRoutes() {
     auto node = nodes_.find(r.principal.nodeId);
     return ok(node ? toJson(*node) : api::object());
   });
-  // A node says it (re)started: whatever it had claimed is offered again at once, and the
-  // node's journal answers for what it had in fact applied.
+  // A node says it (re)started: whatever it had claimed is offered again at once. A node
+  // reports the results it holds before it says so, and a result that still arrives for a
+  // released delivery is taken (CommandQueue::reportResult), so finished work is never
+  // offered as new; the node's journal answers for anything offered all the same.
   add("POST", "/v1/node/started", Access::Node, [this](const ApiRequest& r) {
     auto released = queue_.releaseRunning(r.principal.nodeId);
     if (released > 0) {
@@ -751,10 +768,23 @@ std::vector<api::Route> ManagerService::makeRoutes() {
     if (!results) throw Error(ErrorCode::InvalidArgument, "field 'results' must be an array");
     std::vector<cluster::DeliveryResult> batch;
     for (std::size_t i = 0; i < results->size(); ++i) {
-      auto item = results->getObject(static_cast<unsigned>(i));
-      if (!item || !item->has("delivery_id") || !item->has("succeeded") || !item->get("succeeded").isBoolean())
-        throw Error(ErrorCode::InvalidArgument, "results[" + std::to_string(i) + "] needs delivery_id and succeeded");
-      batch.push_back({item->getValue<std::int64_t>("delivery_id"), item->getValue<bool>("succeeded"),
+      const std::string where = "results[" + std::to_string(i) + "]";
+      auto item = results->get(static_cast<unsigned>(i)).type() == typeid(Object::Ptr)
+                      ? results->getObject(static_cast<unsigned>(i)) : nullptr;
+      if (!item) throw Error(ErrorCode::InvalidArgument, where + " must be an object");
+      std::int64_t deliveryId = 0;
+      try {
+        if (item->has("delivery_id") && item->get("delivery_id").isInteger())
+          deliveryId = item->get("delivery_id").convert<std::int64_t>();
+      } catch (const Poco::Exception&) {
+        // Beyond 64 bits: refused below like any other id that is not a positive integer.
+      }
+      if (deliveryId <= 0) throw Error(ErrorCode::InvalidArgument, where + ".delivery_id must be a positive integer");
+      if (!item->has("succeeded") || !item->get("succeeded").isBoolean())
+        throw Error(ErrorCode::InvalidArgument, where + ".succeeded must be true or false");
+      if (item->has("output") && !item->get("output").isString())
+        throw Error(ErrorCode::InvalidArgument, where + ".output must be a string");
+      batch.push_back({deliveryId, item->getValue<bool>("succeeded"),
                        item->optValue<std::string>("output", "")});
     }
     // One transaction for the whole batch. Should one result no longer fit its delivery (an

@@ -98,8 +98,11 @@ class ManagerService {
   // Error(InvalidArgument) unless a plugin handles the kind and its on_validate accepts.
   void validateCommand(const cluster::CommandRequest& request, const std::string& where) const;
   // The one way commands enter the queue: validateCommand for each, enqueue (a batch all or
-  // none), EventBus::noteEnqueued for each, then wake the nodes.
-  std::vector<cluster::Command> enqueueCommands(const std::vector<cluster::CommandRequest>& requests, bool batch);
+  // none), EventBus::noteEnqueued for each, then wake the nodes. With an idempotency key
+  // ("" for none) a repeated request returns the commands the first one enqueued
+  // (CommandQueue::enqueueOnce), replayed, and wakes nobody.
+  cluster::CommandQueue::Enqueued enqueueCommands(const std::vector<cluster::CommandRequest>& requests, bool batch,
+                                                  const std::string& idempotencyKey = "");
   std::optional<api::Principal> authenticate(api::Access required, const api::ApiRequest& request);
   // A panel user's session cookie; on a change also its CSRF token (api::Forbidden without).
   std::optional<api::Principal> authenticateSession(const api::ApiRequest& request);

@@ -270,6 +270,27 @@ const std::vector<Migration>& migrations() {
         " peer_address VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
         " KEY audit_log_at (at_ms)"
         ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}},
+      // Idempotency keys of POST /v1/commands: a key, the SHA-256 (hex) of the request it was
+      // first used with, and the ids of the commands that request enqueued (comma-separated,
+      // ascending; '' only inside the transaction that claims the key). Kept for a day, pruned
+      // through the created_at_ms index.
+      {6,
+       "enqueue_idempotency_keys",
+       {"CREATE TABLE IF NOT EXISTS enqueue_idempotency_keys ("
+        " idempotency_key VARCHAR(128) NOT NULL PRIMARY KEY,"
+        " request_hash VARCHAR(64) NOT NULL,"
+        " command_ids TEXT NOT NULL,"
+        " created_at_ms BIGINT NOT NULL"
+        ") WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS enqueue_idempotency_keys_created"
+        " ON enqueue_idempotency_keys (created_at_ms)"},
+       {"CREATE TABLE IF NOT EXISTS enqueue_idempotency_keys ("
+        " idempotency_key VARBINARY(128) NOT NULL PRIMARY KEY,"
+        " request_hash VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " command_ids TEXT CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " created_at_ms BIGINT NOT NULL,"
+        " KEY enqueue_idempotency_keys_created (created_at_ms)"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}},
   };
   return list;
 }

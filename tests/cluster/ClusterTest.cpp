@@ -17,7 +17,7 @@ void ClusterTest::SetUp() {
     // BackendTest empties the store's own tables; these are the cluster's (children first).
     auto raw = openStore();
     auto session = raw->session();
-    for (const char* table : {"command_deliveries", "commands", "command_ordering_keys",
+    for (const char* table : {"command_deliveries", "commands", "command_ordering_keys", "enqueue_idempotency_keys",
                               "node_roles", "join_tokens", "nodes"})
       session << std::string("DROP TABLE IF EXISTS ") + table, Poco::Data::Keywords::now;
   }

@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <atomic>
+#include <thread>
 
 #include "ClusterTest.hpp"
 
@@ -636,6 +638,141 @@ TEST_P(CommandQueueTest, DeliveryStatesRoundTripAsText) {
                           DeliveryState::Failed, DeliveryState::Skipped})
     EXPECT_EQ(deliveryStateFromString(toString(s)), std::optional<DeliveryState>(s));
   EXPECT_FALSE(deliveryStateFromString("DONE").has_value());
+}
+
+// A node that reconnects to a restarted manager reports what it finished; should it say
+// "started" first, its running deliveries are released, and its results must still be taken,
+// or the commands it applied come back to it as new work.
+TEST_P(CommandQueueTest, AReleasedDeliveryTakesTheResultItsNodeReportsAfterwards) {
+  const Node a = enrolNode("a.example.org");
+  const Command done = put("site:x", Target::all());
+  const Command failing = put("site:y", Target::all());
+  const auto claimed = queue().claimReady(a.id, 10);
+  ASSERT_EQ(claimed.size(), 2u);
+  advance(std::chrono::seconds(1));
+  EXPECT_EQ(queue().releaseRunning(a.id), 2u);
+
+  const auto taken = queue().reportResults(
+      a.id, {DeliveryResult{claimed[0].id, true, "applied"}, DeliveryResult{claimed[1].id, false, "broken"}});
+  EXPECT_EQ(taken[0].state, DeliveryState::Done);
+  EXPECT_EQ(taken[0].output, "applied");
+  EXPECT_EQ(taken[1].state, DeliveryState::Pending);
+  EXPECT_EQ(taken[1].attempts, 1) << "the released attempt is the one that failed";
+  EXPECT_EQ(taken[1].nextAttemptAt, std::optional<TimePoint>(now() + std::chrono::milliseconds(500)));
+  EXPECT_TRUE(queue().claimReady(a.id, 10).empty()) << "nothing is offered again as new work";
+  EXPECT_EQ(deliveryOf(done, a.id).state, DeliveryState::Done);
+
+  // Once that attempt has a result, a second one for it is refused as before.
+  const std::string message = errorMessageOf(
+      ErrorCode::Conflict, [&] { queue().reportResult(claimed[1].id, a.id, true, "again"); });
+  EXPECT_TRUE(contains(message, "is pending, not running")) << message;
+  EXPECT_EQ(deliveryOf(failing, a.id).attempts, 1);
+  // A pending delivery never claimed takes no result either.
+  const Command fresh = put("site:z", Target::all());
+  errorMessageOf(ErrorCode::Conflict,
+                 [&] { queue().reportResult(deliveryOf(fresh, a.id).id, a.id, true, "never claimed"); });
+}
+
+TEST_P(CommandQueueTest, AnEnqueueRepeatedWithItsIdempotencyKeyReturnsTheFirstCommands) {
+  enrolNode("a.example.org");
+  enrolNode("b.example.org");
+  const CommandRequest request{"site.apply", R"({"site":"a"})", "site:a", Target::all()};
+  const auto first = queue().enqueueOnce("client-7f3a", {request}, false);
+  EXPECT_FALSE(first.replayed);
+  ASSERT_EQ(first.commands.size(), 1u);
+  EXPECT_EQ(first.commands[0].deliveries.size(), 2u);
+
+  advance(std::chrono::hours(23));
+  const auto again = queue().enqueueOnce("client-7f3a", {request}, false);
+  EXPECT_TRUE(again.replayed);
+  ASSERT_EQ(again.commands.size(), 1u);
+  EXPECT_EQ(again.commands[0].id, first.commands[0].id);
+  EXPECT_EQ(again.commands[0].deliveries.size(), 2u);
+  EXPECT_EQ(countRows("commands"), 1);
+  EXPECT_EQ(countRows("command_deliveries"), 2);
+
+  // A batch under its own key, repeated: the same commands, in order.
+  const CommandRequest other{"site.apply", R"({"site":"b"})", "site:b", Target::all()};
+  const auto batch = queue().enqueueOnce("client-batch", {request, other}, true);
+  const auto batchAgain = queue().enqueueOnce("client-batch", {request, other}, true);
+  EXPECT_TRUE(batchAgain.replayed);
+  ASSERT_EQ(batchAgain.commands.size(), 2u);
+  EXPECT_EQ(batchAgain.commands[0].id, batch.commands[0].id);
+  EXPECT_EQ(batchAgain.commands[1].id, batch.commands[1].id);
+  EXPECT_EQ(countRows("commands"), 3);
+}
+
+TEST_P(CommandQueueTest, AnIdempotencyKeyUsedForAnotherRequestIsRefusedNamingIt) {
+  enrolNode("a.example.org");
+  const CommandRequest request{"site.apply", R"({"site":"a"})", "site:a", Target::all()};
+  queue().enqueueOnce("key-1", {request}, false);
+  CommandRequest changed = request;
+  changed.payloadJson = R"({"site":"b"})";
+  const std::string message =
+      errorMessageOf(ErrorCode::Conflict, [&] { queue().enqueueOnce("key-1", {changed}, false); });
+  EXPECT_TRUE(contains(message, "idempotency key \"key-1\" was used for a different request")) << message;
+  // The same command as a batch of one is another request too.
+  errorMessageOf(ErrorCode::Conflict, [&] { queue().enqueueOnce("key-1", {request}, true); });
+  EXPECT_EQ(countRows("commands"), 1);
+
+  EXPECT_TRUE(contains(errorMessageOf(ErrorCode::InvalidArgument,
+                                      [&] { queue().enqueueOnce("has space", {request}, false); }),
+                       "idempotency key \"has space\" is invalid"));
+  errorMessageOf(ErrorCode::InvalidArgument, [&] { queue().enqueueOnce("", {request}, false); });
+  errorMessageOf(ErrorCode::InvalidArgument,
+                 [&] { queue().enqueueOnce(std::string(129, 'k'), {request}, false); });
+  EXPECT_EQ(countRows("commands"), 1);
+}
+
+TEST_P(CommandQueueTest, IdempotencyKeysExpireAfterTheRetentionAndArePruned) {
+  enrolNode("a.example.org");
+  const CommandRequest request{"site.apply", R"({"site":"a"})", "site:a", Target::all()};
+  const auto first = queue().enqueueOnce("old-key", {request}, false);
+  queue().enqueueOnce("other-old-key", {request}, false);
+  EXPECT_EQ(countRows("enqueue_idempotency_keys"), 2);
+  advance(std::chrono::hours(24) + std::chrono::minutes(1));
+  // Past the retention the key is free again: a new command.
+  const auto later = queue().enqueueOnce("old-key", {request}, false);
+  EXPECT_FALSE(later.replayed);
+  EXPECT_NE(later.commands[0].id, first.commands[0].id);
+  // And the expired rows are gone: the other key was pruned, old-key holds the new command.
+  EXPECT_EQ(countRows("enqueue_idempotency_keys"), 1);
+  EXPECT_EQ(queue().enqueueOnce("old-key", {request}, false).commands[0].id, later.commands[0].id);
+}
+
+TEST_P(CommandQueueTest, ConcurrentEnqueuesWithOneIdempotencyKeyEnqueueOnce) {
+  enrolNode("a.example.org");
+  const CommandRequest request{"site.apply", R"({"site":"a"})", "site:a", Target::all()};
+  for (int round = 0; round < 5; ++round) {
+    const std::string key = "race-" + std::to_string(round);
+    constexpr int kClients = 4;
+    std::vector<std::int64_t> ids(kClients, 0);
+    std::vector<std::string> errors(kClients);
+    std::atomic<int> ready{0};
+    std::vector<std::thread> clients;
+    for (int i = 0; i < kClients; ++i)
+      clients.emplace_back([&, i] {
+        ++ready;
+        while (ready < kClients) std::this_thread::yield();
+        // Each client retries a refusal for lock contention, as a client would after a 409.
+        for (int attempt = 0; attempt < 20; ++attempt) {
+          try {
+            ids[i] = queue().enqueueOnce(key, {request}, false).commands.at(0).id;
+            errors[i].clear();
+            return;
+          } catch (const std::exception& e) {
+            errors[i] = e.what();
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
+        }
+      });
+    for (auto& t : clients) t.join();
+    for (int i = 0; i < kClients; ++i) {
+      EXPECT_EQ(errors[i], "") << "client " << i;
+      EXPECT_EQ(ids[i], ids[0]) << "client " << i << " of round " << round;
+    }
+  }
+  EXPECT_EQ(countRows("commands"), 5);
 }
 
 SHOAL_INSTANTIATE_FOR_BOTH_BACKENDS(CommandQueueTest);

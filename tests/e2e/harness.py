@@ -60,14 +60,14 @@ class Api:
         self.host, self.port = host, port
         self.conn = None
 
-    def call(self, method, path, body=None):
+    def call(self, method, path, body=None, headers=None):
         for attempt in range(2):
             try:
                 if self.conn is None:
                     self.conn = http.client.HTTPSConnection(self.host, self.port, context=self.context, timeout=30)
                 self.conn.request(method, path, body=json.dumps(body) if body is not None else None,
                                   headers={"Authorization": f"Bearer {self.token}",
-                                           "Content-Type": "application/json"})
+                                           "Content-Type": "application/json", **(headers or {})})
                 response = self.conn.getresponse()
                 return response.status, json.loads(response.read())
             except (ConnectionError, http.client.HTTPException, OSError):

@@ -335,6 +335,98 @@ TEST_F(ManagerApiTest, ABatchOfCommandsIsEnqueuedWholeOrNotAtAll) {
   EXPECT_EQ(admin.call("GET", "/v1/commands").body->getArray("commands")->size(), 3u);
 }
 
+namespace {
+
+// POST /v1/commands with the admin token and, unless empty, an Idempotency-Key header.
+RawReply enqueueWithKey(const std::string& endpoint, const fs::path& caFile, const std::string& token,
+                        const std::string& idempotencyKey, const std::string& body, bool sendKey = true) {
+  const auto colon = endpoint.rfind(':');
+  Poco::Net::HTTPSClientSession session(endpoint.substr(0, colon),
+                                        static_cast<Poco::UInt16>(std::stoi(endpoint.substr(colon + 1))),
+                                        shoal::tls::makeClientContext(caFile));
+  Poco::Net::HTTPRequest request("POST", "/v1/commands", Poco::Net::HTTPMessage::HTTP_1_1);
+  request.setContentType("application/json");
+  request.set("Authorization", "Bearer " + token);
+  if (sendKey) request.set("Idempotency-Key", idempotencyKey);
+  request.setContentLength(static_cast<std::streamsize>(body.size()));
+  session.sendRequest(request) << body;
+  Poco::Net::HTTPResponse response;
+  auto& in = session.receiveResponse(response);
+  RawReply reply;
+  reply.status = response.getStatus();
+  reply.body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return reply;
+}
+
+std::int64_t idOf(const RawReply& reply) {
+  return Poco::JSON::Parser().parse(reply.body).extract<Object::Ptr>()->getValue<std::int64_t>("id");
+}
+
+}  // namespace
+
+TEST_F(ManagerApiTest, AnEnqueueRetriedWithItsIdempotencyKeyReturnsTheFirstCommand) {
+  ASSERT_EQ(join(joinToken(), report()).status, 201);
+  const auto endpoint = manager_->advertisedEndpoint();
+  const auto ca = manager_->caFile();
+  const std::string site = R"({"kind": "site.put", "payload": {"site": "a"}, "key": "a", "target": {"all": true}})";
+  auto first = enqueueWithKey(endpoint, ca, adminToken_, "client-1-retry", site);
+  ASSERT_EQ(first.status, 201) << first.body;
+  auto again = enqueueWithKey(endpoint, ca, adminToken_, "client-1-retry", site);
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(idOf(again), idOf(first));
+  auto admin = client(adminToken_);
+  EXPECT_EQ(admin.call("GET", "/v1/commands").body->getArray("commands")->size(), 1u);
+
+  // The key with another body: refused, naming the key; nothing enqueued.
+  const std::string other = R"({"kind": "site.put", "payload": {"site": "b"}, "key": "b", "target": {"all": true}})";
+  auto refused = enqueueWithKey(endpoint, ca, adminToken_, "client-1-retry", other);
+  EXPECT_EQ(refused.status, 409) << refused.body;
+  EXPECT_NE(refused.body.find("idempotency key \\\"client-1-retry\\\" was used for a different request"),
+            std::string::npos)
+      << refused.body;
+  auto empty = enqueueWithKey(endpoint, ca, adminToken_, "", site);
+  EXPECT_EQ(empty.status, 400) << empty.body;
+  EXPECT_NE(empty.body.find("Idempotency-Key"), std::string::npos) << empty.body;
+  EXPECT_EQ(admin.call("GET", "/v1/commands").body->getArray("commands")->size(), 1u);
+  // Without a key every request is a new command, as before.
+  EXPECT_EQ(enqueueWithKey(endpoint, ca, adminToken_, "", site, false).status, 201);
+  EXPECT_EQ(admin.call("GET", "/v1/commands").body->getArray("commands")->size(), 2u);
+
+  // Two clients at once with one key (a retry racing its own first attempt): one command.
+  for (int round = 0; round < 3; ++round) {
+    const std::string key = "race-" + std::to_string(round);
+    RawReply a, b;
+    std::thread one([&] { a = enqueueWithKey(endpoint, ca, adminToken_, key, site); });
+    std::thread two([&] { b = enqueueWithKey(endpoint, ca, adminToken_, key, site); });
+    one.join();
+    two.join();
+    ASSERT_TRUE(a.status == 201 || a.status == 200) << a.status << " " << a.body;
+    ASSERT_TRUE(b.status == 201 || b.status == 200) << b.status << " " << b.body;
+    EXPECT_EQ(a.status + b.status, 401) << "one 201 and one 200";
+    EXPECT_EQ(idOf(a), idOf(b));
+  }
+  EXPECT_EQ(admin.call("GET", "/v1/commands").body->getArray("commands")->size(), 5u);
+}
+
+TEST_F(ManagerApiTest, AResultWithADeliveryIdThatIsNoPositiveIntegerIsRefusedNamingIt) {
+  auto joined = join(joinToken(), report());
+  ASSERT_EQ(joined.status, 201);
+  auto node = client(joined.body->getValue<std::string>("credential"));
+  for (const std::string item : {R"({"delivery_id": "abc", "succeeded": true})", R"({"delivery_id": -3, "succeeded": true})",
+                                 R"({"delivery_id": 1.5, "succeeded": true})", R"({"delivery_id": 0, "succeeded": true})",
+                                 R"({"delivery_id": [7], "succeeded": true})",
+                                 R"({"succeeded": true})"}) {
+    auto body = Poco::JSON::Parser().parse(R"({"results": [)" + item + "]}").extract<Object::Ptr>();
+    auto reply = node.call("POST", "/v1/node/results", body);
+    EXPECT_EQ(reply.status, 400) << item << ": " << reply.errorMessage();
+    EXPECT_EQ(reply.errorMessage(), "results[0].delivery_id must be a positive integer") << item;
+  }
+  auto body = Poco::JSON::Parser().parse(R"({"results": [{"delivery_id": 4, "succeeded": "yes"}]})").extract<Object::Ptr>();
+  auto reply = node.call("POST", "/v1/node/results", body);
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_EQ(reply.errorMessage(), "results[0].succeeded must be true or false");
+}
+
 // One parser of enqueue requests: whatever is malformed is refused naming the field, and
 // nothing is enqueued. (The old API took a target text; a missing one meant every node.)
 TEST_F(ManagerApiTest, AMalformedEnqueueRequestIsRefusedNamingTheField) {

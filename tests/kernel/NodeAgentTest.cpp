@@ -5,7 +5,10 @@
 #include <Poco/AutoPtr.h>
 #include <Poco/Util/MapConfiguration.h>
 
+#include <sys/resource.h>
+
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -118,6 +121,63 @@ TEST(Journal, ATornLastRecordIsIgnoredAndLaterRecordsStillRead) {
   fs::remove_all(dir);
 }
 
+TEST(Journal, ResultsStayUntilTheManagerTookThemAlsoAcrossReopening) {
+  auto dir = freshDir("unreported");
+  {
+    Journal journal(dir / "journal.log");
+    for (std::int64_t id : {4, 2, 9}) journal.record(id, JournalEntry{id != 9, "result " + std::to_string(id)});
+    journal.sync();
+    journal.acknowledge({2});
+    ASSERT_EQ(journal.unreported().size(), 2u);
+  }
+  Journal reopened(dir / "journal.log");
+  const auto held = reopened.unreported();
+  ASSERT_EQ(held.size(), 2u) << "a taken result is not reported again after a restart";
+  EXPECT_EQ(held[0].first, 4);
+  EXPECT_TRUE(held[0].second.succeeded);
+  EXPECT_EQ(held[1].first, 9);
+  EXPECT_EQ(held[1].second.output, "result 9");
+  EXPECT_FALSE(reopened.find(2));
+  fs::remove_all(dir);
+}
+
+// A write that fails (here: past the file size limit, as a full disk cuts one short) leaves
+// no record behind, neither in memory nor as a torn line the next record would run into.
+TEST(Journal, AFailedWriteLeavesNoRecordAndTheNextOneIsReadBack) {
+  auto dir = freshDir("write-fails");
+  {
+    Journal journal(dir / "journal.log");
+    journal.record(1, JournalEntry{true, "one"});
+    const auto size = fs::file_size(dir / "journal.log");
+    struct rlimit old {};
+    ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+    auto oldHandler = std::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit limited = old;
+    limited.rlim_cur = size + 8;
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limited), 0);
+    std::string message;
+    try {
+      journal.record(2, JournalEntry{true, std::string(100, 'x')});
+    } catch (const shoal::Error& e) {
+      message = e.what();
+    }
+    ::setrlimit(RLIMIT_FSIZE, &old);
+    std::signal(SIGXFSZ, oldHandler);
+    EXPECT_NE(message.find("cannot record the result in the journal"), std::string::npos) << message;
+    EXPECT_NE(message.find("File too large"), std::string::npos) << message;
+    EXPECT_FALSE(journal.find(2));
+    EXPECT_EQ(fs::file_size(dir / "journal.log"), size) << "the partly written record is cut off";
+    journal.record(3, JournalEntry{true, "three"});
+    journal.sync();
+  }
+  Journal reopened(dir / "journal.log");
+  EXPECT_TRUE(reopened.find(1));
+  EXPECT_FALSE(reopened.find(2));
+  ASSERT_TRUE(reopened.find(3));
+  EXPECT_EQ(reopened.find(3)->output, "three");
+  fs::remove_all(dir);
+}
+
 TEST(Journal, AcknowledgedRecordsAreCompactedAway) {
   auto dir = freshDir("compaction");
   {
@@ -203,6 +263,40 @@ TEST(NodeAgent, AHandlerSeesTheIdsOfTheDeliveryItApplies) {
                                  " node=" + std::to_string(identity.nodeId) +
                                  " attempt=1 kind=recorder.context key=site-7");
   EXPECT_NE(command.id, delivery.id) << "the test needs command and delivery ids apart";
+  plugins->shutdown();
+  manager.stop();
+  running.service.reset();  // before the store it uses
+  running.store.reset();
+  fs::remove_all(dir);
+}
+
+// The node applied a delivery and stopped before the manager took the result: restarted, it
+// reports the result before it says "started", so the delivery is done as it was applied, and
+// never goes back to pending to be offered (and answered) a second time.
+TEST(NodeAgent, ResultsInTheJournalAreReportedBeforeTheNodeSaysItStarted) {
+  auto dir = freshDir("results-first");
+  auto running = startManager(dir);
+  auto& manager = *running.service;
+  auto plugins = recorderPlugins(dir);
+  auto identity = enrolNode(manager, dir);
+  auto command = manager.queue().enqueue("recorder.apply", R"({"key":"a","seq":1})", "a", shoal::cluster::Target::all());
+  // Claimed and applied by the node before it stopped; the report never reached the manager.
+  auto claimed = manager.queue().claimReady(identity.nodeId, 10);
+  ASSERT_EQ(claimed.size(), 1u);
+  {
+    Journal journal(dir / "node" / "journal.log");
+    journal.record(claimed[0].id, JournalEntry{true, "applied before the stop"});
+    journal.sync();
+  }
+  shoal::agent::NodeAgent agent(plugins->registries(), {dir / "node", std::chrono::milliseconds(500)});
+  agent.start();
+  ASSERT_TRUE(deliveredWithin20s(manager, command.id));
+  agent.stop();
+  const auto delivery = manager.queue().find(command.id)->deliveries.at(0);
+  EXPECT_EQ(delivery.output, "applied before the stop");
+  EXPECT_EQ(delivery.attempts, 1) << "the delivery was offered again after the node's restart";
+  EXPECT_EQ(appliedLines(dir), "");
+  EXPECT_EQ(Journal(dir / "node" / "journal.log").size(), 0u) << "the taken result is forgotten";
   plugins->shutdown();
   manager.stop();
   running.service.reset();  // before the store it uses
