@@ -90,16 +90,20 @@ std::string auditAscii(const std::string& text, std::size_t max, bool blanks) {
   return out;
 }
 
+bool couldBeUserName(const std::string& name) {
+  try {
+    auth::checkUserName(name);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 // Who tried to sign in: "user:NAME" for a name a user could have, else "anonymous" with the
 // name as typed kept in the entry's target (any text, shown as text).
 auth::AuditEntry signInEntry(const std::string& name, const std::string& outcome, int status, std::string detail,
                              const std::string& peer) {
-  bool plausible = true;
-  try {
-    auth::checkUserName(name);
-  } catch (const Error&) {
-    plausible = false;
-  }
+  const bool plausible = couldBeUserName(name);
   return auth::AuditEntry{0, {}, plausible ? "user:" + name : "anonymous", "sign in",
                           plausible ? "" : "user name as typed: " + name, outcome, status, std::move(detail), peer};
 }
@@ -198,7 +202,9 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
       user = users_->authenticate(name, password);
     }
     if (!user) {
-      throttle_.recordFailure(r.peerAddress, name);
+      // A name no user can have locks no account: it counts for its address only, and takes
+      // no room among the names.
+      throttle_.recordFailure(r.peerAddress, couldBeUserName(name) ? name : std::string());
       recordAudit(signInEntry(name, "refused", 401, "wrong user name or password", r.peerAddress));
       return api::errorResponse(401, "unauthenticated", "wrong user name or password");
     }
