@@ -261,7 +261,8 @@ ManagerService::ManagerService(store::Store& store, const host::Registries* regi
   }
   adminTokenHash_ = *storedHash;
 
-  stats_ = std::make_unique<StatsService>(settings_.dataDir / "rrd", settings_.statsStepSeconds);
+  stats_ = std::make_unique<StatsService>(settings_.dataDir / "rrd", settings_.statsStepSeconds,
+                                          settings_.statsMaxSeriesPerPlugin);
   users_ = std::make_unique<auth::UserStore>(store_);
   sessions_ = std::make_unique<auth::SessionStore>(
       store_, auth::SessionPolicy{settings_.sessionIdleTimeout, std::chrono::hours(12)});

@@ -399,7 +399,12 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
     auto body = r.json();
     if (!body->has("samples")) throw Error(ErrorCode::InvalidArgument, "field 'samples' is required");
     auto samples = host::parseStatsSamples(stringify(body->get("samples")), "", host::unixNowSeconds());
-    stats_->record(samples);
+    // Only series the director's plugin declared (its policies and real servers) may grow.
+    const auto outcome = stats_->record(samples, StatsService::Source::Node);
+    if (outcome.refused > 0)
+      throw Error(ErrorCode::InvalidArgument, std::to_string(outcome.refused) + " of " +
+                                                  std::to_string(samples.size()) + " sample(s) refused, " +
+                                                  std::to_string(outcome.recorded) + " recorded: " + outcome.refusal);
     auto o = api::object();
     o->set("recorded", static_cast<std::int64_t>(samples.size()));
     return ok(o);
