@@ -883,6 +883,15 @@ TEST_F(NodeStatisticsTest, ANodeFeedsOnlyTheSeriesOfTheDirectorsPoliciesAndCreat
   ASSERT_EQ(created.status, 201) << created.errorMessage();
   const std::vector<std::string> real{"lvs.service.tcp:192.0.2.10:80", "lvs.member.tcp:192.0.2.10:80.192.0.2.21:80",
                                       "lvs.member.tcp:192.0.2.10:80.192.0.2.22:80"};
+  // The names the plugin gives its policy's series are those a director's samples carry.
+  ManagerClient admin(manager_->advertisedEndpoint(), shoal::tls::makeClientContext(manager_->caFile()), adminToken_);
+  auto policy = admin.call("GET", "/v1/plugins/lvs/services/tcp:192.0.2.10:80").body;
+  ASSERT_TRUE(policy);
+  std::vector<std::string> named{policy->getValue<std::string>("stats_series")};
+  auto members = policy->getArray("members");
+  for (std::size_t i = 0; i < members->size(); ++i)
+    named.push_back(members->getObject(static_cast<unsigned>(i))->getValue<std::string>("stats_series"));
+  EXPECT_EQ(named, real);
   const auto now = shoal::host::unixNowSeconds();
   auto ok = post(real, now - 30);
   ASSERT_EQ(ok.status, 200) << ok.errorMessage();
