@@ -5,9 +5,12 @@
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPSClientSession.h>
+#include <Poco/Logger.h>
+#include <Poco/StreamChannel.h>
 #include <Poco/Util/MapConfiguration.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
 #include <map>
@@ -903,7 +906,18 @@ TEST_F(NodeStatisticsTest, ANodeFeedsOnlyTheSeriesOfTheDirectorsPoliciesAndCreat
   std::vector<std::string> invented;
   for (int i = 0; i < 3000; ++i) invented.push_back("lvs.service.tcp:10.0." + std::to_string(i / 250) + "." +
                                                    std::to_string(i % 250) + ":80");
+  // What the manager logs about them: each refused series once, at most 1000 and one line more.
+  std::ostringstream logged;
+  Poco::AutoPtr<Poco::StreamChannel> channel(new Poco::StreamChannel(logged));
+  auto& statsLog = Poco::Logger::get("shoald.stats");
+  Poco::AutoPtr<Poco::Channel> previous(statsLog.getChannel(), true);
+  statsLog.setChannel(channel);
   auto refused = post(invented, now - 20);
+  EXPECT_EQ(post(invented, now - 15).status, 400);
+  statsLog.setChannel(previous);
+  const std::string text = logged.str();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1001) << "6000 refused samples of 3000 series";
+  EXPECT_NE(text.find("more than 1000 series refused; further ones are not logged"), std::string::npos);
   EXPECT_EQ(refused.status, 400);
   EXPECT_NE(refused.errorMessage().find("3000 of 3000 sample(s) refused, 0 recorded: series 'lvs.service.tcp:10.0.0.0:80' "
                                         "is not one plugin 'lvs' declared"),
