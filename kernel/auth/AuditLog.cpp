@@ -22,7 +22,7 @@ cluster::TimePoint AuditLog::currentTime() const {
   return clock_ ? clock_() : std::chrono::system_clock::now();
 }
 
-AuditEntry AuditLog::record(const AuditEntry& entry) {
+AuditEntry AuditLog::checked(const AuditEntry& entry, std::int64_t atMs) const {
   detail::requirePrintableAscii(entry.actor, 1, 128, false, "actor");
   detail::requirePrintableAscii(entry.action, 1, 64, true, "action");
   if (entry.outcome != "ok" && entry.outcome != "refused" && entry.outcome != "failed")
@@ -36,21 +36,91 @@ AuditEntry AuditLog::record(const AuditEntry& entry) {
   AuditEntry stored = entry;
   stored.target = detail::cleanText(entry.target, kMaxTextChars);
   stored.detail = detail::cleanText(entry.detail, kMaxTextChars);
-  Poco::Int64 atMs = toMillis(currentTime());
   stored.at = fromMillis(atMs);
-  int status = entry.status;
-  stored.id = withSession(store_, "recording an audit entry", [&](Poco::Data::Session& s) {
+  stored.count = 1;
+  return stored;
+}
+
+std::int64_t AuditLog::insert(const AuditEntry& stored, std::optional<std::int64_t> count) {
+  Poco::Int64 atMs = toMillis(stored.at);
+  int status = stored.status;
+  // NULL marks a row of one event, which recordRepeated never adds to.
+  const std::string repeats = count ? std::to_string(*count) : "NULL";
+  return withSession(store_, "recording an audit entry", [&](Poco::Data::Session& s) {
     s << "INSERT INTO audit_log (at_ms, actor, action, target, outcome, status, detail,"
-         " peer_address) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        use(atMs), use(stored.actor), use(stored.action), use(stored.target), use(stored.outcome),
-        use(status), use(stored.detail), use(stored.peerAddress), now;
+         " peer_address, repeat_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, " +
+             repeats + ")",
+        use(atMs), useRef(stored.actor), useRef(stored.action), useRef(stored.target),
+        useRef(stored.outcome), use(status), useRef(stored.detail), useRef(stored.peerAddress), now;
     Poco::Int64 id = 0;
     s << (store_.backend() == store::Backend::MySql ? "SELECT LAST_INSERT_ID()"
                                                     : "SELECT last_insert_rowid()"),
         into(id), now;
     return static_cast<std::int64_t>(id);
   });
+}
+
+AuditEntry AuditLog::record(const AuditEntry& entry) {
+  AuditEntry stored = checked(entry, toMillis(currentTime()));
+  stored.id = insert(stored, std::nullopt);
   return stored;
+}
+
+AuditEntry AuditLog::recordRepeated(const AuditEntry& entry) {
+  const Poco::Int64 atMs = toMillis(currentTime());
+  AuditEntry stored = checked(entry, atMs);
+  Poco::Int64 minuteStart = atMs - atMs % 60000, minuteEnd = minuteStart + 60000;
+  int status = stored.status;
+  std::lock_guard lock(repeatedMutex_);
+  auto row = withSession(store_, "adding to an audit entry", [&](Poco::Data::Session& s) {
+    std::optional<AuditEntry> found;
+    Poco::Int64 id = 0, at = 0, count = 0;
+    std::string actor, target, detail;
+    Poco::Data::Statement select(s);
+    select << "SELECT id, at_ms, actor, target, detail, repeat_count FROM audit_log"
+              " WHERE peer_address = ? AND at_ms >= ? AND at_ms < ? AND action = ? AND outcome = ?"
+              " AND status = ? AND repeat_count IS NOT NULL ORDER BY id LIMIT 1",
+        useRef(stored.peerAddress), use(minuteStart), use(minuteEnd), useRef(stored.action),
+        useRef(stored.outcome), use(status), into(id), into(at), into(actor), into(target),
+        into(detail), into(count);
+    if (select.execute() == 0) return found;
+    s << "UPDATE audit_log SET repeat_count = repeat_count + 1 WHERE id = ?", use(id), now;
+    found = stored;
+    found->id = id;
+    found->at = fromMillis(at);
+    found->actor = std::move(actor);
+    found->target = std::move(target);
+    found->detail = std::move(detail);
+    found->count = count + 1;
+    return found;
+  });
+  if (row) return *row;
+  stored.id = insert(stored, 1);
+  return stored;
+}
+
+std::size_t AuditLog::prune(const AuditRetention& retention) {
+  if (retention.maxAge.count() <= 0)
+    throw Error(ErrorCode::InvalidArgument, "audit retention must be positive");
+  if (retention.maxRows == 0)
+    throw Error(ErrorCode::InvalidArgument, "audit row cap must be positive");
+  Poco::Int64 cutoff = toMillis(currentTime() - retention.maxAge);
+  return withSession(store_, "pruning the audit log", [&](Poco::Data::Session& s) {
+    std::size_t deleted = 0;
+    Poco::Data::Statement byAge(s);
+    byAge << "DELETE FROM audit_log WHERE at_ms < ?", use(cutoff);
+    deleted += byAge.execute();
+    // Ids only grow, so the newest maxRows rows are those within maxRows of the largest.
+    Poco::Int64 newest = 0;
+    s << "SELECT COALESCE(MAX(id), 0) FROM audit_log", into(newest), now;
+    if (newest > static_cast<Poco::Int64>(retention.maxRows)) {
+      Poco::Int64 keepFrom = newest - static_cast<Poco::Int64>(retention.maxRows);
+      Poco::Data::Statement byCount(s);
+      byCount << "DELETE FROM audit_log WHERE id <= ?", use(keepFrom);
+      deleted += byCount.execute();
+    }
+    return deleted;
+  });
 }
 
 std::vector<AuditEntry> AuditLog::list(std::size_t limit, std::optional<std::int64_t> beforeId) {
@@ -64,12 +134,13 @@ std::vector<AuditEntry> AuditLog::list(std::size_t limit, std::optional<std::int
     std::vector<std::string> actors, actions, targets, outcomes, details, peers;
     std::vector<int> statuses;
     Poco::Data::Statement select(s);
-    select << "SELECT id, at_ms, actor, action, target, outcome, status, detail, peer_address"
-              " FROM audit_log" +
+    std::vector<Poco::Int64> counts;
+    select << "SELECT id, at_ms, actor, action, target, outcome, status, detail, peer_address,"
+              " COALESCE(repeat_count, 1) FROM audit_log" +
                   (beforeId ? " WHERE id < " + std::to_string(*beforeId) : std::string()) +
                   " ORDER BY id DESC LIMIT " + std::to_string(limit),
         into(ids), into(ats), into(actors), into(actions), into(targets), into(outcomes),
-        into(statuses), into(details), into(peers);
+        into(statuses), into(details), into(peers), into(counts);
     select.execute();
     std::vector<AuditEntry> out;
     out.reserve(ids.size());
@@ -84,6 +155,7 @@ std::vector<AuditEntry> AuditLog::list(std::size_t limit, std::optional<std::int
       e.status = statuses[i];
       e.detail = std::move(details[i]);
       e.peerAddress = std::move(peers[i]);
+      e.count = counts[i];
       out.push_back(std::move(e));
     }
     return out;

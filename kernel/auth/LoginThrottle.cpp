@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <list>
 
 #include "common/Error.hpp"
 
@@ -19,28 +20,52 @@ std::string keyOf(std::string_view value) {
 }  // namespace
 
 void LoginThrottle::Tracker::add(const std::string& key, cluster::TimePoint at,
-                                 std::size_t maxKeys) {
+                                 std::size_t maxKeys, std::chrono::seconds window) {
   auto it = entries_.find(key);
   if (it == entries_.end()) {
-    while (entries_.size() >= maxKeys && !order_.empty()) {
-      entries_.erase(order_.front());
-      order_.pop_front();
-    }
-    order_.push_back(key);
-    it = entries_.emplace(key, Entry{{}, std::prev(order_.end())}).first;
-  } else {
-    order_.splice(order_.end(), order_, it->second.order);
+    // Every key holds a live lock: dropping one would hand its account fresh guesses.
+    if (entries_.size() >= maxKeys && !evictOne(at, window)) return;
+    open_.push_back(key);
+    it = entries_.emplace(key, Entry{{}, false, std::prev(open_.end())}).first;
   }
   auto& failures = it->second.failures;
   failures.push_back(at);
   while (failures.size() > limit_) failures.pop_front();
+  place(it->second);
+}
+
+void LoginThrottle::Tracker::place(Entry& entry) {
+  auto& target = entry.failures.size() >= limit_ ? locked_ : open_;
+  auto& source = entry.inLocked ? locked_ : open_;
+  target.splice(target.end(), source, entry.order);
+  entry.inLocked = &target == &locked_;
+}
+
+bool LoginThrottle::Tracker::evictOne(cluster::TimePoint now, std::chrono::seconds window) {
+  if (!open_.empty()) {
+    erase(entries_.find(open_.front()));
+    return true;
+  }
+  // Only locks here; one whose oldest counted failure has left the window has run out.
+  for (const auto& key : locked_) {
+    auto it = entries_.find(key);
+    const auto& failures = it->second.failures;
+    if (failures.size() < limit_ || failures.front() + window <= now) {
+      erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+void LoginThrottle::Tracker::erase(std::unordered_map<std::string, Entry>::iterator it) {
+  (it->second.inLocked ? locked_ : open_).erase(it->second.order);
+  entries_.erase(it);
 }
 
 void LoginThrottle::Tracker::clear(const std::string& key) {
   auto it = entries_.find(key);
-  if (it == entries_.end()) return;
-  order_.erase(it->second.order);
-  entries_.erase(it);
+  if (it != entries_.end()) erase(it);
 }
 
 std::optional<cluster::TimePoint> LoginThrottle::Tracker::lockedUntil(const std::string& key,
@@ -51,10 +76,13 @@ std::optional<cluster::TimePoint> LoginThrottle::Tracker::lockedUntil(const std:
   auto& failures = it->second.failures;
   while (!failures.empty() && failures.front() + window <= now) failures.pop_front();
   if (failures.empty()) {
-    clear(key);
+    erase(it);
     return std::nullopt;
   }
-  if (failures.size() < limit_) return std::nullopt;
+  if (failures.size() < limit_) {
+    if (it->second.inLocked) place(it->second);  // its lock ran out: evictable again
+    return std::nullopt;
+  }
   return failures.front() + window;
 }
 
@@ -94,8 +122,8 @@ std::optional<std::chrono::seconds> LoginThrottle::retryAfter(std::string_view p
 void LoginThrottle::recordFailure(std::string_view peerAddress, std::string_view userName) {
   const cluster::TimePoint now = currentTime();
   std::lock_guard lock(mutex_);
-  if (!userName.empty()) users_.add(keyOf(userName), now, policy_.maxTrackedKeys);
-  if (!peerAddress.empty()) peers_.add(keyOf(peerAddress), now, policy_.maxTrackedKeys);
+  if (!userName.empty()) users_.add(keyOf(userName), now, policy_.maxTrackedKeys, policy_.window);
+  if (!peerAddress.empty()) peers_.add(keyOf(peerAddress), now, policy_.maxTrackedKeys, policy_.window);
 }
 
 void LoginThrottle::recordSuccess(std::string_view /*peerAddress*/, std::string_view userName) {

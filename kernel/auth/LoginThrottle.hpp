@@ -11,8 +11,13 @@
 // returns a value), then recordFailure() or recordSuccess().
 //
 // Memory is bounded: at most maxTrackedKeys names and as many addresses are tracked, each with
-// at most its limit of timestamps; beyond that the ones whose last failure is oldest are
-// forgotten. Thread-safe.
+// at most its limit of timestamps. A full tracker makes room by forgetting the key whose last
+// failure is oldest among those that hold no lock, so a flood of fresh names (or addresses)
+// never releases a locked account: a live lock is only forgotten once it has run out. When
+// every tracked key holds a live lock, a new key's failure is not tracked by name (its
+// address still counts it). Every failure counts for its address whatever the name, so one
+// address cycling through cheap names is locked after maxFailuresPerPeer of them.
+// Thread-safe.
 #include <chrono>
 #include <cstddef>
 #include <deque>
@@ -52,11 +57,15 @@ class LoginThrottle {
   const ThrottlePolicy& policy() const { return policy_; }
 
  private:
-  // Failure times per key, the keys in order of their last failure (least recent first).
+  // Failure times per key. Keys below their limit are in `open_`, those that reached it
+  // (locked, or locked until recently) in `locked_`; each list in order of the last failure,
+  // least recent first, so eviction takes the front of `open_` and only scans `locked_`
+  // when `open_` is empty.
   class Tracker {
    public:
     explicit Tracker(std::size_t limit) : limit_(limit) {}
-    void add(const std::string& key, cluster::TimePoint at, std::size_t maxKeys);
+    void add(const std::string& key, cluster::TimePoint at, std::size_t maxKeys,
+             std::chrono::seconds window);
     void clear(const std::string& key);
     // When the key may try again; nullopt when it may now.
     std::optional<cluster::TimePoint> lockedUntil(const std::string& key, cluster::TimePoint now,
@@ -66,11 +75,19 @@ class LoginThrottle {
    private:
     struct Entry {
       std::deque<cluster::TimePoint> failures;  // the last `limit_`, oldest first
+      bool inLocked = false;                    // which list `order` points into
       std::list<std::string>::iterator order;
     };
+    // Forgets one key that holds no live lock at `now`; false when every key holds one.
+    bool evictOne(cluster::TimePoint now, std::chrono::seconds window);
+    void erase(std::unordered_map<std::string, Entry>::iterator it);
+    // Moves the entry to the back of the list its failure count puts it in.
+    void place(Entry& entry);
+
     std::size_t limit_;
     std::unordered_map<std::string, Entry> entries_;
-    std::list<std::string> order_;
+    std::list<std::string> open_;
+    std::list<std::string> locked_;
   };
 
   cluster::TimePoint currentTime() const;

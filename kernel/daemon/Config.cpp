@@ -20,7 +20,9 @@ const std::set<std::string> kDaemonKeys{"role", "data_dir", "plugin_dir", "store
                                           "api_listen", "api_port", "advertise_address",
                                           "queue_lease_seconds", "app_server", "web_dir",
                                           "panel_idle_timeout_minutes", "metrics_listen",
-                                          "stats_step_seconds", "join_token_file"};
+                                          "stats_step_seconds", "join_token_file",
+                                          "stats_max_series_per_plugin", "audit_retention_days",
+                                          "audit_max_rows"};
 
 [[noreturn]] void invalid(const std::string& where, const std::string& what) {
   throw Error(ErrorCode::InvalidArgument, where + ": " + what);
@@ -130,6 +132,9 @@ LoadedConfig loadConfig(const std::filesystem::path& file, bool fileRequired,
   s.webDir = path("web_dir", build::kDefaultWebDir);
   s.panelIdleTimeoutMinutes = number("panel_idle_timeout_minutes", "30", 1, 1440);
   s.statsStepSeconds = number("stats_step_seconds", "10", 1, 60);
+  s.statsMaxSeriesPerPlugin = number("stats_max_series_per_plugin", "10000", 1, 1000000);
+  s.auditRetentionDays = number("audit_retention_days", "90", 1, 36500);
+  s.auditMaxRows = number("audit_max_rows", "1000000", 1000, 1000000000);
   const std::string metrics = c.getString("shoald.metrics_listen", "");
   if (!metrics.empty()) {
     // ADDRESS:PORT, an IPv6 address in brackets.

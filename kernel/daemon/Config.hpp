@@ -36,6 +36,12 @@ struct DaemonSettings {
   std::string metricsAddress;
   std::uint16_t metricsPort = 0;
   int statsStepSeconds = 10;
+  // Manager: how many RRD series one plugin may have (what its nodes can make it create).
+  int statsMaxSeriesPerPlugin = 10000;
+  // Manager: audit rows older than this many days are removed, and the oldest beyond
+  // auditMaxRows.
+  int auditRetentionDays = 90;
+  int auditMaxRows = 1000000;
   // Node: a file holding the join token (first enrolment only; read when the node starts).
   std::filesystem::path joinTokenFile;
 };

@@ -125,10 +125,18 @@ class DaemonRuntime final : public host::HostRuntime {
   }
   void emitStats(std::vector<host::StatsSample> samples) override {
     // The manager records; a node forwards to it.
-    if (manager_ != nullptr) return manager_->stats().record(samples);
+    if (manager_ != nullptr) {
+      // Beyond the plugin's cap a series is refused; the service logs it once.
+      manager_->stats().record(samples);
+      return;
+    }
     auto* agent = agent_.load();
     if (agent == nullptr) throw Error(ErrorCode::Unsupported, "statistics need a running manager or node agent");
     agent->forwardStats(std::move(samples));
+  }
+  void declareStats(const std::string& plugin, const std::string& seriesJson) override {
+    auto& stats = managerOrRefuse("declaring statistics series").stats();
+    stats.declare(plugin, host::parseStatsSeriesNames(seriesJson, plugin + ".", stats.maxSeriesPerPlugin()));
   }
   // Set once the node agent runs (a node's samples go to the manager through it).
   void setAgent(agent::NodeAgent* agent) { agent_ = agent; }
@@ -249,6 +257,8 @@ int runDaemon(const LoadedConfig& config) {
       ms.metricsAddress = s.metricsAddress;
       ms.metricsPort = s.metricsPort;
       ms.statsStepSeconds = s.statsStepSeconds;
+      ms.statsMaxSeriesPerPlugin = static_cast<std::size_t>(s.statsMaxSeriesPerPlugin);
+      ms.auditRetention = {std::chrono::hours(24 * s.auditRetentionDays), static_cast<std::size_t>(s.auditMaxRows)};
       managerService = std::make_unique<manager::ManagerService>(*store, &plugins.registries(), ms);
       runtime = std::make_unique<DaemonRuntime>(s.role, s.dataDir, s.appServer ? s.dataDir / "appserver" : "",
                                                 managerService.get());

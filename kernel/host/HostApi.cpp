@@ -380,6 +380,13 @@ shoal_status statsEmit(shoal_plugin_ctx* ctx, shoal_str samplesJson, shoal_buffe
   });
 }
 
+shoal_status statsDeclare(shoal_plugin_ctx* ctx, shoal_str seriesJson, shoal_buffer* outError) {
+  return run(outError, [&] {
+    runtimeOf(ctx, "stats_declare").declareStats(ctx->pluginName, std::string(view(seriesJson)));
+    return SHOAL_OK;
+  });
+}
+
 shoal_status txnBegin(shoal_plugin_ctx* ctx, shoal_txn** outTxn, shoal_buffer* outError) {
   return run(outError, [&] {
     require(ctx != nullptr && outTxn != nullptr, "txn_begin needs a context and out_txn");
@@ -495,10 +502,17 @@ shoal_host_api makeTable() {
   api.callback_reply_set_http_status = &replySetHttpStatus;
   api.callback_command_get = &commandGet;
   api.callback_register_metrics = &registerMetrics;
+  // ABI 1.4
+  api.callback_stats_declare = &statsDeclare;
   return api;
 }
 
 }  // namespace
+
+void HostRuntime::declareStats(const std::string& plugin, const std::string&) {
+  throw Error(ErrorCode::Unsupported,
+              "declaring statistics series (" + plugin + ") is only possible on the manager");
+}
 
 const shoal_host_api* hostApiTable() {
   static const shoal_host_api table = makeTable();

@@ -1,5 +1,5 @@
 #pragma once
-// What the running daemon offers plugins beyond their own registrations (ABI 1.1 to 1.3):
+// What the running daemon offers plugins beyond their own registrations (ABI 1.1 to 1.4):
 // facts about the process, the Command Queue, the health of services and statistics. The daemon implements
 // it once its manager and node parts exist and hands it to the plugin host; until then,
 // and in processes that have no such part (`shoald plugins`), the matching callbacks
@@ -30,6 +30,10 @@ class HostRuntime {
   // RRD files, on a node by forwarding them to the manager in the background. Must not
   // block on the network. Throws Error(Unsupported) where neither exists.
   virtual void emitStats(std::vector<StatsSample> samples) = 0;
+  // The JSON array of series names `plugin` declares its nodes may report (ABI 1.4
+  // callback_stats_declare, not parsed yet). Throws Error: InvalidArgument for a bad list,
+  // naming the entry; Unsupported off a manager (the default).
+  virtual void declareStats(const std::string& plugin, const std::string& seriesJson);
 };
 
 }  // namespace shoal::host

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <limits>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "common/Error.hpp"
@@ -17,6 +18,12 @@ namespace {
 
 constexpr std::size_t kMaxSamples = 10000;
 constexpr std::size_t kMaxText = 200;
+
+// A series name as stored: the plugin's prefix and its own name (ABI: up to 160 of these).
+const std::regex& seriesPattern() {
+  static const std::regex pattern("[A-Za-z0-9._:-]{1,200}");
+  return pattern;
+}
 
 [[noreturn]] void refuse(std::size_t index, const std::string& field, const std::string& what) {
   throw Error(ErrorCode::InvalidArgument,
@@ -41,9 +48,35 @@ std::int64_t unixNowSeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+std::vector<std::string> parseStatsSeriesNames(std::string_view json, const std::string& seriesPrefix,
+                                               std::size_t maxNames) {
+  Poco::JSON::Array::Ptr list;
+  try {
+    auto parsed = Poco::JSON::Parser().parse(std::string(json));
+    if (parsed.type() == typeid(Poco::JSON::Array::Ptr)) list = parsed.extract<Poco::JSON::Array::Ptr>();
+  } catch (const Poco::Exception& e) {
+    throw Error(ErrorCode::InvalidArgument, "series: not valid JSON: " + e.displayText());
+  }
+  if (!list) throw Error(ErrorCode::InvalidArgument, "series: must be a JSON array of series names");
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const auto value = list->get(static_cast<unsigned>(i));
+    const std::string where = "series[" + std::to_string(i) + "]";
+    if (!value.isString()) throw Error(ErrorCode::InvalidArgument, where + ": must be text");
+    const std::string name = seriesPrefix + value.extract<std::string>();
+    if (!std::regex_match(name, seriesPattern()))
+      throw Error(ErrorCode::InvalidArgument, where + ": '" + name + "' must be 1 to 200 of A-Z a-z 0-9 . _ : -");
+    names.insert(name);
+    if (names.size() > maxNames)
+      throw Error(ErrorCode::InvalidArgument, "series: more than " + std::to_string(maxNames) +
+                                                  " names; the manager keeps at most that many per plugin "
+                                                  "(stats_max_series_per_plugin)");
+  }
+  return {names.begin(), names.end()};
+}
+
 std::vector<StatsSample> parseStatsSamples(std::string_view json, const std::string& seriesPrefix,
                                            std::int64_t nowSeconds) {
-  static const std::regex seriesPattern("[A-Za-z0-9._:-]{1,200}");
   static const std::regex labelPattern("[a-z_][a-z0-9_]{0,31}");
   Poco::JSON::Array::Ptr list;
   try {
@@ -64,7 +97,7 @@ std::vector<StatsSample> parseStatsSamples(std::string_view json, const std::str
     StatsSample s;
     if (!o->has("series") || !o->get("series").isString()) refuse(i, "series", "is required and must be text");
     s.series = seriesPrefix + o->getValue<std::string>("series");
-    if (!std::regex_match(s.series, seriesPattern))
+    if (!std::regex_match(s.series, seriesPattern()))
       refuse(i, "series", "'" + s.series + "' must be 1 to 200 of A-Z a-z 0-9 . _ : -");
     if (o->has("time") && !o->isNull("time")) {
       const auto t = o->get("time");

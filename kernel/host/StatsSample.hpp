@@ -26,6 +26,13 @@ struct StatsSample {
 std::vector<StatsSample> parseStatsSamples(std::string_view json, const std::string& seriesPrefix,
                                            std::int64_t nowSeconds);
 
+// Parses the JSON array of series names a plugin declares (ABI 1.4 callback_stats_declare),
+// putting `seriesPrefix` ("lvs.") before each; duplicates are kept once. Throws
+// Error(InvalidArgument) naming the first bad entry ("series[3]: ...") or when there are more
+// than `maxNames`.
+std::vector<std::string> parseStatsSeriesNames(std::string_view json, const std::string& seriesPrefix,
+                                               std::size_t maxNames);
+
 // Now, in Unix seconds: what a sample without "time" is stamped with.
 std::int64_t unixNowSeconds();
 

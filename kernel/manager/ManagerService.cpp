@@ -261,11 +261,13 @@ ManagerService::ManagerService(store::Store& store, const host::Registries* regi
   }
   adminTokenHash_ = *storedHash;
 
-  stats_ = std::make_unique<StatsService>(settings_.dataDir / "rrd", settings_.statsStepSeconds);
+  stats_ = std::make_unique<StatsService>(settings_.dataDir / "rrd", settings_.statsStepSeconds,
+                                          settings_.statsMaxSeriesPerPlugin);
   users_ = std::make_unique<auth::UserStore>(store_);
   sessions_ = std::make_unique<auth::SessionStore>(
       store_, auth::SessionPolicy{settings_.sessionIdleTimeout, std::chrono::hours(12)});
   audit_ = std::make_unique<auth::AuditLog>(store_);
+  pruneAudit();
 
   api::ApiServerSettings apiSettings;
   apiSettings.bindAddress = settings_.listenAddress;
@@ -313,6 +315,7 @@ void ManagerService::start() {
   running_ = true;
   sweeper_ = std::thread([this] {
     auto& log = Poco::Logger::get("shoald.manager");
+    std::uint64_t sweeps = 0;  // one a second
     while (running_) {
       try {
         for (auto id : nodes_.markOffline(settings_.offlineAfter))
@@ -321,11 +324,23 @@ void ManagerService::start() {
       } catch (const std::exception& e) {
         log.error(std::string("offline sweep: ") + e.what());
       }
+      if (++sweeps % 60 == 0) pruneAudit();
       // Also wakes long-polls whose backoff has passed.
       notifier_.notifyAll();
       for (int i = 0; i < 10 && running_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   });
+}
+
+void ManagerService::pruneAudit() {
+  try {
+    if (auto deleted = audit_->prune(settings_.auditRetention))
+      Poco::Logger::get("shoald.manager").information("audit log: removed " + std::to_string(deleted) +
+                                                      " row(s) past the retention or the row cap");
+  } catch (const std::exception& e) {
+    // Kept rows are only disk; the next minute tries again.
+    Poco::Logger::get("shoald.manager").error(std::string("audit log: pruning failed: ") + e.what());
+  }
 }
 
 void ManagerService::stop() {

@@ -55,6 +55,10 @@ struct ManagerSettings {
   std::uint16_t metricsPort = 0;
   // Seconds between the points of the RRD files (the balancer is sampled this often).
   int statsStepSeconds = 10;
+  // How many RRD series one plugin may have; samples that would make more are refused.
+  std::size_t statsMaxSeriesPerPlugin = 10000;
+  // How long audit rows are kept and how many at most; pruned at start and every minute.
+  auth::AuditRetention auditRetention;
 };
 
 class ManagerService {
@@ -110,8 +114,11 @@ class ManagerService {
   void addPanelRoutes(std::vector<api::Route>& routes);
   void audit(const api::Route& route, const api::ApiRequest& request, const api::ApiResponse& response);
   api::ApiResponse metricsResponse();
-  // Records in the audit log; a failure to record is logged, never thrown.
-  void recordAudit(auth::AuditEntry entry);
+  // Records in the audit log; a failure to record is logged, never thrown. A refusal anyone
+  // can repeat without a credential is `repeatable`: counted in one row per source and
+  // minute (AuditLog::recordRepeated), so a flood of them cannot fill the disk.
+  void recordAudit(auth::AuditEntry entry, bool repeatable = false);
+  void pruneAudit();
   // With no panel user yet, creates 'admin' with a one-time password, printed in the log.
   void ensureFirstAdmin();
   void noteContact(std::int64_t nodeId);

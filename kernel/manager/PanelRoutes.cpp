@@ -90,28 +90,35 @@ std::string auditAscii(const std::string& text, std::size_t max, bool blanks) {
   return out;
 }
 
+bool couldBeUserName(const std::string& name) {
+  try {
+    auth::checkUserName(name);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 // Who tried to sign in: "user:NAME" for a name a user could have, else "anonymous" with the
 // name as typed kept in the entry's target (any text, shown as text).
 auth::AuditEntry signInEntry(const std::string& name, const std::string& outcome, int status, std::string detail,
                              const std::string& peer) {
-  bool plausible = true;
-  try {
-    auth::checkUserName(name);
-  } catch (const Error&) {
-    plausible = false;
-  }
+  const bool plausible = couldBeUserName(name);
   return auth::AuditEntry{0, {}, plausible ? "user:" + name : "anonymous", "sign in",
                           plausible ? "" : "user name as typed: " + name, outcome, status, std::move(detail), peer};
 }
 
 }  // namespace
 
-void ManagerService::recordAudit(auth::AuditEntry entry) {
+void ManagerService::recordAudit(auth::AuditEntry entry, bool repeatable) {
   entry.actor = auditAscii(entry.actor.empty() ? "anonymous" : entry.actor, 128, false);
   entry.action = auditAscii(entry.action, 64, true);
   entry.peerAddress = auditAscii(entry.peerAddress, 255, false);
   try {
-    audit_->record(entry);
+    if (repeatable)
+      audit_->recordRepeated(entry);
+    else
+      audit_->record(entry);
   } catch (const std::exception& e) {
     // The change itself happened (or was refused) already; losing its record is logged loudly.
     Poco::Logger::get("shoald.manager")
@@ -158,7 +165,10 @@ void ManagerService::audit(const api::Route& route, const api::ApiRequest& reque
   if (response.status >= 400 && response.body && response.body->has("error"))
     entry.detail = response.body->getObject("error")->optValue<std::string>("message", "");
   entry.peerAddress = request.peerAddress;
-  recordAudit(std::move(entry));
+  // Refused before any credential was accepted (none, or a forged one) or turned away for
+  // load: anyone can send those as fast as the network carries them.
+  const bool repeatable = response.status == 401 || response.status == 429 || response.status == 503;
+  recordAudit(std::move(entry), repeatable);
 }
 
 void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
@@ -183,7 +193,7 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
                                          "too many failed sign-ins; try again in " + std::to_string(wait->count()) +
                                              " seconds");
       response.headers.emplace_back("Retry-After", std::to_string(wait->count()));
-      recordAudit(signInEntry(name, "refused", 429, "rate limited", r.peerAddress));
+      recordAudit(signInEntry(name, "refused", 429, "rate limited", r.peerAddress), true);
       return response;
     }
     // Each check holds 32 MiB for about 0.1 s (scrypt): a few at a time, so a flood of
@@ -198,8 +208,13 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
       user = users_->authenticate(name, password);
     }
     if (!user) {
-      throttle_.recordFailure(r.peerAddress, name);
-      recordAudit(signInEntry(name, "refused", 401, "wrong user name or password", r.peerAddress));
+      // A name no user can have locks no account: it counts for its address only, and takes
+      // no room among the names.
+      const bool plausible = couldBeUserName(name);
+      throttle_.recordFailure(r.peerAddress, plausible ? name : std::string());
+      // A name no user can have costs no password check, so it is as cheap to repeat as a
+      // throttled attempt; a real check (scrypt) is recorded one by one.
+      recordAudit(signInEntry(name, "refused", 401, "wrong user name or password", r.peerAddress), !plausible);
       return api::errorResponse(401, "unauthenticated", "wrong user name or password");
     }
     throttle_.recordSuccess(r.peerAddress, name);
@@ -298,6 +313,7 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
       o->set("status", e.status);
       o->set("detail", e.detail);
       o->set("peer_address", e.peerAddress);
+      o->set("count", e.count);
       list->add(o);
     }
     auto o = api::object();
@@ -383,7 +399,12 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
     auto body = r.json();
     if (!body->has("samples")) throw Error(ErrorCode::InvalidArgument, "field 'samples' is required");
     auto samples = host::parseStatsSamples(stringify(body->get("samples")), "", host::unixNowSeconds());
-    stats_->record(samples);
+    // Only series the director's plugin declared (its policies and real servers) may grow.
+    const auto outcome = stats_->record(samples, StatsService::Source::Node);
+    if (outcome.refused > 0)
+      throw Error(ErrorCode::InvalidArgument, std::to_string(outcome.refused) + " of " +
+                                                  std::to_string(samples.size()) + " sample(s) refused, " +
+                                                  std::to_string(outcome.recorded) + " recorded: " + outcome.refusal);
     auto o = api::object();
     o->set("recorded", static_cast<std::int64_t>(samples.size()));
     return ok(o);

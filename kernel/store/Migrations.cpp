@@ -291,6 +291,15 @@ const std::vector<Migration>& migrations() {
         " created_at_ms BIGINT NOT NULL,"
         " KEY enqueue_idempotency_keys_created (created_at_ms)"
         ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}},
+      // Refusals anyone can repeat cheaply are kept as one row per source, kind and minute:
+      // repeat_count says how many it stands for (NULL for a row of one event, which is never
+      // added to). audit_log_peer finds the minute's row of a source.
+      {7,
+       "audit_repeats",
+       {"ALTER TABLE audit_log ADD COLUMN repeat_count BIGINT NULL",
+        "CREATE INDEX IF NOT EXISTS audit_log_peer ON audit_log (peer_address, at_ms)"},
+       {"ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS repeat_count BIGINT NULL",
+        "CREATE INDEX IF NOT EXISTS audit_log_peer ON audit_log (peer_address, at_ms)"}},
   };
   return list;
 }

@@ -196,6 +196,88 @@ TEST_P(Audit, AStoreFailureIsAnInternalError) {
   errorMessageOf(ErrorCode::Internal, [&] { log().list(10); });
 }
 
+TEST_P(Audit, RepeatedRefusalsAreOneRowPerSourceAndMinuteWithACount) {
+  // The clock starts on a whole minute: 3000 refusals 10 ms apart fill 30 s of it.
+  AuditEntry throttled = entry("anonymous", "sign in", "user name as typed: x", "refused", 429);
+  throttled.detail = "rate limited";
+  AuditEntry first;
+  for (int i = 0; i < 3000; ++i) {
+    if (i == 1) {
+      throttled.actor = "user:alice";  // what differs between repeats is not kept
+      throttled.target = "";
+    }
+    const AuditEntry got = log().recordRepeated(throttled);
+    if (i == 0) first = got;
+    EXPECT_EQ(got.id, first.id);
+    EXPECT_EQ(got.count, i + 1);
+    advance(10ms);
+  }
+  // Another source, and another kind from the same source, each have their own row.
+  AuditEntry other = throttled;
+  other.peerAddress = "198.51.100.4";
+  log().recordRepeated(other);
+  AuditEntry unauthenticated = entry("anonymous", "POST /v1/commands", "/v1/commands", "refused", 401);
+  log().recordRepeated(unauthenticated);
+  log().recordRepeated(unauthenticated);
+  // An ordinary row is never added to, even when it looks the same.
+  log().record(throttled);
+  log().recordRepeated(throttled);
+  EXPECT_EQ(countRows("audit_log"), 4);
+
+  auto rows = log().list(10);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0].count, 1) << "the ordinary row";
+  EXPECT_EQ(rows[1].count, 2);
+  EXPECT_EQ(rows[1].action, "POST /v1/commands");
+  EXPECT_EQ(rows[2].peerAddress, "198.51.100.4");
+  EXPECT_EQ(rows[2].count, 1);
+  EXPECT_EQ(rows[3].id, first.id);
+  EXPECT_EQ(rows[3].count, 3001);
+  EXPECT_EQ(rows[3].actor, "anonymous") << "the first refusal's";
+  EXPECT_EQ(rows[3].target, "user name as typed: x");
+  EXPECT_EQ(rows[3].at, atMillis(ManualClock::kStartMs));
+
+  // The next minute starts a new row.
+  advance(30s);
+  const AuditEntry next = log().recordRepeated(throttled);
+  EXPECT_NE(next.id, first.id);
+  EXPECT_EQ(next.count, 1);
+  EXPECT_EQ(countRows("audit_log"), 5);
+  errorMessageOf(ErrorCode::InvalidArgument, [&] {
+    AuditEntry bad = throttled;
+    bad.outcome = "maybe";
+    log().recordRepeated(bad);
+  });
+}
+
+TEST_P(Audit, PruneDropsRowsPastTheirRetentionAndBeyondTheCap) {
+  for (int day = 0; day < 10; ++day) {
+    log().record(entry("user:alice", "op day " + std::to_string(day)));
+    log().recordRepeated(entry("anonymous", "sign in", "", "refused", 429));
+    advance(24h);
+  }
+  EXPECT_EQ(countRows("audit_log"), 20);
+  // Now is day 10: a 7-day retention keeps the rows of days 3 to 9.
+  EXPECT_EQ(log().prune(AuditRetention{std::chrono::hours(7 * 24), 1000}), 6u);
+  EXPECT_EQ(countRows("audit_log"), 14);
+  const auto rows = log().list(100);
+  EXPECT_EQ(rows.back().action, "op day 3");
+  for (const auto& r : rows) EXPECT_GE(r.at, now() - std::chrono::hours(7 * 24));
+  EXPECT_EQ(log().prune(AuditRetention{std::chrono::hours(7 * 24), 1000}), 0u) << "nothing more";
+
+  // The cap keeps the newest rows.
+  EXPECT_EQ(log().prune(AuditRetention{std::chrono::hours(7 * 24), 5}), 9u);
+  const auto kept = log().list(100);
+  ASSERT_EQ(kept.size(), 5u);
+  EXPECT_EQ(kept.front().action, "sign in");
+  EXPECT_EQ(kept.back().action, "sign in");
+  EXPECT_EQ(kept[1].action, "op day 9");
+  EXPECT_EQ(kept[3].action, "op day 8");
+
+  errorMessageOf(ErrorCode::InvalidArgument, [&] { log().prune(AuditRetention{std::chrono::hours(0), 5}); });
+  errorMessageOf(ErrorCode::InvalidArgument, [&] { log().prune(AuditRetention{std::chrono::hours(1), 0}); });
+}
+
 SHOAL_INSTANTIATE_FOR_BOTH_BACKENDS(Audit);
 
 }  // namespace

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -96,9 +97,9 @@ TEST_F(Throttle, EmptyNamesAndAddressesAreNotTracked) {
   EXPECT_EQ(throttle.retryAfter("", "alice"), 300s);
 }
 
-TEST(ThrottleMemory, TrackedKeysAreCappedForgettingTheOldest) {
+TEST(ThrottleMemory, TrackedKeysAreCappedForgettingTheOldestThatHoldNoLock) {
   ManualClock time;
-  LoginThrottle throttle(ThrottlePolicy{1, 1000, 300s, 100}, time.clock());
+  LoginThrottle throttle(ThrottlePolicy{2, 1000, 300s, 100}, time.clock());
   for (int i = 0; i < 1000; ++i) {
     throttle.recordFailure("10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256),
                            "user" + std::to_string(i));
@@ -106,9 +107,24 @@ TEST(ThrottleMemory, TrackedKeysAreCappedForgettingTheOldest) {
   }
   EXPECT_EQ(throttle.trackedUsers(), 100u);
   EXPECT_EQ(throttle.trackedPeers(), 100u);
+  throttle.recordFailure("", "user999");
   EXPECT_NE(throttle.retryAfter("", "user999"), std::nullopt);
-  EXPECT_NE(throttle.retryAfter("", "user900"), std::nullopt);
-  EXPECT_EQ(throttle.retryAfter("", "user899"), std::nullopt) << "forgotten";
+  throttle.recordFailure("", "user899");
+  EXPECT_EQ(throttle.retryAfter("", "user899"), std::nullopt) << "its first failure was forgotten";
+
+  // Names that each hold a lock (one failure is a lock at limit 1) are all kept: a new name
+  // finds no room rather than releasing one of them.
+  LoginThrottle locks(ThrottlePolicy{1, 1000, 300s, 100}, time.clock());
+  for (int i = 0; i < 1000; ++i) locks.recordFailure("", "user" + std::to_string(i));
+  EXPECT_EQ(locks.trackedUsers(), 100u);
+  EXPECT_NE(locks.retryAfter("", "user0"), std::nullopt) << "the oldest lock is still held";
+  EXPECT_NE(locks.retryAfter("", "user99"), std::nullopt);
+  EXPECT_EQ(locks.retryAfter("", "user100"), std::nullopt) << "no room for it";
+  // Once the locks run out they make room again.
+  time.advance(301s);
+  locks.recordFailure("", "late");
+  EXPECT_NE(locks.retryAfter("", "late"), std::nullopt);
+  EXPECT_EQ(locks.trackedUsers(), 100u);
 
   LoginThrottle defaults(ThrottlePolicy{}, time.clock());
   for (int i = 0; i < 20000; ++i) defaults.recordFailure("192.0.2.7", "u" + std::to_string(i));
@@ -118,6 +134,43 @@ TEST(ThrottleMemory, TrackedKeysAreCappedForgettingTheOldest) {
   LoginThrottle small(ThrottlePolicy{}, time.clock());
   for (int i = 0; i < 5; ++i) small.recordFailure("", std::string(100000, 'a') + std::to_string(i));
   EXPECT_NE(small.retryAfter("", std::string(256, 'a')), std::nullopt);
+}
+
+// The attack that flushed the old tracker: with one account locked, 500 addresses send
+// invalid names until each address is refused. Every failure counts for its address, so each
+// is locked after 20; the names fill the tracker but never push the lock out.
+TEST(ThrottleFlush, FiveHundredAddressesOfFreshNamesLeaveTheAccountLocked) {
+  ManualClock time;
+  LoginThrottle throttle(ThrottlePolicy{}, time.clock());
+  for (int i = 0; i < 5; ++i) throttle.recordFailure("192.0.2.7", "alice");
+  ASSERT_NE(throttle.retryAfter("203.0.113.9", "alice"), std::nullopt);
+
+  const auto& policy = throttle.policy();
+  std::size_t refused = 0, recorded = 0, maxUsers = 0;
+  // The old tracker forgot the lock after maxTrackedKeys fresh names: send twice as many.
+  for (int round = 0; round < 2; ++round)
+    for (int peer = 0; peer < 500; ++peer) {
+      const auto address = "10." + std::to_string(round) + "." + std::to_string(peer / 250) + "." +
+                           std::to_string(peer % 250);
+      for (std::size_t n = 0; n < policy.maxFailuresPerPeer + 5; ++n) {
+        const auto name = "x" + std::to_string(round) + "-" + std::to_string(peer) + "-" + std::to_string(n);
+        if (throttle.retryAfter(address, name)) {
+          ++refused;
+          continue;
+        }
+        throttle.recordFailure(address, name);
+        ++recorded;
+        maxUsers = std::max(maxUsers, throttle.trackedUsers());
+      }
+    }
+  EXPECT_EQ(recorded, 2u * 500u * policy.maxFailuresPerPeer) << "each address is locked after 20 names";
+  EXPECT_EQ(refused, 2u * 500u * 5u);
+  EXPECT_GE(recorded, policy.maxTrackedKeys) << "as many fresh names as flushed the old tracker";
+  EXPECT_NE(throttle.retryAfter("203.0.113.9", "alice"), std::nullopt) << "the lock survived the flood";
+  EXPECT_LE(maxUsers, policy.maxTrackedKeys);
+  EXPECT_LE(throttle.trackedPeers(), policy.maxTrackedKeys);
+  time.advance(policy.window);
+  EXPECT_EQ(throttle.retryAfter("203.0.113.9", "alice"), std::nullopt) << "and it runs out as usual";
 }
 
 TEST(ThrottlePolicyCheck, LimitsMustBePositive) {

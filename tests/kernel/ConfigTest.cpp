@@ -76,3 +76,25 @@ TEST(Config, AppServerIsABooleanForTheManagerOnly) {
   EXPECT_NE(errorOf(file, {{"shoald.role", "node"}}).find("app_server is for the manager role"), std::string::npos);
   fs::remove(file);
 }
+
+TEST(Config, AuditRetentionAndTheSeriesCapAreBoundedNumbers) {
+  auto file = writeConfig("bounds.conf", "[shoald]\naudit_retention_days = 30\naudit_max_rows = 5000\n"
+                                         "stats_max_series_per_plugin = 200\n");
+  const auto loaded = loadConfig(file, true, {});
+  EXPECT_EQ(loaded.settings.auditRetentionDays, 30);
+  EXPECT_EQ(loaded.settings.auditMaxRows, 5000);
+  EXPECT_EQ(loaded.settings.statsMaxSeriesPerPlugin, 200);
+  const auto defaults = loadConfig("/nonexistent/shoald.conf", false, {});
+  EXPECT_EQ(defaults.settings.auditRetentionDays, 90);
+  EXPECT_EQ(defaults.settings.auditMaxRows, 1000000);
+  EXPECT_EQ(defaults.settings.statsMaxSeriesPerPlugin, 10000);
+  EXPECT_NE(errorOf(file, {{"shoald.audit_retention_days", "0"}}).find("shoald.audit_retention_days '0' must be 1-36500"),
+            std::string::npos);
+  EXPECT_NE(errorOf(file, {{"shoald.audit_retention_days", "90d"}}).find("shoald.audit_retention_days '90d'"),
+            std::string::npos);
+  EXPECT_NE(errorOf(file, {{"shoald.audit_max_rows", "10"}}).find("shoald.audit_max_rows '10' must be 1000-"),
+            std::string::npos);
+  EXPECT_NE(errorOf(file, {{"shoald.stats_max_series_per_plugin", "-1"}}).find("shoald.stats_max_series_per_plugin"),
+            std::string::npos);
+  fs::remove(file);
+}

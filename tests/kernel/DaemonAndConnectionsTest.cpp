@@ -52,7 +52,7 @@ class RegistrationTest : public ::testing::Test {
 };
 
 TEST_F(RegistrationTest, ServicesNamingOneDaemonShareIt) {
-  EXPECT_EQ(api_->abi_minor, 3);
+  EXPECT_EQ(api_->abi_minor, SHOAL_ABI_VERSION_MINOR);
   begin("web");
   EXPECT_EQ(probe("http", "nginx"), "");
   EXPECT_EQ(probe("https", "nginx"), "");

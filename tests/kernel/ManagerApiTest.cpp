@@ -5,10 +5,14 @@
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPSClientSession.h>
+#include <Poco/Logger.h>
+#include <Poco/StreamChannel.h>
 #include <Poco/Util/MapConfiguration.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -29,6 +33,7 @@
 #include "host/StatsSample.hpp"
 #include "manager/ManagerService.hpp"
 #include "shoal/BuildInfo.hpp"
+#include "store/DocumentStore.hpp"
 #include "store/Store.hpp"
 #include "tls/Contexts.hpp"
 
@@ -286,6 +291,97 @@ TEST_F(ManagerApiTest, NodeEnrolsWithATokenAndSavesThePinnedCa) {
   EXPECT_THROW(shoal::agent::NodeAgent::enrol(nodeDir, joinToken(), "127.0.0.1"), shoal::Error);
 }
 
+namespace {
+
+// Requests one after another on one keep-alive TLS connection, as a flooding client sends them.
+class Flood {
+ public:
+  Flood(const std::string& endpoint, const fs::path& caFile)
+      : session_(endpoint.substr(0, endpoint.rfind(':')),
+                 static_cast<Poco::UInt16>(std::stoi(endpoint.substr(endpoint.rfind(':') + 1))),
+                 shoal::tls::makeClientContext(caFile)) {
+    session_.setKeepAlive(true);
+  }
+  int post(const std::string& path, const std::string& body) {
+    Poco::Net::HTTPRequest request("POST", path, Poco::Net::HTTPMessage::HTTP_1_1);
+    request.setKeepAlive(true);
+    request.setContentType("application/json");
+    request.setContentLength(static_cast<std::streamsize>(body.size()));
+    session_.sendRequest(request) << body;
+    Poco::Net::HTTPResponse response;
+    auto& in = session_.receiveResponse(response);
+    in.ignore(std::numeric_limits<std::streamsize>::max());
+    return response.getStatus();
+  }
+
+ private:
+  Poco::Net::HTTPSClientSession session_;
+};
+
+std::string signInBody(const std::string& user) {
+  return R"({"user": ")" + user + R"(", "password": "not the password"})";
+}
+
+}  // namespace
+
+// Each throttled sign-in used to add an audit row (5.4 MB/s from one address). Now the cheap
+// refusals of one source are counted in one row per minute, and the counts add up.
+TEST_F(ManagerApiTest, AFloodOfThrottledSignInsAddsOneAuditRowPerSourceAndMinute) {
+  manager_->users().add("alice", "alice's long password");
+  Flood flood(manager_->advertisedEndpoint(), manager_->caFile());
+  std::map<int, int> statuses;
+  // Names no user can have cost no password check; after 20 the address is throttled.
+  for (int i = 0; i < 2000; ++i) ++statuses[flood.post("/v1/session", signInBody("no such user " + std::to_string(i)))];
+  // Throttled whatever the name, a real one included.
+  for (int i = 0; i < 100; ++i) ++statuses[flood.post("/v1/session", signInBody("alice"))];
+  // And a change without credentials, which the audit log records as refused.
+  for (int i = 0; i < 500; ++i) ++statuses[flood.post("/v1/commands", "{}")];
+  EXPECT_EQ(statuses, (std::map<int, int>{{401, 520}, {429, 2080}}));
+
+  auto admin = client(adminToken_);
+  auto reply = admin.call("GET", "/v1/audit?limit=1000");
+  ASSERT_EQ(reply.status, 200) << reply.errorMessage();
+  auto entries = reply.body->getArray("entries");
+  std::map<std::string, std::int64_t> counted;
+  for (std::size_t i = 0; i < entries->size(); ++i) {
+    auto e = entries->getObject(static_cast<unsigned>(i));
+    EXPECT_EQ(e->getValue<std::string>("peer_address"), "127.0.0.1");
+    counted[e->getValue<std::string>("action") + " " + std::to_string(e->getValue<int>("status"))] +=
+        e->getValue<std::int64_t>("count");
+  }
+  EXPECT_LE(entries->size(), 6u) << "three kinds of refusal, each within at most two clock minutes";
+  EXPECT_EQ(counted, (std::map<std::string, std::int64_t>{
+                         {"sign in 401", 20}, {"sign in 429", 2080}, {"POST /v1/commands 401", 500}}));
+}
+
+// Rows past the retention go when the manager starts (and every minute after).
+TEST(ManagerAudit, RowsPastTheRetentionArePrunedAtStart) {
+  const fs::path dir = fs::temp_directory_path() / ("shoal-audit-retention-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto store = shoal::store::Store::open({"sqlite", dir});
+  store->migrate();
+  const auto now = std::chrono::system_clock::now();
+  for (int days : {40, 31, 29, 1}) {
+    shoal::auth::AuditLog past(*store, [&] { return now - std::chrono::hours(24 * days); });
+    past.record({0, {}, "token:admin", "op " + std::to_string(days) + " days ago", "", "ok", 200, "", ""});
+  }
+  shoal::manager::ManagerSettings settings;
+  settings.dataDir = dir;
+  settings.listenAddress = "127.0.0.1";
+  settings.port = 0;
+  settings.advertiseAddress = "127.0.0.1";
+  settings.auditRetention = {std::chrono::hours(24 * 30), 1000};
+  {
+    shoal::manager::ManagerService manager(*store, nullptr, settings);
+    std::vector<std::string> kept;
+    for (const auto& e : shoal::auth::AuditLog(*store).list(100)) kept.push_back(e.action);
+    EXPECT_EQ(kept, (std::vector<std::string>{"op 1 days ago", "op 29 days ago"}));
+  }
+  store.reset();
+  fs::remove_all(dir);
+}
+
 TEST_F(ManagerApiTest, MalformedInputGetsAClearError) {
   auto admin = client(adminToken_);
   auto reply = admin.call("POST", "/v1/commands", new Object);
@@ -494,6 +590,10 @@ class ManagerRuntime final : public shoal::host::HostRuntime {
     return out.str();
   }
   void emitStats(std::vector<shoal::host::StatsSample> samples) override { manager_.stats().record(samples); }
+  void declareStats(const std::string& plugin, const std::string& seriesJson) override {
+    auto& stats = manager_.stats();
+    stats.declare(plugin, shoal::host::parseStatsSeriesNames(seriesJson, plugin + ".", stats.maxSeriesPerPlugin()));
+  }
 
  private:
   shoal::manager::ManagerService& manager_;
@@ -768,4 +868,205 @@ TEST(PluginMetrics, MalformedSamplesAreRefusedNamingTheField) {
   EXPECT_EQ(families[0].name, "shoal_my_plugin_up");
   EXPECT_EQ(families[0].samples.size(), 2u);
   EXPECT_EQ(families[0].samples[1].value, 0.5);
+}
+
+namespace {
+
+// A manager with the real lvs plugin, and a node credential of its cluster.
+class NodeStatisticsTest : public ::testing::Test {
+ protected:
+  static constexpr std::size_t kCap = 20;
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("shoal-nodestats-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    store_ = shoal::store::Store::open({"sqlite", dir_});
+    store_->migrate();
+    documents_ = std::make_unique<shoal::store::DocumentStore>(*store_);
+    config_ = new Poco::Util::MapConfiguration;
+    config_->setString("plugin.lvs.dataplane", "userspace");
+    plugins_ = std::make_unique<shoal::host::PluginHost>(shoal::host::HostServices{config_.get(), documents_.get()});
+    ASSERT_EQ(plugins_->load(SHOAL_LVS_PLUGIN).state, shoal::host::PluginState::Loaded)
+        << plugins_->records().back().reason;
+    shoal::manager::ManagerSettings settings;
+    settings.dataDir = dir_;
+    settings.listenAddress = "127.0.0.1";
+    settings.port = 0;
+    settings.advertiseAddress = "127.0.0.1";
+    settings.statsMaxSeriesPerPlugin = kCap;
+    manager_ = std::make_unique<shoal::manager::ManagerService>(*store_, &plugins_->registries(), settings);
+    runtime_ = std::make_unique<ManagerRuntime>(*manager_);
+    plugins_->setRuntime(runtime_.get());
+    manager_->start();
+    std::ifstream token(manager_->adminTokenFile());
+    std::getline(token, adminToken_);
+    auto issued = manager_->nodes().createJoinToken(std::chrono::minutes(5));
+    auto join = shoal::api::encodeJoinToken({manager_->advertisedEndpoint(), issued.secret, manager_->caFingerprint()});
+    node_ = shoal::agent::NodeAgent::enrol(dir_ / "node", join, "127.0.0.1");
+  }
+  void TearDown() override {
+    if (plugins_) plugins_->setRuntime(nullptr);
+    if (manager_) manager_->stop();
+    manager_.reset();
+    runtime_.reset();
+    if (plugins_) plugins_->shutdown();
+    plugins_.reset();
+    documents_.reset();
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  ApiReply asNode(Object::Ptr body) {
+    ManagerClient c(manager_->advertisedEndpoint(), shoal::tls::makeClientContext(node_.caFile), node_.credential);
+    return c.call("POST", "/v1/node/stats", body);
+  }
+  // One sample for each of `series` (names with their plugin's prefix), as a director sends them.
+  ApiReply post(const std::vector<std::string>& series, std::int64_t time) {
+    Poco::JSON::Array::Ptr samples = new Poco::JSON::Array;
+    for (const auto& name : series) {
+      Object::Ptr o = new Object;
+      o->set("series", name);
+      o->set("time", time);
+      for (const char* c : {"conns", "packets_in", "packets_out", "bytes_in", "bytes_out"}) o->set(c, 7);
+      samples->add(o);
+    }
+    Object::Ptr body = new Object;
+    body->set("samples", samples);
+    return asNode(body);
+  }
+  std::set<std::string> rrdFiles() {
+    std::set<std::string> out;
+    for (const auto& f : fs::directory_iterator(dir_ / "rrd"))
+      if (f.path().extension() == ".rrd") out.insert(f.path().stem().string());
+    return out;
+  }
+  std::uintmax_t rrdBytes() {
+    std::uintmax_t total = 0;
+    for (const auto& f : fs::directory_iterator(dir_ / "rrd")) total += f.file_size();
+    return total;
+  }
+  ApiReply createPolicy() {
+    ManagerClient admin(manager_->advertisedEndpoint(), shoal::tls::makeClientContext(manager_->caFile()), adminToken_);
+    return admin.call("POST", "/v1/plugins/lvs/services",
+                      Poco::JSON::Parser()
+                          .parse(R"({"service": "http", "protocol": "tcp", "address": "192.0.2.10", "port": 80,
+                                     "scheduler": "rr", "persistence": 0, "forwarding": "nat",
+                                     "members": [{"address": "192.0.2.21", "port": 80, "weight": 1},
+                                                 {"address": "192.0.2.22", "port": 80, "weight": 1}]})")
+                          .extract<Object::Ptr>());
+  }
+
+  fs::path dir_;
+  Poco::AutoPtr<Poco::Util::MapConfiguration> config_;
+  std::unique_ptr<shoal::host::PluginHost> plugins_;
+  std::unique_ptr<shoal::store::Store> store_;
+  std::unique_ptr<shoal::store::DocumentStore> documents_;
+  std::unique_ptr<shoal::manager::ManagerService> manager_;
+  std::unique_ptr<ManagerRuntime> runtime_;
+  shoal::agent::NodeIdentity node_;
+  std::string adminToken_;
+};
+
+}  // namespace
+
+// A node credential used to create RRD series without limit (51 MB in 0.22 s). Now the lvs
+// plugin declares the series of its policies, and a node may feed only those.
+TEST_F(NodeStatisticsTest, ANodeFeedsOnlyTheSeriesOfTheDirectorsPoliciesAndCreatesNoOthers) {
+  auto created = createPolicy();
+  ASSERT_EQ(created.status, 201) << created.errorMessage();
+  const std::vector<std::string> real{"lvs.service.tcp:192.0.2.10:80", "lvs.member.tcp:192.0.2.10:80.192.0.2.21:80",
+                                      "lvs.member.tcp:192.0.2.10:80.192.0.2.22:80"};
+  // The names the plugin gives its policy's series are those a director's samples carry.
+  ManagerClient admin(manager_->advertisedEndpoint(), shoal::tls::makeClientContext(manager_->caFile()), adminToken_);
+  auto policy = admin.call("GET", "/v1/plugins/lvs/services/tcp:192.0.2.10:80").body;
+  ASSERT_TRUE(policy);
+  std::vector<std::string> named{policy->getValue<std::string>("stats_series")};
+  auto members = policy->getArray("members");
+  for (std::size_t i = 0; i < members->size(); ++i)
+    named.push_back(members->getObject(static_cast<unsigned>(i))->getValue<std::string>("stats_series"));
+  EXPECT_EQ(named, real);
+  const auto now = shoal::host::unixNowSeconds();
+  auto ok = post(real, now - 30);
+  ASSERT_EQ(ok.status, 200) << ok.errorMessage();
+  EXPECT_EQ(ok.body->getValue<int>("recorded"), 3);
+  EXPECT_EQ(rrdFiles(), std::set<std::string>(real.begin(), real.end()));
+  const auto before = rrdBytes();
+
+  // Invented series: of the lvs plugin, of no plugin, of a made-up plugin, in batches.
+  std::vector<std::string> invented;
+  for (int i = 0; i < 3000; ++i) invented.push_back("lvs.service.tcp:10.0." + std::to_string(i / 250) + "." +
+                                                   std::to_string(i % 250) + ":80");
+  // What the manager logs about them: each refused series once, at most 1000 and one line more.
+  std::ostringstream logged;
+  Poco::AutoPtr<Poco::StreamChannel> channel(new Poco::StreamChannel(logged));
+  auto& statsLog = Poco::Logger::get("shoald.stats");
+  Poco::AutoPtr<Poco::Channel> previous(statsLog.getChannel(), true);
+  statsLog.setChannel(channel);
+  auto refused = post(invented, now - 20);
+  EXPECT_EQ(post(invented, now - 15).status, 400);
+  statsLog.setChannel(previous);
+  const std::string text = logged.str();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1001) << "6000 refused samples of 3000 series";
+  EXPECT_NE(text.find("more than 1000 series refused; further ones are not logged"), std::string::npos);
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(refused.errorMessage().find("3000 of 3000 sample(s) refused, 0 recorded: series 'lvs.service.tcp:10.0.0.0:80' "
+                                        "is not one plugin 'lvs' declared"),
+            std::string::npos) << refused.errorMessage();
+  // A batch that mixes them records the real ones and refuses the rest.
+  std::vector<std::string> mixed = real;
+  mixed.push_back("lvs.member.tcp:192.0.2.10:80.192.0.2.99:80");
+  auto partly = post(mixed, now - 10);
+  EXPECT_EQ(partly.status, 400);
+  EXPECT_NE(partly.errorMessage().find("1 of 4 sample(s) refused, 3 recorded"), std::string::npos) << partly.errorMessage();
+  auto unprefixed = post({"nodot"}, now - 10);
+  EXPECT_NE(unprefixed.errorMessage().find("names no plugin"), std::string::npos) << unprefixed.errorMessage();
+  EXPECT_EQ(rrdFiles(), std::set<std::string>(real.begin(), real.end())) << "no file for an invented series";
+  EXPECT_EQ(rrdBytes(), before);
+
+  // The real series still record: their last update is the newest sample.
+  auto series = manager_->stats().latest();
+  ASSERT_EQ(series.size(), 3u);
+  for (const auto& s : series) EXPECT_EQ(s.timeSeconds, now - 10) << s.series;
+}
+
+// Plugins that declare nothing (ABI 1.3 and older) still get their nodes' samples, within one
+// cap they share, so inventing plugin names does not lift it; a declaration is capped too.
+TEST_F(NodeStatisticsTest, TheSeriesOfPluginsWithoutADeclarationAreCapped) {
+  const auto now = shoal::host::unixNowSeconds();
+  std::vector<std::string> many;
+  for (std::size_t i = 0; i < 3 * kCap; ++i)
+    many.push_back((i % 2 ? "old." : "made-up-" + std::to_string(i) + ".") + std::string("s") + std::to_string(i));
+  auto reply = post(many, now - 5);
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_NE(reply.errorMessage().find(std::to_string(2 * kCap) + " of " + std::to_string(3 * kCap) +
+                                      " sample(s) refused, " + std::to_string(kCap) + " recorded"),
+            std::string::npos) << reply.errorMessage();
+  EXPECT_NE(reply.errorMessage().find("share 20 statistics series, all taken"), std::string::npos) << reply.errorMessage();
+  EXPECT_EQ(rrdFiles().size(), kCap);
+  // Those already recorded go on recording.
+  std::vector<std::string> first(many.begin(), many.begin() + kCap);
+  EXPECT_EQ(post(first, now - 1).status, 200);
+
+  std::vector<std::string> tooMany;
+  for (std::size_t i = 0; i <= kCap; ++i) tooMany.push_back("lvs.s" + std::to_string(i));
+  try {
+    manager_->stats().declare("lvs", tooMany);
+    ADD_FAILURE() << "a declaration beyond the cap was taken";
+  } catch (const shoal::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("at most 20 per plugin (stats_max_series_per_plugin)"), std::string::npos) << e.what();
+  }
+  // And a plugin's own samples in the manager's process stop at the cap as well.
+  std::vector<shoal::host::StatsSample> own;
+  for (std::size_t i = 0; i < 2 * kCap; ++i) {
+    shoal::host::StatsSample s;
+    s.series = "inproc.s" + std::to_string(i);
+    s.timeSeconds = now;
+    own.push_back(s);
+  }
+  const auto outcome = manager_->stats().record(own);
+  EXPECT_EQ(outcome.recorded, kCap);
+  EXPECT_EQ(outcome.refused, kCap);
+  EXPECT_EQ(rrdFiles().size(), 2 * kCap);
 }

@@ -645,6 +645,17 @@ class Lvs final : public shoal::Plugin {
       if (stopChanged_.wait_for(lock, std::chrono::milliseconds(200), [this] { return !running_; })) return;
     }
     try {
+      // A manager declares its directors' series from the start, not only once a table is sent.
+      if (host().offersStatsDeclare() &&
+          parse(host().hostInfoJson()).extract<Object::Ptr>()->optValue<std::string>("role", "") == "manager") {
+        std::lock_guard lock(managerMutex_);
+        seedServing();
+        declareSeries(desiredTable(loadPolicies(), serving_));
+      }
+    } catch (const std::exception& e) {
+      host().warning(std::string("declaring the balancer's statistics series: ") + e.what());
+    }
+    try {
       std::lock_guard lock(dataplaneMutex_);
       if (reconciler_) return;  // lvs.apply came first
       auto txn = host().transaction();
@@ -751,12 +762,36 @@ class Lvs final : public shoal::Plugin {
     seeded_ = true;
   }
 
+  // ABI 1.4: tells the manager which series a director may report, the virtual services and
+  // real servers of the policies (named as sampleLoop names them), so that a node cannot make
+  // it record others. Called with managerMutex_ held; only when the list changes.
+  template <typename Table>
+  void declareSeries(const Table& desired) {
+    if (!host().offersStatsDeclare()) return;
+    Array names;
+    for (const auto& vs : desired) {
+      names.add(serviceSeries(vs.key()));
+      for (const auto& real : vs.reals)
+        names.add(memberSeries(vs.key(), Member{real.address, real.port, 0, std::nullopt}.key()));
+    }
+    const auto json = stringify(names);
+    if (json == lastDeclared_) return;
+    try {
+      host().declareStats(json);
+      lastDeclared_ = json;
+    } catch (const shoal::HostError& e) {
+      host().warning(std::string("declaring the balancer's statistics series: ") + e.what());
+    }
+  }
+
   // Sends the table the policies and health make to the director, unless it is what was
   // last sent. Returns {"command": id} or {"pending": "why not"}.
   Object::Ptr pushTable(bool force) {
     std::lock_guard lock(managerMutex_);
     seedServing();
-    const auto table = tableToJson(desiredTable(loadPolicies(), serving_));
+    const auto desired = desiredTable(loadPolicies(), serving_);
+    declareSeries(desired);
+    const auto table = tableToJson(desired);
     Object::Ptr result = new Object;
     if (!force && table == lastPushed_) {
       result->set("unchanged", true);
@@ -1117,6 +1152,7 @@ class Lvs final : public shoal::Plugin {
   ServingMap serving_;
   bool seeded_ = false;
   std::string lastPushed_;
+  std::string lastDeclared_;  // the series list last declared (declareSeries)
   // The last lvs.apply this manager enqueued: a director in another process reports what it
   // could not apply in that command's delivery output.
   std::atomic<std::int64_t> lastApplyCommand_{0};

@@ -43,7 +43,7 @@ extern "C" {
 #endif
 
 #define SHOAL_ABI_VERSION_MAJOR 1
-#define SHOAL_ABI_VERSION_MINOR 3
+#define SHOAL_ABI_VERSION_MINOR 4
 
 /* The one symbol a plugin exports. */
 #define SHOAL_PLUGIN_ENTRY_SYMBOL "shoal_plugin_entry"
@@ -444,6 +444,22 @@ typedef struct shoal_host_api {
   shoal_status (*callback_register_connections)(shoal_plugin_ctx* ctx,
                                                 const shoal_connections_desc* desc,
                                                 shoal_buffer* out_error);
+
+  /* ---- added in ABI 1.4 (check struct_size before calling) ---- */
+
+  /* Declare the statistics series this plugin's nodes may report, so that the manager
+   * records only those: `series_json` is a JSON array of series names as callback_stats_emit
+   * takes them (without the "<plugin name>." prefix), e.g. ["service.tcp:192.0.2.10:80"];
+   * each call replaces the plugin's previous declaration ([] declares none). Once a plugin
+   * has declared, a sample a node forwards for any other series of it is refused, naming the
+   * series, and creates no file; the series already recorded keep their history. A plugin
+   * that never declares has its nodes' samples recorded within a cap shared by every such
+   * plugin. Samples emitted in the manager's own process are not checked against the
+   * declaration. Either way a plugin has at most the manager's stats_max_series_per_plugin
+   * series: a longer declaration is SHOAL_ERR_INVALID_ARGUMENT and changes nothing.
+   * Manager only: SHOAL_ERR_UNSUPPORTED on a node. */
+  shoal_status (*callback_stats_declare)(shoal_plugin_ctx* ctx, shoal_str series_json,
+                                         shoal_buffer* out_error);
 } shoal_host_api;
 
 /* ---- what the plugin provides -------------------------------------------------------- */

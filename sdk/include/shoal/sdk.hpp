@@ -296,6 +296,20 @@ class Host {
     return detail::hostOffers(api_, &shoal_host_api::callback_stats_emit);
   }
 
+  // ---- ABI 1.4 ----
+
+  // The series this plugin's nodes may report (a JSON array of names, see
+  // callback_stats_declare in abi.h); manager only. Replaces the previous declaration.
+  void declareStats(std::string_view seriesJson) const {
+    require(&shoal_host_api::callback_stats_declare, "stats_declare", "1.4");
+    detail::HostBuffer error(api_);
+    detail::check(api_->callback_stats_declare(ctx_, toStr(seriesJson), error.get()), error, "stats_declare");
+  }
+  // True when the host takes declarations of statistics series (ABI 1.4).
+  bool offersStatsDeclare() const {
+    return detail::hostOffers(api_, &shoal_host_api::callback_stats_declare);
+  }
+
   // ---- ABI 1.3 ----
 
   // One command and its deliveries, as JSON (manager only; see callback_command_get in

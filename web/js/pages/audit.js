@@ -1,5 +1,6 @@
 // Audit log: every change, who made it, from where and how it ended; newest first, with a
-// pager to older entries.
+// pager to older entries. "Times" is how many refusals an entry counts (the manager folds a
+// flood of them into one entry per address and minute).
 //
 // Calls: GET /v1/audit?limit=100[&before=ID].
 
@@ -17,7 +18,7 @@ export default {
     const body = h('tbody');
     const table = h('table', {id: 'audit'},
       h('caption', {class: 'visually-hidden'}, 'Audit log, newest first'),
-      headRow(['ID', 'When', 'Who', 'Action', 'Target', 'Outcome', 'Status', 'Detail', 'From']), body);
+      headRow(['ID', 'When', 'Who', 'Action', 'Target', 'Outcome', 'Status', 'Detail', 'From', 'Times']), body);
     const older = h('button', {type: 'button', id: 'audit-older', class: 'secondary', hidden: true}, 'Older entries');
     const newest = h('button', {type: 'button', id: 'audit-newest', class: 'secondary'}, 'Back to the newest');
     const end = h('p', {id: 'audit-end', class: 'muted', hidden: true}, 'That is the oldest entry.');
@@ -36,7 +37,9 @@ export default {
         h('td', null, badge(e.outcome)),
         h('td', {class: 'num'}, text(e.status)),
         h('td', {class: 'detail'}, text(e.detail)),
-        h('td', {class: 'mono'}, text(e.peer_address)));
+        h('td', {class: 'mono'}, text(e.peer_address)),
+        // Repeated refusals of one address are one entry per minute with their count.
+        h('td', {class: 'num'}, text(e.count ?? 1)));
     }
 
     async function load(before) {
