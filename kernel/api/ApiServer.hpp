@@ -1,5 +1,12 @@
 #pragma once
-// The manager's HTTPS JSON API: a Poco HTTPServer on a TLS socket with a route table.
+// The manager's HTTPS JSON API: an asynchronous HTTP server (Boost.Beast over Boost.Asio,
+// docs/adr/0012) on a TLS socket with a route table.
+//
+// A few I/O threads accept, handshake, read and write every connection; they never run a
+// handler. Handlers run on bounded worker pools, one per class of route (node traffic, the
+// admin API, the panel and other public routes), so a flood of one class cannot take the
+// threads of another. Every step a client controls has a deadline (handshake, headers, body,
+// writes, keep-alive idle), and connections are limited per source address and in total.
 //
 // Every route declares who may call it (Access); the server authenticates the caller (bearer
 // token or panel session) before the handler runs, so a handler never sees an
@@ -10,6 +17,7 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/Net/Context.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -18,10 +26,6 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-namespace Poco::Net {
-class HTTPServer;
-}
 
 namespace shoal::api {
 
@@ -77,11 +81,38 @@ struct ApiResponse {
 
 using Handler = std::function<ApiResponse(const ApiRequest&)>;
 
+// The answer to one request, given later: what a deferred handler receives, so a request that
+// waits (a long-poll) holds no thread while it waits. Shared by whoever will complete it;
+// every member may be called from any thread.
+class PendingReply {
+ public:
+  virtual ~PendingReply() = default;
+  // The request, authenticated; valid as long as this object lives.
+  virtual const ApiRequest& request() const = 0;
+  // Sends `response` (audited like a handler's). Only the first call counts. A reply dropped
+  // without an answer is answered 500, so a client is never left waiting forever.
+  virtual void send(ApiResponse response) = 0;
+  // Runs `work` on the route's worker pool (never on an I/O thread). An exception it throws is
+  // answered as a handler's would be. When the server is stopping, answers 503 instead.
+  virtual void post(std::function<void()> work) = 0;
+};
+
+// Runs on the route's pool with the reply it must complete, now or later. An exception thrown
+// before the reply is sent is answered as a Handler's would be. The reply must be completed or
+// dropped before the server is destroyed.
+using DeferredHandler = std::function<void(std::shared_ptr<PendingReply> reply)>;
+
 struct Route {
+  Route(std::string method, std::string pattern, Access access, Handler handler)
+      : method(std::move(method)), pattern(std::move(pattern)), access(access), handler(std::move(handler)) {}
+  Route(std::string method, std::string pattern, Access access, DeferredHandler deferred)
+      : method(std::move(method)), pattern(std::move(pattern)), access(access), deferred(std::move(deferred)) {}
+
   std::string method;   // GET, POST, PUT, DELETE
   std::string pattern;  // "/v1/nodes/{id}"; a last segment "{rest...}" takes the rest
   Access access;
-  Handler handler;
+  Handler handler;           // exactly one of handler and deferred is set
+  DeferredHandler deferred;  // for requests that wait without holding a thread
 };
 
 // Thrown by an Authenticator to refuse with a message saying why (an expired join token, say).
@@ -108,8 +139,34 @@ using Auditor = std::function<void(const Route& route, const ApiRequest& request
 struct ApiServerSettings {
   std::string bindAddress = "0.0.0.0";
   std::uint16_t port = 7443;  // 0 = any free port (see ApiServer::port)
-  int maxThreads = 64;        // long-polling nodes each hold one
   std::size_t maxBodyBytes = 4u * 1024u * 1024u;
+
+  // Connections: over either limit a new connection is closed as soon as it is accepted.
+  std::size_t maxConnectionsPerSource = 256;  // from one source address
+  std::size_t maxConnections = 4096;          // in total; well under the usual 64k file limit
+
+  // Threads. I/O threads only move bytes (TLS included); handlers run on the pools. A waiting
+  // long-poll or an idle keep-alive connection holds no thread of either.
+  // Node traffic (Access::Node, Access::Join): 250 nodes poll, report results and stats; each
+  //   handler is a short store transaction, so 8 keep up and leave the cores to the rest.
+  // The admin API (Access::Admin): operators and scripts; 8 so a slow list never blocks a
+  //   change, and node traffic or a sign-in flood cannot take them.
+  // The panel and public routes (Access::Public: static files, signing in): 4. Sign-in's
+  //   scrypt checks are bounded separately (fewer than these threads) and answer 503 when
+  //   full, so static files always have a thread.
+  int ioThreads = 2;
+  int nodeWorkers = 8;
+  int adminWorkers = 8;
+  int publicWorkers = 4;
+  // Requests waiting for a pool's thread; beyond this a request is answered 503 at once.
+  std::size_t maxQueuedPerPool = 1024;
+
+  // Deadlines on everything a client controls; when one passes the connection is closed.
+  std::chrono::seconds handshakeTimeout{10};  // TLS handshake, from accept
+  std::chrono::seconds headerTimeout{10};     // a request's headers, from its first byte
+  std::chrono::seconds bodyTimeout{30};       // its body, after the headers
+  std::chrono::seconds writeTimeout{30};      // writing one response
+  std::chrono::seconds idleTimeout{65};       // between requests on a keep-alive connection
 };
 
 class ApiServer {
@@ -122,8 +179,11 @@ class ApiServer {
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
 
+  // Binds (SO_REUSEADDR, never SO_REUSEPORT) and starts serving. Error(Failed) "ADDRESS:PORT is
+  // already in use; is another shoald running?" when the port is taken.
   void start();
-  // Stops accepting, closes keep-alive connections and waits for running handlers.
+  // Stops accepting, lets running and queued handlers finish (their answers are sent), answers
+  // 503 to deferred work posted afterwards, closes every connection and joins all threads.
   void stop();
   std::uint16_t port() const;
   const std::vector<Route>& routes() const;

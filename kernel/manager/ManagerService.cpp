@@ -283,7 +283,10 @@ ManagerService::ManagerService(store::Store& store, const host::Registries* regi
     api::ApiServerSettings metricsSettings;
     metricsSettings.bindAddress = settings_.metricsAddress;
     metricsSettings.port = settings_.metricsPort;
-    metricsSettings.maxThreads = 4;
+    metricsSettings.nodeWorkers = 1;
+    metricsSettings.adminWorkers = 1;
+    metricsSettings.publicWorkers = 2;
+    metricsSettings.ioThreads = 1;
     std::vector<api::Route> metricsRoutes{
         api::Route{"GET", "/metrics", api::Access::Public, [this](const api::ApiRequest&) { return metricsResponse(); }}};
     metricsServer_ = std::make_unique<api::ApiServer>(nullptr, metricsSettings, std::move(metricsRoutes),
@@ -489,6 +492,36 @@ std::string ManagerService::commandForPlugin(std::int64_t commandId) {
   std::ostringstream text;
   toJson(*command)->stringify(text);
   return text.str();
+}
+
+void ManagerService::pollDeliveries(const std::shared_ptr<api::PendingReply>& reply, std::size_t limit,
+                                    std::chrono::steady_clock::time_point deadline) {
+  const auto nodeId = reply->request().principal.nodeId;
+  const auto seen = notifier_.generation();
+  auto ready = queue_.claimReady(nodeId, limit);
+  const auto now = std::chrono::steady_clock::now();
+  if (ready.empty() && running_ && now < deadline) {
+    auto until = deadline;
+    if (auto wake = queue_.nextWakeup(nodeId))
+      until = std::min(until, now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                        *wake - system_clock::now()));
+    notifier_.waitPast(seen, until, [this, reply, limit, deadline](DeliveryNotifier::Wake why) {
+      if (why == DeliveryNotifier::Wake::Shutdown)
+        reply->send(api::ok([] {
+          auto o = api::object();
+          o->set("deliveries", Array::Ptr(new Array));
+          return o;
+        }()));
+      else
+        reply->post([this, reply, limit, deadline] { pollDeliveries(reply, limit, deadline); });
+    });
+    return;
+  }
+  Array::Ptr list = new Array;
+  for (const auto& d : ready) list->add(toJson(d));
+  auto o = api::object();
+  o->set("deliveries", list);
+  reply->send(api::ok(o));
 }
 
 std::vector<api::Route> ManagerService::makeRoutes() {
@@ -754,29 +787,13 @@ std::vector<api::Route> ManagerService::makeRoutes() {
     o->set("released", static_cast<std::int64_t>(released));
     return ok(o);
   });
-  add("GET", "/v1/node/deliveries", Access::Node, [this](const ApiRequest& r) {
-    const auto wait = std::chrono::milliseconds(r.queryInt("wait_ms", 0, 0, 60000));
-    const auto limit = static_cast<std::size_t>(r.queryInt("limit", 100, 1, 1000));
-    const auto deadline = std::chrono::steady_clock::now() + wait;
-    std::vector<cluster::Delivery> ready;
-    for (;;) {
-      auto seen = notifier_.generation();
-      ready = queue_.claimReady(r.principal.nodeId, limit);
-      if (!ready.empty() || !running_ || std::chrono::steady_clock::now() >= deadline) break;
-      auto until = deadline;
-      if (auto wake = queue_.nextWakeup(r.principal.nodeId)) {
-        auto in = *wake - system_clock::now();
-        until = std::min(until, std::chrono::steady_clock::now() +
-                                    std::chrono::duration_cast<std::chrono::steady_clock::duration>(in));
-      }
-      notifier_.waitPast(seen, until);
-    }
-    Array::Ptr list = new Array;
-    for (const auto& d : ready) list->add(toJson(d));
-    auto o = api::object();
-    o->set("deliveries", list);
-    return ok(o);
-  });
+  routes.push_back(api::Route{"GET", "/v1/node/deliveries", Access::Node,
+                              api::DeferredHandler([this](std::shared_ptr<api::PendingReply> reply) {
+                                const auto& r = reply->request();
+                                const auto wait = std::chrono::milliseconds(r.queryInt("wait_ms", 0, 0, 60000));
+                                const auto limit = static_cast<std::size_t>(r.queryInt("limit", 100, 1, 1000));
+                                pollDeliveries(reply, limit, std::chrono::steady_clock::now() + wait);
+                              })});
   add("POST", "/v1/node/results", Access::Node, [this](const ApiRequest& r) {
     auto body = r.json();
     auto results = body->getArray("results");

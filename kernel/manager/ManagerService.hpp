@@ -99,6 +99,10 @@ class ManagerService {
 
  private:
   std::vector<api::Route> makeRoutes();
+  // One step of a node's long-poll (GET /v1/node/deliveries): answers what it can claim, or
+  // waits on the notifier without holding a thread and comes back here on the route's pool.
+  void pollDeliveries(const std::shared_ptr<api::PendingReply>& reply, std::size_t limit,
+                      std::chrono::steady_clock::time_point deadline);
   // Error(InvalidArgument) unless a plugin handles the kind and its on_validate accepts.
   void validateCommand(const cluster::CommandRequest& request, const std::string& where) const;
   // The one way commands enter the queue: validateCommand for each, enqueue (a batch all or
@@ -138,7 +142,9 @@ class ManagerService {
   std::unique_ptr<auth::UserStore> users_;
   std::unique_ptr<auth::SessionStore> sessions_;
   auth::LoginThrottle throttle_;
-  std::counting_semaphore<> passwordChecks_{4};  // scrypt verifications at once
+  // scrypt verifications at once: two keep both cores busy; fewer than the panel's worker
+  // threads (ApiServerSettings::publicWorkers), so static files always find one.
+  std::counting_semaphore<> passwordChecks_{2};
   std::unique_ptr<auth::AuditLog> audit_;
   std::unique_ptr<api::ApiServer> metricsServer_;
   std::string adminTokenHash_;

@@ -197,10 +197,15 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
       return response;
     }
     // Each check holds 32 MiB for about 0.1 s (scrypt): a few at a time, so a flood of
-    // sign-ins from many addresses costs time, never the manager's memory.
+    // sign-ins from many addresses costs neither the manager's memory nor the panel's
+    // threads. When all are busy the answer is 503 at once, never a queue.
     std::optional<auth::User> user;
     {
-      passwordChecks_.acquire();
+      if (!passwordChecks_.try_acquire()) {
+        auto busy = api::errorResponse(503, "busy", "too many sign-ins at once; try again in a second");
+        busy.headers.emplace_back("Retry-After", "1");
+        return busy;
+      }
       struct Release {
         std::counting_semaphore<>& s;
         ~Release() { s.release(); }

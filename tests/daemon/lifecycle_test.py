@@ -80,6 +80,18 @@ if second.returncode == 0 or "another shoald is already running" not in second.s
     fail(f"second daemon not refused: {second.returncode} {second.stderr}")
 if first.poll() is not None:
     fail("the first shoald died when a second one was started")
+
+# A second manager on another data directory but the same port cannot start either: the port
+# is not shared (no SO_REUSEPORT), and the message says why.
+other = os.path.join(work, "other.conf")
+with open(other, "w") as f:
+    f.write(f"[shoald]\nrole = manager\ndata_dir = {work}/other-data\nplugin_dir = {plugin_dir}\n"
+            "store = sqlite\napi_listen = 0.0.0.0\napi_port = 7443\n")
+second = subprocess.run([shoald, "--config", other], capture_output=True, text=True, timeout=30)
+if second.returncode == 0 or "0.0.0.0:7443 is already in use; is another shoald running?" not in second.stderr:
+    fail(f"second manager on the same port not refused: {second.returncode} {second.stderr}")
+if first.poll() is not None:
+    fail("the first shoald died when a second manager tried its port")
 stop(first, signal.SIGTERM)
 
 # Second start: nothing to migrate, the same cluster, a database file still there.
