@@ -13,6 +13,7 @@
 #include "agent/ManagerClient.hpp"
 #include "agent/StatsForwarder.hpp"
 #include "api/JoinToken.hpp"
+#include "api/NodeQueueMessages.hpp"
 #include "common/Error.hpp"
 #include "common/Files.hpp"
 #include "common/Platform.hpp"
@@ -191,10 +192,9 @@ void NodeAgent::run() {
       warned = false;
       backoff = std::chrono::milliseconds(200);
 
-      auto deliveries = reply.body->getArray("deliveries");
-      for (std::size_t i = 0; deliveries && i < deliveries->size(); ++i) {
-        auto d = deliveries->getObject(static_cast<unsigned>(i));
-        const auto id = d->getValue<std::int64_t>("id");
+      const auto deliveries = api::parseDeliveryList(reply.body);
+      for (const api::OfferedDelivery& d : deliveries) {
+        const auto id = d.id;
         // Already applied (the acknowledgement was lost): answer from the journal. A failed
         // attempt is not an answer: the delivery comes back to be tried again (backoff, or an
         // admin's retry), and trying is what it asks for.
@@ -202,8 +202,8 @@ void NodeAgent::run() {
           unacknowledged->add(result(id, done->succeeded, done->output));
           continue;
         }
-        const auto kind = d->getValue<std::string>("kind");
-        const auto payload = d->getValue<std::string>("payload");
+        const auto& kind = d.kind;
+        const auto& payload = d.payload;
         JournalEntry entry;
         auto handler = registries_.queueHandler(kind);
         if (!handler) {
@@ -215,11 +215,11 @@ void NodeAgent::run() {
             const shoal_str payloadText{payload.data(), payload.size()};
             if (handler->onApplyCtx != nullptr) {
               // ABI 1.3: the delivery's identity, for a handler that makes itself idempotent.
-              const auto orderingKey = d->optValue<std::string>("ordering_key", "");
+              const auto& orderingKey = d.orderingKey;
               shoal_apply_context context{};
               context.struct_size = sizeof context;
-              context.attempt = static_cast<std::uint32_t>(d->optValue<std::int64_t>("attempts", 1));
-              context.command_id = d->getValue<std::int64_t>("command_id");
+              context.attempt = d.attempts;
+              context.command_id = d.commandId;
               context.delivery_id = id;
               context.node_id = identity_.nodeId;
               context.kind = shoal_str{kind.data(), kind.size()};
@@ -236,7 +236,7 @@ void NodeAgent::run() {
         journal_->record(id, entry);
         unacknowledged->add(result(id, entry.succeeded, entry.output));
       }
-      if (deliveries && deliveries->size() > 0) journal_->sync();
+      if (!deliveries.empty()) journal_->sync();
     } catch (const std::exception& e) {
       announced = false;
       if (!warned) log.warning(std::string("manager unreachable or refusing: ") + e.what() + "; retrying");
