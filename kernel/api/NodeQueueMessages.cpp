@@ -37,7 +37,8 @@ std::int64_t integer(const Object::Ptr& o, const std::string& where, const std::
   const auto& value = o->get(field);
   std::int64_t n = 0;
   try {
-    if (!value.isInteger()) refuse(where + field, what);
+    // Poco counts a boolean as an integer; JSON does not.
+    if (!value.isInteger() || value.isBoolean()) refuse(where + field, what);
     n = value.convert<std::int64_t>();
   } catch (const Poco::Exception&) {
     refuse(where + field, what);

@@ -98,7 +98,7 @@ TEST(NodeQueueMessages, ADeliveryListWithAMissingOrMistypedFieldIsRefusedNamingI
             std::string::npos);
   EXPECT_NE(refusal([] {
               shoal::api::parseDeliveryList(
-                  json(R"({"deliveries": [{"id": 1, "command_id": 99999999999999999999, "kind": "a.b", "payload": "{}"}]})"));
+                  json(R"({"deliveries": [{"id": 1, "command_id": 18446744073709551615, "kind": "a.b", "payload": "{}"}]})"));
             }).find("deliveries[0].command_id"),
             std::string::npos);
   EXPECT_NE(refusal([] {
