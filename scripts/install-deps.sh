@@ -12,11 +12,12 @@ build_packages=(g++ make cmake pkg-config git ca-certificates
   nlohmann-json3-dev
   python3)
 # The services the probes are tested against, the peers of the benchmarks (haproxy, wrk),
-# and what boots Debian's own kernel under qemu for the real-IPVS tests.
+# and what boots Debian's own kernel under qemu for the real-IPVS tests; clang and its
+# runtime (libFuzzer, the sanitizers) for the fuzz targets.
 test_packages=(mariadb-server mariadb-client rpm python3 binutils iproute2
   nginx postfix dovecot-imapd dovecot-pop3d vsftpd haproxy wrk rrdtool
   qemu-system-x86 busybox-static ipvsadm kmod cpio nftables
-  chromium)
+  chromium clang libclang-rt-14-dev)
 # The browser test drives Chromium with playwright-core from npm: Node.js and npm, unless the
 # machine has them already (from another source than Debian's packages).
 if [ "$what" = test ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then

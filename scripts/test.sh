@@ -4,6 +4,8 @@
 #   SHOAL_BUILD_DIR   build directory (default: build-test)
 #   SHOAL_CTEST_ARGS  extra ctest arguments, e.g. "-L unit"
 #   SHOAL_SANITIZE    0 skips the second pass of unit tests under ASan/UBSan
+#   SHOAL_TSAN        0 skips the pass of unit tests under ThreadSanitizer
+#   SHOAL_FUZZ        0 skips the fuzz targets (clang); SHOAL_FUZZ_SECONDS per target (20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh test
@@ -20,6 +22,27 @@ ctest --test-dir "$build" --output-on-failure -j "$jobs" ${SHOAL_CTEST_ARGS:-}
 if [ "${SHOAL_SANITIZE:-1}" != 0 ]; then
   asan=${build}-asan
   cmake -S . -B "$asan" -DCMAKE_BUILD_TYPE=Debug -DSHOAL_BUILD_TESTS=ON -DSHOAL_WERROR=ON -DSHOAL_SANITIZE=ON
-  cmake --build "$asan" -j "$jobs"
+  cmake --build "$asan" -j "$jobs" --target unit_tests
   ctest --test-dir "$asan" --output-on-failure -j "$jobs" -L unit
+fi
+
+# The unit tests under ThreadSanitizer; tests/tsan.supp names the third-party reports it
+# ignores, and why. SHOAL_TSAN=0 skips this pass.
+if [ "${SHOAL_TSAN:-1}" != 0 ]; then
+  tsan=${build}-tsan
+  cmake -S . -B "$tsan" -DCMAKE_BUILD_TYPE=Debug -DSHOAL_BUILD_TESTS=ON -DSHOAL_WERROR=ON -DSHOAL_SANITIZE=thread
+  cmake --build "$tsan" -j "$jobs" --target unit_tests
+  TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp second_deadlock_stack=1 ${TSAN_OPTIONS:-}" \
+    ctest --test-dir "$tsan" --output-on-failure -j "$jobs" -L unit
+fi
+
+# The fuzz targets (tests/fuzz), built by clang with libFuzzer, ASan and UBSan, each run for
+# SHOAL_FUZZ_SECONDS on a copy of its seed corpus; any finding fails the suite. SHOAL_FUZZ=0
+# skips them.
+if [ "${SHOAL_FUZZ:-1}" != 0 ]; then
+  fuzz=${build}-fuzz
+  cmake -S . -B "$fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+    -DSHOAL_BUILD_TESTS=OFF -DSHOAL_WERROR=ON -DSHOAL_FUZZ=ON
+  cmake --build "$fuzz" -j "$jobs" --target fuzz_targets
+  bash tests/fuzz/run_fuzzers.sh "$fuzz" "${SHOAL_FUZZ_SECONDS:-20}"
 fi

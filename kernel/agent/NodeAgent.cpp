@@ -15,6 +15,7 @@
 #include "agent/ManagerClient.hpp"
 #include "agent/StatsForwarder.hpp"
 #include "api/JoinToken.hpp"
+#include "api/NodeQueueMessages.hpp"
 #include "common/Error.hpp"
 #include "common/Files.hpp"
 #include "common/Platform.hpp"
@@ -222,11 +223,10 @@ void NodeAgent::run() {
       warned = false;
       backoff = std::chrono::milliseconds(200);
 
-      auto deliveries = reply.body->getArray("deliveries");
+      const auto deliveries = api::parseDeliveryList(reply.body);
       std::vector<std::int64_t> recorded;  // in this batch, durable once synced
-      for (std::size_t i = 0; deliveries && i < deliveries->size(); ++i) {
-        auto d = deliveries->getObject(static_cast<unsigned>(i));
-        const auto id = d->getValue<std::int64_t>("id");
+      for (const api::OfferedDelivery& d : deliveries) {
+        const auto id = d.id;
         // Applied, but not yet recorded: record it now if the journal can take it.
         if (auto held = unrecorded.find(id); held != unrecorded.end()) {
           try {
@@ -247,7 +247,7 @@ void NodeAgent::run() {
           unreported[id] = *done;
           continue;
         }
-        const auto entry = apply(*d);
+        const auto entry = apply(d);
         try {
           journal_->record(id, entry);
           recorded.push_back(id);
@@ -281,27 +281,23 @@ void NodeAgent::run() {
   }
 }
 
-JournalEntry NodeAgent::apply(const Object& d) const {
-  const auto id = d.getValue<std::int64_t>("id");
-  const auto kind = d.getValue<std::string>("kind");
-  const auto payload = d.getValue<std::string>("payload");
-  auto handler = registries_.queueHandler(kind);
-  if (!handler) return {false, "no plugin on this node handles command kind '" + kind + "'"};
+JournalEntry NodeAgent::apply(const api::OfferedDelivery& d) const {
+  auto handler = registries_.queueHandler(d.kind);
+  if (!handler) return {false, "no plugin on this node handles command kind '" + d.kind + "'"};
   shoal_reply out;
   shoal_status status = SHOAL_ERR_INTERNAL;
   try {
-    const shoal_str payloadText{payload.data(), payload.size()};
+    const shoal_str payloadText{d.payload.data(), d.payload.size()};
     if (handler->onApplyCtx != nullptr) {
       // ABI 1.3: the delivery's identity, for a handler that makes itself idempotent.
-      const auto orderingKey = d.optValue<std::string>("ordering_key", "");
       shoal_apply_context context{};
       context.struct_size = sizeof context;
-      context.attempt = static_cast<std::uint32_t>(d.optValue<std::int64_t>("attempts", 1));
-      context.command_id = d.getValue<std::int64_t>("command_id");
-      context.delivery_id = id;
+      context.attempt = d.attempts;
+      context.command_id = d.commandId;
+      context.delivery_id = d.id;
       context.node_id = identity_.nodeId;
-      context.kind = shoal_str{kind.data(), kind.size()};
-      context.ordering_key = shoal_str{orderingKey.data(), orderingKey.size()};
+      context.kind = shoal_str{d.kind.data(), d.kind.size()};
+      context.ordering_key = shoal_str{d.orderingKey.data(), d.orderingKey.size()};
       status = handler->onApplyCtx(handler->user, &context, payloadText, &out);
     } else {
       status = handler->onApply(handler->user, payloadText, &out);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "agent/Journal.hpp"
+#include "api/NodeQueueMessages.hpp"
 #include "host/StatsSample.hpp"
 
 namespace Poco::JSON {
@@ -69,8 +70,8 @@ class NodeAgent {
 
  private:
   void run();
-  // Runs the delivery's queue handler (a JSON object as GET /v1/node/deliveries gives it).
-  JournalEntry apply(const Poco::JSON::Object& delivery) const;
+  // Runs the delivery's queue handler.
+  JournalEntry apply(const api::OfferedDelivery& delivery) const;
 
   const host::Registries& registries_;
   NodeAgentSettings settings_;

@@ -5,6 +5,7 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/JSON/Stringifier.h>
+#include <Poco/StreamCopier.h>
 
 #include <regex>
 #include <sstream>
@@ -37,11 +38,17 @@ std::string encodeJoinToken(const JoinToken& token) {
 
 JoinToken decodeJoinToken(const std::string& text) {
   if (text.rfind(kPrefix, 0) != 0) bad("it does not start with '" + kPrefix + "'");
-  std::istringstream encoded(text.substr(kPrefix.size()));
-  Poco::Base64Decoder decoder(encoded, Poco::BASE64_URL_ENCODING | Poco::BASE64_NO_PADDING);
-  std::string json((std::istreambuf_iterator<char>(decoder)), std::istreambuf_iterator<char>());
+  const std::string encoded = text.substr(kPrefix.size());
+  // Poco's decoder throws from inside the stream on any other character: refuse them first.
+  if (encoded.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != std::string::npos)
+    bad("it holds a character that is not base64url (A-Z a-z 0-9 - _); copy it again in one piece");
   JoinToken token;
   try {
+    std::istringstream in(encoded);
+    Poco::Base64Decoder decoder(in, Poco::BASE64_URL_ENCODING | Poco::BASE64_NO_PADDING);
+    std::string json;
+    Poco::StreamCopier::copyToString(decoder, json);
+    if (decoder.bad()) bad("it was truncated or altered (copy it again in one piece)");
     Poco::JSON::Parser parser;
     auto object = parser.parse(json).extract<Poco::JSON::Object::Ptr>();
     token.manager = object->optValue<std::string>("manager", "");

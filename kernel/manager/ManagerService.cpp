@@ -14,6 +14,7 @@
 #include <set>
 
 #include "api/JoinToken.hpp"
+#include "api/NodeQueueMessages.hpp"
 #include "cluster/Secrets.hpp"
 #include "common/Error.hpp"
 #include "common/Files.hpp"
@@ -21,6 +22,7 @@
 #include "host/HostApi.hpp"
 #include "host/HostObjects.hpp"
 #include "host/Registries.hpp"
+#include "manager/EnqueueRequest.hpp"
 #include "manager/NodeConnections.hpp"
 #include "shoal/BuildInfo.hpp"
 #include "store/Store.hpp"
@@ -99,105 +101,6 @@ Object::Ptr toJson(const cluster::Command& c) {
   for (const auto& d : c.deliveries) deliveries->add(toJson(d));
   o->set("deliveries", deliveries);
   return o;
-}
-
-// ---- the enqueue request: one format for POST /v1/commands and ABI callback_enqueue ----
-// (abi.h documents it.) Every field is checked; an error names the field, prefixed with the
-// request's place in a batch ("commands[2].target: ...").
-
-[[noreturn]] void refuseField(const std::string& where, const std::string& field, const std::string& what) {
-  throw Error(ErrorCode::InvalidArgument, "enqueue request: " + where + field + ": " + what);
-}
-
-// {"all": true} | {"role": NAME} | {"node": ID}, exactly one of them.
-cluster::Target parseEnqueueTarget(const Object::Ptr& item, const std::string& where) {
-  const std::string forms = "must be {\"all\": true}, {\"role\": NAME} or {\"node\": ID}";
-  if (!item->has("target")) refuseField(where, "target", "is missing; it " + forms);
-  auto target = item->get("target").type() == typeid(Object::Ptr) ? item->getObject("target") : nullptr;
-  if (!target || target->size() != 1) refuseField(where, "target", forms);
-  const std::string form = target->begin()->first;
-  const auto& value = target->begin()->second;
-  if (form == "all") {
-    if (!value.isBoolean() || !value.extract<bool>())
-      refuseField(where, "target.all", "must be true (to reach some nodes, name a role or a node)");
-    return cluster::Target::all();
-  }
-  if (form == "role") {
-    if (!value.isString() || value.extract<std::string>().empty())
-      refuseField(where, "target.role", "must be a non-empty role name");
-    return cluster::Target::withRole(value.extract<std::string>());
-  }
-  if (form == "node") {
-    if (!value.isInteger() || value.convert<std::int64_t>() <= 0)
-      refuseField(where, "target.node", "must be a positive integer node id");
-    return cluster::Target::node(value.convert<std::int64_t>());
-  }
-  refuseField(where, "target." + form, "is not a target form; the target " + forms);
-}
-
-cluster::CommandRequest parseEnqueueItem(const Object::Ptr& item, const std::string& where) {
-  static const std::set<std::string> known{"kind", "payload", "key", "target"};
-  for (const auto& [field, value] : *item)
-    if (!known.count(field))
-      refuseField(where, field, field == "ordering_key" ? "is not a field; the ordering key is 'key'"
-                                                         : "is not a field (kind, payload, key, target)");
-  cluster::CommandRequest c;
-  if (!item->has("kind") || !item->get("kind").isString() || item->getValue<std::string>("kind").empty())
-    refuseField(where, "kind", "must be a non-empty string");
-  c.kind = item->getValue<std::string>("kind");
-  c.payloadJson = "{}";
-  if (item->has("payload")) {
-    const auto& payload = item->get("payload");
-    if (payload.isString()) {
-      // The JSON text of the payload; it must be JSON, or every node would fail on it.
-      c.payloadJson = payload.extract<std::string>();
-      try {
-        Poco::JSON::Parser().parse(c.payloadJson);
-      } catch (const Poco::Exception& e) {
-        refuseField(where, "payload", "is a string but not the text of a JSON value: " + e.displayText());
-      }
-    } else if (payload.isEmpty()) {
-      refuseField(where, "payload", "must be a JSON value or its text, not null");
-    } else {
-      std::ostringstream text;
-      Poco::JSON::Stringifier::condense(payload, text);
-      c.payloadJson = text.str();
-    }
-  }
-  c.orderingKey = c.kind;
-  if (item->has("key")) {
-    if (!item->get("key").isString() || item->getValue<std::string>("key").empty())
-      refuseField(where, "key", "must be a non-empty string");
-    c.orderingKey = item->getValue<std::string>("key");
-  }
-  c.target = parseEnqueueTarget(item, where);
-  return c;
-}
-
-struct EnqueueRequest {
-  std::vector<cluster::CommandRequest> commands;
-  bool batch = false;  // {"commands": [...]}
-};
-
-EnqueueRequest parseEnqueueRequest(const Object::Ptr& body) {
-  EnqueueRequest request;
-  if (!body->has("commands")) {
-    request.commands.push_back(parseEnqueueItem(body, ""));
-    return request;
-  }
-  request.batch = true;
-  if (body->size() != 1) refuseField("", "commands", "a batch holds nothing but 'commands'");
-  auto items = body->get("commands").type() == typeid(Array::Ptr) ? body->getArray("commands") : nullptr;
-  if (!items || items->size() == 0 || items->size() > cluster::CommandQueue::kMaxLimit)
-    refuseField("", "commands", "must be an array of 1 to 1000 enqueue requests");
-  for (std::size_t i = 0; i < items->size(); ++i) {
-    const std::string where = "commands[" + std::to_string(i) + "].";
-    auto item = items->get(static_cast<unsigned>(i)).type() == typeid(Object::Ptr)
-                    ? items->getObject(static_cast<unsigned>(i)) : nullptr;
-    if (!item) refuseField("", "commands[" + std::to_string(i) + "]", "must be an object");
-    request.commands.push_back(parseEnqueueItem(item, where));
-  }
-  return request;
 }
 
 std::string requireString(const Object::Ptr& body, const std::string& key) {
@@ -795,30 +698,7 @@ std::vector<api::Route> ManagerService::makeRoutes() {
                                 pollDeliveries(reply, limit, std::chrono::steady_clock::now() + wait);
                               })});
   add("POST", "/v1/node/results", Access::Node, [this](const ApiRequest& r) {
-    auto body = r.json();
-    auto results = body->getArray("results");
-    if (!results) throw Error(ErrorCode::InvalidArgument, "field 'results' must be an array");
-    std::vector<cluster::DeliveryResult> batch;
-    for (std::size_t i = 0; i < results->size(); ++i) {
-      const std::string where = "results[" + std::to_string(i) + "]";
-      auto item = results->get(static_cast<unsigned>(i)).type() == typeid(Object::Ptr)
-                      ? results->getObject(static_cast<unsigned>(i)) : nullptr;
-      if (!item) throw Error(ErrorCode::InvalidArgument, where + " must be an object");
-      std::int64_t deliveryId = 0;
-      try {
-        if (item->has("delivery_id") && item->get("delivery_id").isInteger())
-          deliveryId = item->get("delivery_id").convert<std::int64_t>();
-      } catch (const Poco::Exception&) {
-        // Beyond 64 bits: refused below like any other id that is not a positive integer.
-      }
-      if (deliveryId <= 0) throw Error(ErrorCode::InvalidArgument, where + ".delivery_id must be a positive integer");
-      if (!item->has("succeeded") || !item->get("succeeded").isBoolean())
-        throw Error(ErrorCode::InvalidArgument, where + ".succeeded must be true or false");
-      if (item->has("output") && !item->get("output").isString())
-        throw Error(ErrorCode::InvalidArgument, where + ".output must be a string");
-      batch.push_back({deliveryId, item->getValue<bool>("succeeded"),
-                       item->optValue<std::string>("output", "")});
-    }
+    const auto batch = api::parseResultsBatch(r.json());
     // One transaction for the whole batch. Should one result no longer fit its delivery (an
     // admin retried it meanwhile, say), record the others one by one and say which was refused,
     // so the node can let it go instead of offering the batch forever.

@@ -1,6 +1,6 @@
 // PROXY protocol v2 from the userspace dataplane, on real loopback sockets: a real server
-// that records every byte it receives, and a parser written here from haproxy's
-// proxy-protocol.txt (section 2.2), independent of the dataplane's own writer. The client
+// that records every byte it receives, read back by tests/support's reader, written from
+// haproxy's proxy-protocol.txt (section 2.2) independently of the dataplane's own writer. The client
 // connects from its own address (127.0.0.5, or ::1 for IPv6), so the header is seen to carry
 // the client's address rather than the dataplane's.
 #include <arpa/inet.h>
@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "ProxyProtocolV2Reader.hpp"
 #include "ProxySession.hpp"
 #include "UserspaceDataplane.hpp"
 
@@ -144,50 +145,6 @@ ClientRun runClient(const std::string& source, const std::string& address, std::
   return run;
 }
 
-// A version 2 header as the specification lays it out, and what follows it.
-struct ParsedHeader {
-  bool valid = false;
-  std::string error;
-  int family = 0;  // AF_INET or AF_INET6
-  std::string source, destination;
-  std::uint16_t sourcePort = 0, destinationPort = 0;
-  std::string rest;  // the bytes after the header
-};
-
-ParsedHeader parseV2(const std::string& bytes) {
-  static const unsigned char signature[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
-                                              0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
-  ParsedHeader h;
-  auto u = [&](std::size_t i) { return static_cast<unsigned char>(bytes[i]); };
-  if (bytes.size() < 16 || std::memcmp(bytes.data(), signature, 12) != 0) {
-    h.error = "no v2 signature";
-    return h;
-  }
-  if (u(12) >> 4 != 2) h.error = "version is not 2";
-  if ((u(12) & 0x0F) != 1) h.error = "command is not PROXY";
-  if ((u(13) & 0x0F) != 1) h.error = "transport is not STREAM";
-  const std::size_t length = (u(14) << 8) | u(15);
-  if (bytes.size() < 16 + length) h.error = "address block cut short";
-  if (!h.error.empty()) return h;
-  const std::size_t addressSize = (u(13) >> 4) == 1 ? 4 : (u(13) >> 4) == 2 ? 16 : 0;
-  if (addressSize == 0 || length < 2 * addressSize + 4) {
-    h.error = "family is neither INET nor INET6, or the block is too short for it";
-    return h;
-  }
-  h.family = addressSize == 4 ? AF_INET : AF_INET6;
-  char text[INET6_ADDRSTRLEN];
-  inet_ntop(h.family, bytes.data() + 16, text, sizeof text);
-  h.source = text;
-  inet_ntop(h.family, bytes.data() + 16 + addressSize, text, sizeof text);
-  h.destination = text;
-  const std::size_t ports = 16 + 2 * addressSize;
-  h.sourcePort = static_cast<std::uint16_t>((u(ports) << 8) | u(ports + 1));
-  h.destinationPort = static_cast<std::uint16_t>((u(ports + 2) << 8) | u(ports + 3));
-  h.rest = bytes.substr(16 + length);
-  h.valid = true;
-  return h;
-}
-
 VirtualService proxiedService(const std::string& address, std::uint16_t port, const RecordingServer& real,
                               ProxyProtocol proxy = ProxyProtocol::V2) {
   VirtualService s;
@@ -216,7 +173,7 @@ TEST(ProxyProtocolV2, HeaderCarriesTheIpv4ClientAndVirtualServiceThenTheClientsB
   const auto client = runClient("127.0.0.5", "127.0.0.3", vip, "220 hello\r\n", kPayload);
   ASSERT_NE(client.sourcePort, 0) << "the client could not connect through the dataplane";
   EXPECT_EQ(client.greeting, "220 hello\r\n") << "the real server's bytes reach the client unchanged";
-  const auto h = parseV2(real.received());
+  const auto h = shoal::test::parseProxyProtocolV2(real.received());
   ASSERT_TRUE(h.valid) << h.error;
   EXPECT_EQ(h.family, AF_INET);
   EXPECT_EQ(h.source, "127.0.0.5");
@@ -234,7 +191,7 @@ TEST(ProxyProtocolV2, HeaderCarriesTheIpv6ClientAndVirtualService) {
 
   const auto client = runClient("::1", "::1", vip, "+OK\r\n", kPayload);
   ASSERT_NE(client.sourcePort, 0);
-  const auto h = parseV2(real.received());
+  const auto h = shoal::test::parseProxyProtocolV2(real.received());
   ASSERT_TRUE(h.valid) << h.error;
   EXPECT_EQ(h.family, AF_INET6);
   EXPECT_EQ(h.source, "::1");
@@ -267,7 +224,7 @@ TEST(ProxyProtocolV2, AnEditTurnsItOnForTheNextConnection) {
   const auto report = plane.apply({proxiedService("127.0.0.3", vip, real)});
   EXPECT_EQ(report.servicesEdited, 1u);
   const auto client = runClient("127.0.0.5", "127.0.0.3", vip, "", "proxied");
-  const auto h = parseV2(real.received());
+  const auto h = shoal::test::parseProxyProtocolV2(real.received());
   ASSERT_TRUE(h.valid) << h.error;
   EXPECT_EQ(h.source, "127.0.0.5");
   EXPECT_EQ(h.sourcePort, client.sourcePort);
@@ -279,7 +236,7 @@ TEST(ProxyProtocolV2, MappedAndMixedFamiliesAreWrittenAsTheSpecificationAsks) {
   using boost::asio::ip::tcp;
   const auto mapped = userspace::proxyProtocolV2Header({make_address("::ffff:192.0.2.7"), 4000},
                                                        {make_address("::ffff:192.0.2.10"), 25});
-  const auto h = parseV2(std::string(mapped.begin(), mapped.end()));
+  const auto h = shoal::test::parseProxyProtocolV2(std::string(mapped.begin(), mapped.end()));
   ASSERT_TRUE(h.valid) << h.error;
   EXPECT_EQ(h.family, AF_INET);
   EXPECT_EQ(h.source, "192.0.2.7");
@@ -288,7 +245,7 @@ TEST(ProxyProtocolV2, MappedAndMixedFamiliesAreWrittenAsTheSpecificationAsks) {
 
   const auto mixed = userspace::proxyProtocolV2Header({make_address("192.0.2.7"), 4000},
                                                       {make_address("2001:db8::10"), 25});
-  const auto m = parseV2(std::string(mixed.begin(), mixed.end()));
+  const auto m = shoal::test::parseProxyProtocolV2(std::string(mixed.begin(), mixed.end()));
   ASSERT_TRUE(m.valid) << m.error;
   EXPECT_EQ(m.family, AF_INET6);
   EXPECT_EQ(m.source, "::ffff:192.0.2.7");

@@ -21,6 +21,7 @@
 #include <optional>
 
 #include "IpvsPlan.hpp"
+#include "IpvsReplies.hpp"
 
 namespace shoal::lvs {
 
@@ -89,16 +90,6 @@ std::string kernelErrorText(int err, std::optional<IpvsChange::Kind> kind,
 
 // ---- wire forms of model values ---------------------------------------------------------
 
-// A service's identity as the kernel keys it.
-struct ServiceIdentity {
-  std::uint16_t family = AF_INET;
-  std::uint16_t protocol = IPPROTO_TCP;
-  unsigned char address[16] = {};
-  std::uint16_t port = 0;  // host order
-  std::uint32_t fwmark = 0;
-  std::string key;  // for messages
-};
-
 ServiceIdentity identityOf(const VirtualService& s) {
   ServiceIdentity id;
   id.family = static_cast<std::uint16_t>(s.family);
@@ -134,83 +125,12 @@ std::uint32_t wireNetmask(int family, const std::string& canonical) {
   return a.s_addr;
 }
 
-std::string netmaskText(int family, std::uint32_t wire) {
-  if (family == AF_INET6) return wire == 128 ? "" : std::to_string(wire);
-  if (wire == 0xffffffffu) return "";
-  in_addr a{wire};
-  char out[INET_ADDRSTRLEN];
-  inet_ntop(AF_INET, &a, out, sizeof out);
-  return out;
-}
-
-std::string addressText(int family, const void* bytes) {
-  char out[INET6_ADDRSTRLEN] = "";
-  inet_ntop(family, bytes, out, sizeof out);
-  return out;
-}
-
 bool sameAddress(const std::string& a, const std::string& b) {
   unsigned char x[16] = {}, y[16] = {};
   int family = addressFamily(a);
   return inet_pton(family, a.c_str(), x) == 1 && inet_pton(family, b.c_str(), y) == 1 &&
          std::memcmp(x, y, sizeof x) == 0;
 }
-
-// ---- attribute reading ------------------------------------------------------------------
-
-template <int Max>
-struct Attributes {
-  nlattr* at[Max + 1] = {};
-  explicit Attributes(nlattr* nested) {
-    if (nested) nla_parse_nested(at, Max, nested, nullptr);
-  }
-  nlattr* operator[](int i) const { return at[i]; }
-};
-
-std::uint64_t number(nlattr* a) {
-  if (!a) return 0;
-  switch (nla_len(a)) {
-    case 2:
-      return nla_get_u16(a);
-    case 4:
-      return nla_get_u32(a);
-    case 8:
-      return nla_get_u64(a);
-    default:
-      return 0;
-  }
-}
-
-std::string text(nlattr* a) {
-  if (!a || nla_len(a) <= 0) return {};
-  const char* s = static_cast<const char*>(nla_data(a));
-  return std::string(s, strnlen(s, static_cast<std::size_t>(nla_len(a))));
-}
-
-// Counters and rates from the 64-bit nest, or from the older 32-bit one (whose byte totals
-// are already 64-bit); `number` reads whichever width the kernel sent.
-void readStats(nlattr* stats64, nlattr* stats32, Counters& c, Rates& r) {
-  Attributes<IPVS_STATS_ATTR_MAX> s(stats64 ? stats64 : stats32);
-  c.connections = number(s[IPVS_STATS_ATTR_CONNS]);
-  c.packetsIn = number(s[IPVS_STATS_ATTR_INPKTS]);
-  c.packetsOut = number(s[IPVS_STATS_ATTR_OUTPKTS]);
-  c.bytesIn = number(s[IPVS_STATS_ATTR_INBYTES]);
-  c.bytesOut = number(s[IPVS_STATS_ATTR_OUTBYTES]);
-  r.connectionsPerSecond = number(s[IPVS_STATS_ATTR_CPS]);
-  r.packetsInPerSecond = number(s[IPVS_STATS_ATTR_INPPS]);
-  r.packetsOutPerSecond = number(s[IPVS_STATS_ATTR_OUTPPS]);
-  r.bytesInPerSecond = number(s[IPVS_STATS_ATTR_INBPS]);
-  r.bytesOutPerSecond = number(s[IPVS_STATS_ATTR_OUTBPS]);
-}
-
-// A service as dumped by the kernel: the model's view plus the raw identity, which is all
-// there is for protocols the model cannot express.
-struct KernelService {
-  ServiceIdentity identity;
-  bool expressible = true;  // TCP, UDP or firewall mark
-  VirtualServiceState state;
-  std::vector<bool> localReals;  // parallel to state.reals: IPVS forwards locally
-};
 
 }  // namespace
 
@@ -282,18 +202,8 @@ struct IpvsDataplane::Netlink {
     return m;
   }
 
-  // One reply message of an exchange: its request's sequence number, and either an error
-  // or acknowledgement (done = true) or a data message.
-  struct Reply {
-    std::uint32_t seq = 0;
-    bool done = false;
-    int error = 0;  // positive errno
-    std::string extack;
-    nlmsghdr* message = nullptr;
-  };
-
   // Reads datagrams and hands each netlink message to `onReply` until it returns false.
-  void receive(const std::function<bool(const Reply&)>& onReply) {
+  void receive(const std::function<bool(const IpvsReply&)>& onReply) {
     std::vector<unsigned char> buffer(64 * 1024);
     for (;;) {
       sockaddr_nl from{};
@@ -310,35 +220,7 @@ struct IpvsDataplane::Netlink {
       if (n < 0) abandon(std::string("Reading from IPVS failed: ") + std::strerror(errno));
       if (mh.msg_flags & MSG_TRUNC) abandon("A reply from IPVS did not fit the read buffer");
       if (from.nl_pid != 0) continue;  // only the kernel speaks to this socket
-      int left = static_cast<int>(n);
-      for (auto* h = reinterpret_cast<nlmsghdr*>(buffer.data()); nlmsg_ok(h, left);
-           h = nlmsg_next(h, &left)) {
-        Reply r;
-        r.seq = h->nlmsg_seq;
-        if (h->nlmsg_type == NLMSG_ERROR) {
-          auto* e = static_cast<nlmsgerr*>(nlmsg_data(h));
-          r.done = true;
-          r.error = -e->error;
-          if (h->nlmsg_flags & NLM_F_ACK_TLVS) {
-            // With NETLINK_CAP_ACK the echoed request is its header only.
-            int offset = static_cast<int>(sizeof(nlmsgerr));
-            if (!(h->nlmsg_flags & NLM_F_CAPPED))
-              offset += static_cast<int>(e->msg.nlmsg_len - sizeof(nlmsghdr));
-            nlattr* tlv[NLMSGERR_ATTR_MAX + 1] = {};
-            if (nlmsg_parse(h, offset, tlv, NLMSGERR_ATTR_MAX, nullptr) == 0)
-              r.extack = text(tlv[NLMSGERR_ATTR_MSG]);
-          }
-        } else if (h->nlmsg_type == NLMSG_DONE) {
-          r.done = true;
-          if (nlmsg_datalen(h) >= static_cast<int>(sizeof(int)))
-            r.error = -*static_cast<int*>(nlmsg_data(h));
-        } else if (h->nlmsg_type == NLMSG_NOOP || h->nlmsg_type == NLMSG_OVERRUN) {
-          continue;
-        } else {
-          r.message = h;
-        }
-        if (!onReply(r)) return;
-      }
+      if (!forEachReply(buffer.data(), static_cast<int>(n), onReply)) return;
     }
   }
 
@@ -350,7 +232,7 @@ struct IpvsDataplane::Netlink {
       abandon("Cannot send to IPVS (" + what + "): " + nl_geterror(err));
     int failed = 0;
     std::string extack;
-    receive([&](const Reply& r) {
+    receive([&](const IpvsReply& r) {
       if (r.seq != seq) return true;  // not ours: a late reply of an abandoned exchange
       if (r.done) {
         failed = r.error;
@@ -404,7 +286,7 @@ struct IpvsDataplane::Netlink {
         awaiting[h->nlmsg_seq] = i;
       }
       flush();
-      receive([&](const Reply& r) {
+      receive([&](const IpvsReply& r) {
         auto it = awaiting.find(r.seq);
         if (it == awaiting.end() || !r.done) return true;
         if (r.error) {
@@ -499,39 +381,7 @@ struct IpvsDataplane::Netlink {
   std::vector<KernelService> table() {
     std::vector<KernelService> services;
     dump(request(IPVS_CMD_GET_SERVICE, NLM_F_DUMP), "its services", [&](nlattr** attrs) {
-      Attributes<IPVS_SVC_ATTR_MAX> a(attrs[IPVS_CMD_ATTR_SERVICE]);
-      if (!a[IPVS_SVC_ATTR_AF]) return;
-      KernelService k;
-      ServiceIdentity& id = k.identity;
-      VirtualService& s = k.state.spec;
-      id.family = static_cast<std::uint16_t>(number(a[IPVS_SVC_ATTR_AF]));
-      s.family = id.family;
-      id.fwmark = static_cast<std::uint32_t>(number(a[IPVS_SVC_ATTR_FWMARK]));
-      s.fwmark = id.fwmark;
-      if (id.fwmark == 0) {
-        id.protocol = static_cast<std::uint16_t>(number(a[IPVS_SVC_ATTR_PROTOCOL]));
-        if (nlattr* addr = a[IPVS_SVC_ATTR_ADDR])
-          std::memcpy(
-              id.address, nla_data(addr),
-              std::min<std::size_t>(sizeof id.address, static_cast<std::size_t>(nla_len(addr))));
-        id.port = ntohs(static_cast<std::uint16_t>(number(a[IPVS_SVC_ATTR_PORT])));
-        k.expressible = id.protocol == IPPROTO_TCP || id.protocol == IPPROTO_UDP;
-        s.protocol = id.protocol == IPPROTO_UDP ? Protocol::Udp : Protocol::Tcp;
-        s.address = addressText(s.family, id.address);
-        s.port = id.port;
-      }
-      s.scheduler = text(a[IPVS_SVC_ATTR_SCHED_NAME]);
-      std::uint32_t flags = 0;
-      if (nlattr* f = a[IPVS_SVC_ATTR_FLAGS];
-          f && nla_len(f) >= static_cast<int>(sizeof(ip_vs_flags)))
-        flags = static_cast<const ip_vs_flags*>(nla_data(f))->flags;
-      if (flags & IP_VS_SVC_F_PERSISTENT)
-        s.persistenceSeconds = static_cast<std::uint32_t>(number(a[IPVS_SVC_ATTR_TIMEOUT]));
-      s.persistenceNetmask =
-          netmaskText(s.family, static_cast<std::uint32_t>(number(a[IPVS_SVC_ATTR_NETMASK])));
-      readStats(a[IPVS_SVC_ATTR_STATS64], a[IPVS_SVC_ATTR_STATS], k.state.counters, k.state.rates);
-      id.key = s.key();
-      services.push_back(std::move(k));
+      if (auto k = decodeService(attrs)) services.push_back(std::move(*k));
     });
     for (KernelService& k : services) readReals(k);
     return services;
@@ -541,28 +391,10 @@ struct IpvsDataplane::Netlink {
     MessagePtr m = request(IPVS_CMD_GET_DEST, NLM_F_DUMP);
     putService(m.get(), k.identity, nullptr);
     dump(std::move(m), "the real servers of " + k.identity.key, [&](nlattr** attrs) {
-      Attributes<IPVS_DEST_ATTR_MAX> a(attrs[IPVS_CMD_ATTR_DEST]);
-      if (!a[IPVS_DEST_ATTR_ADDR]) return;
-      RealServerState r;
-      int fam = a[IPVS_DEST_ATTR_ADDR_FAMILY]
-                    ? static_cast<int>(number(a[IPVS_DEST_ATTR_ADDR_FAMILY]))
-                    : k.identity.family;
-      unsigned char addr[16] = {};
-      std::memcpy(addr, nla_data(a[IPVS_DEST_ATTR_ADDR]),
-                  std::min<std::size_t>(sizeof addr,
-                                        static_cast<std::size_t>(nla_len(a[IPVS_DEST_ATTR_ADDR]))));
-      r.spec.address = addressText(fam, addr);
-      r.spec.port = ntohs(static_cast<std::uint16_t>(number(a[IPVS_DEST_ATTR_PORT])));
-      r.spec.weight = static_cast<std::uint32_t>(number(a[IPVS_DEST_ATTR_WEIGHT]));
-      std::uint64_t method = number(a[IPVS_DEST_ATTR_FWD_METHOD]) & IP_VS_CONN_F_FWD_MASK;
-      r.spec.forwarding = method == IP_VS_CONN_F_MASQ     ? Forwarding::Nat
-                          : method == IP_VS_CONN_F_TUNNEL ? Forwarding::Tunnel
-                                                          : Forwarding::DirectRouting;
-      r.activeConnections = static_cast<std::uint32_t>(number(a[IPVS_DEST_ATTR_ACTIVE_CONNS]));
-      r.inactiveConnections = static_cast<std::uint32_t>(number(a[IPVS_DEST_ATTR_INACT_CONNS]));
-      readStats(a[IPVS_DEST_ATTR_STATS64], a[IPVS_DEST_ATTR_STATS], r.counters, r.rates);
-      k.localReals.push_back(method == IP_VS_CONN_F_LOCALNODE);
-      k.state.reals.push_back(std::move(r));
+      if (auto r = decodeReal(attrs, k.identity.family)) {
+        k.localReals.push_back(r->local);
+        k.state.reals.push_back(std::move(r->state));
+      }
     });
   }
 };
