@@ -2,6 +2,8 @@
 
 #include <Poco/Data/Statement.h>
 
+#include <algorithm>
+
 #include "auth/PasswordHash.hpp"
 #include "cluster/Database.hpp"
 #include "cluster/Secrets.hpp"
@@ -145,7 +147,19 @@ void UserStore::remove(std::string_view name) {
   checkUserName(name);
   const std::string key(name);
   inTransaction(store_, "removing user \"" + key + "\"", [&](store::Transaction& tx) {
-    Poco::Int64 id = lockUser(tx, key);
+    // The count and the delete in one transaction that holds every user: SQLite's BEGIN
+    // IMMEDIATE already serialises writers; on MySQL the locking read makes a concurrent
+    // removal wait here and then count what this one left.
+    std::vector<Poco::Int64> ids;
+    std::vector<std::string> names;
+    tx.session() << "SELECT id, name FROM panel_users ORDER BY id" + forUpdate(tx.backend()), into(ids),
+        into(names), now;
+    const auto found = std::find(names.begin(), names.end(), key);
+    if (found == names.end()) throw Error(ErrorCode::NotFound, "user \"" + key + "\" does not exist");
+    if (ids.size() == 1)
+      throw Error(ErrorCode::Conflict,
+                  "user \"" + key + "\" is the last panel user and cannot be removed: add another user first");
+    Poco::Int64 id = ids[static_cast<std::size_t>(found - names.begin())];
     deleteSessionsOf(tx.session(), id);
     tx.session() << "DELETE FROM panel_users WHERE id = ?", use(id), now;
   });

@@ -47,7 +47,10 @@ class UserStore {
   // unknown user.
   void setDisabled(std::string_view name, bool disabled);
 
-  // Deletes the user and the user's sessions. Error(NotFound) for an unknown user.
+  // Deletes the user and the user's sessions. Error(NotFound) for an unknown user;
+  // Error(Conflict) for the last user, since nobody could sign in to the panel after it. The
+  // check and the delete are one transaction, so concurrent removals (from any number of
+  // threads or processes) always leave at least one user.
   void remove(std::string_view name);
 
   std::vector<User> list();                         // by name

@@ -63,8 +63,17 @@ class DataDirLock {
   int fd_ = -1;
 };
 
+// Whether the store holds a cluster's identity (cluster_meta came with migration 2).
+bool holdsCluster(store::Store& store) {
+  return store.schemaVersion() >= 2 && store.meta("cluster_id").has_value();
+}
+
 std::unique_ptr<store::Store> openAndMigrate(const DaemonSettings& s, Poco::Logger& log) {
   auto store = store::Store::open(store::StoreSettings{s.store, s.dataDir});
+  // Before the first write: an empty or replaced store next to a cluster's files is an
+  // accident to be repaired, not a first start.
+  if (s.role == "manager" && !holdsCluster(*store))
+    manager::ManagerService::refuseNewClusterOverOldFiles(s.dataDir, store->describe());
   auto report = store->migrate();
   if (report.applied.empty()) {
     log.information("store " + store->describe() + " is at schema version " +

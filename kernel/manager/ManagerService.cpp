@@ -199,6 +199,34 @@ ManagerService::ManagerService(store::Store& store, const host::Registries* regi
 
 ManagerService::~ManagerService() { stop(); }
 
+std::vector<std::filesystem::path> ManagerService::clusterFilesIn(const std::filesystem::path& dataDir) {
+  std::vector<std::filesystem::path> found;
+  for (const char* name : {"tls/ca.crt", "tls/ca.key", "tls/server.crt", "tls/server.key", "admin.token"}) {
+    std::error_code ec;
+    // A file that cannot even be looked at counts as there: better refused than overwritten.
+    const auto status = std::filesystem::symlink_status(dataDir / name, ec);
+    if (std::filesystem::exists(status) ||
+        (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory))
+      found.push_back(dataDir / name);
+  }
+  return found;
+}
+
+void ManagerService::refuseNewClusterOverOldFiles(const std::filesystem::path& dataDir,
+                                                  const std::string& storeDescription) {
+  const auto found = clusterFilesIn(dataDir);
+  if (found.empty()) return;
+  std::string files;
+  for (const auto& file : found) files += (files.empty() ? "" : ", ") + file.string();
+  throw Error(ErrorCode::Failed,
+              "the store " + storeDescription + " holds no cluster, but " + dataDir.string() +
+                  " holds the files of an existing one (" + files +
+                  "); shoald will not make a new cluster over them, which would replace the CA and the admin "
+                  "token and shut out every node. If the store was lost or emptied, restore it from a backup "
+                  "before starting shoald again. To start a new cluster on purpose, move those files away first (the nodes of "
+                  "the old cluster will then have to join again)");
+}
+
 std::filesystem::path ManagerService::adminTokenFile() const { return settings_.dataDir / "admin.token"; }
 std::filesystem::path ManagerService::caFile() const { return caFile_; }
 std::string ManagerService::caFingerprint() const { return caFingerprint_; }

@@ -68,6 +68,16 @@ class ManagerService {
   ManagerService(store::Store& store, const host::Registries* registries, ManagerSettings settings);
   ~ManagerService();  // stop()
 
+  // The files a manager's first start leaves in `dataDir` that belong to that one cluster
+  // (tls/ca.crt, tls/ca.key, tls/server.crt, tls/server.key, admin.token), those that exist.
+  static std::vector<std::filesystem::path> clusterFilesIn(const std::filesystem::path& dataDir);
+  // Called when the store holds no cluster, before anything is written: Error(Failed) when
+  // `dataDir` holds another cluster's files, since going on would make a new cluster over them
+  // (a new CA and admin token, every node refused). The message names the store and the files
+  // and says how to recover: restore the store from a backup, or move the files away to start
+  // a new cluster on purpose.
+  static void refuseNewClusterOverOldFiles(const std::filesystem::path& dataDir, const std::string& storeDescription);
+
   void start();
   void stop();
   // Ends every waiting long-poll now and makes later ones return at once: the first step of

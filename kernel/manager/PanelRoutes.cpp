@@ -292,10 +292,7 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
   });
   add("DELETE", "/v1/users/{name}", Access::Admin, [this](const ApiRequest& r) {
     const auto& name = r.params.at("name");
-    if (users_->count() <= 1)
-      if (auto only = users_->find(name))
-        throw Error(ErrorCode::Conflict, "'" + name + "' is the last panel user; add another before removing it");
-    users_->remove(name);
+    users_->remove(name);  // Conflict (409) for the last user
     auto o = api::object();
     o->set("deleted", name);
     return ok(o);

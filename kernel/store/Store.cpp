@@ -4,6 +4,7 @@
 #include <system_error>
 
 #include <Poco/Data/SQLite/Connector.h>
+#include <Poco/Data/SQLite/SQLiteException.h>
 #include <Poco/Data/Statement.h>
 
 #include "common/Error.hpp"
@@ -70,6 +71,47 @@ std::string migrationLabel(const Migration& m) {
   return std::to_string(m.version) + " " + m.name;
 }
 
+// What to do with a damaged SQLite file, for the message that refuses it.
+std::string sqliteRecoverySteps(const std::filesystem::path& file) {
+  const std::string f = file.string();
+  const std::string recovered = (file.parent_path() / "shoal-recovered.db").string();
+  return "shoald will not use a damaged store. Stop shoald, then either restore " + f +
+         " from a backup, or recover what is readable into a new file: sqlite3 " + f +
+         " \".recover\" | sqlite3 " + recovered + " ; check the recovered file (sqlite3 " + recovered +
+         " \"PRAGMA integrity_check\"), move " + f + " and its -wal and -shm files away, and put the "
+         "recovered file in its place";
+}
+
+[[noreturn]] void refuseDamagedSqlite(const std::filesystem::path& file, const std::string& finding) {
+  throw Error(ErrorCode::Failed,
+              "the store " + file.string() + " is damaged (" + finding + "); " + sqliteRecoverySteps(file));
+}
+
+// A driver error that means the file is not a sound database, as opposed to one that cannot
+// be reached (permissions, a missing directory).
+bool isDamagedSqlite(const Poco::Exception& e) {
+  if (dynamic_cast<const Poco::Data::SQLite::CorruptImageException*>(&e) != nullptr) return true;
+  const std::string text = e.displayText();
+  return text.find("malformed") != std::string::npos || text.find("not a database") != std::string::npos;
+}
+
+// PRAGMA quick_check reads every page of every b-tree (without comparing indexes to their
+// tables), so a damaged page is found at start rather than by the first query that reads it.
+void quickCheckSqlite(Poco::Data::Session& probe, const std::filesystem::path& file) {
+  std::vector<std::string> findings;
+  try {
+    probe << "PRAGMA quick_check(5)", into(findings), now;
+  } catch (const Poco::Exception& e) {
+    // A page too broken to walk makes the check itself fail.
+    if (isDamagedSqlite(e)) refuseDamagedSqlite(file, "SQLite quick_check: " + DatabaseError::reason(e));
+    throw;
+  }
+  if (findings.size() == 1 && findings.front() == "ok") return;
+  std::string text;
+  for (const auto& line : findings) text += (text.empty() ? "" : "; ") + line;
+  refuseDamagedSqlite(file, "SQLite quick_check: " + (text.empty() ? std::string("no answer") : text));
+}
+
 }  // namespace
 
 Store::Store(std::unique_ptr<ConnectionSetting> setting, std::unique_ptr<StoreSessionPool> pool)
@@ -116,6 +158,7 @@ std::unique_ptr<Store> Store::open(const StoreSettings& settings) {
       probe << "PRAGMA busy_timeout = " + std::to_string(StoreSessionPool::kSqliteBusyTimeoutMs),
           now;
       probe << "PRAGMA journal_mode = WAL", into(mode), now;
+      quickCheckSqlite(probe, setting->sqlitePath());
     } else if (!setting->socket().empty()) {
       const std::string actual = MySqlClient::socketOf(probe);
       if (actual != setting->socket())
@@ -125,6 +168,8 @@ std::unique_ptr<Store> Store::open(const StoreSettings& settings) {
                         " instead; the MySQL client library takes one socket path per process");
     }
   } catch (const Poco::Exception& e) {
+    if (setting->backend() == Backend::Sqlite && isDamagedSqlite(e))
+      refuseDamagedSqlite(setting->sqlitePath(), DatabaseError::reason(e));
     throw Error(ErrorCode::Internal, "cannot reach the store (" + setting->describe() +
                                          "): " + setting->scrub(DatabaseError::reason(e)));
   }

@@ -51,6 +51,9 @@ class Store {
   // Throws shoal::Error(InvalidArgument) for a malformed setting (the message names the setting
   // and lists the accepted forms) and shoal::Error(Internal) when the database cannot be reached
   // (the message names the target, never the password, and gives the driver's reason).
+  // A SQLite file is checked (PRAGMA quick_check) before it is used: a damaged one, or one
+  // that is not a database, is Error(Failed) naming the file and the ways to recover
+  // (restore from a backup, or sqlite3 ".recover" into a new file).
   static std::unique_ptr<Store> open(const StoreSettings& settings);
 
   ~Store();

@@ -1,4 +1,7 @@
+#include <atomic>
 #include <chrono>
+#include <latch>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -204,6 +207,70 @@ TEST_P(Users, RemovingAUserEndsItsSessions) {
   // The name is free again, for a new user with a new id.
   const User again = users().add("alice", "yet another password");
   EXPECT_NE(again.id, alice.id);
+}
+
+TEST_P(Users, TheLastUserCannotBeRemoved) {
+  users().add("alice", kAlicePassword);
+  users().add("bob", kBobPassword);
+  users().remove("alice");
+  const std::string message = errorMessageOf(ErrorCode::Conflict, [&] { users().remove("bob"); });
+  EXPECT_NE(message.find("\"bob\" is the last panel user"), std::string::npos) << message;
+  EXPECT_TRUE(users().find("bob").has_value());
+  errorMessageOf(ErrorCode::NotFound, [&] { users().remove("alice"); });
+}
+
+TEST_P(Users, ConcurrentRemovalsOfEveryUserAlwaysLeaveOne) {
+  constexpr int kTrials = 12;
+  const std::vector<std::string> names{"alice", "bob", "carol"};
+  constexpr std::size_t kRemovers = 6;  // two for each user
+  // Each remover has a store of its own (its own pool and connections), as concurrent
+  // requests on one manager or several processes have.
+  std::vector<std::unique_ptr<store::Store>> stores;
+  std::vector<std::unique_ptr<UserStore>> removers;
+  for (std::size_t i = 0; i < kRemovers; ++i) {
+    stores.push_back(openStore());
+    removers.push_back(std::make_unique<UserStore>(*stores.back(), clock()));
+  }
+  const std::string hash = hashPassword(kAlicePassword);
+  for (int trial = 0; trial < kTrials; ++trial) {
+    {
+      auto s = store().session();
+      for (std::string name : names) {
+        std::string h = hash;
+        s << "INSERT INTO panel_users (name, password_hash, created_at_ms, updated_at_ms, disabled)"
+             " VALUES (?, ?, 0, 0, 0)",
+            use(name), use(h), Poco::Data::Keywords::now;
+      }
+    }
+    ASSERT_EQ(users().count(), 3);
+    std::latch go(static_cast<std::ptrdiff_t>(kRemovers));
+    std::atomic<int> removed{0}, refusedAsLast{0}, alreadyGone{0};
+    std::vector<std::string> unexpected(kRemovers);
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < kRemovers; ++i)
+      threads.emplace_back([&, i] {
+        go.arrive_and_wait();
+        try {
+          removers[i]->remove(names[i % names.size()]);
+          ++removed;
+        } catch (const Error& e) {
+          if (e.code() == ErrorCode::Conflict && std::string(e.what()).find("last panel user") != std::string::npos)
+            ++refusedAsLast;
+          else if (e.code() == ErrorCode::NotFound)
+            ++alreadyGone;
+          else
+            unexpected[i] = e.what();
+        }
+      });
+    for (auto& t : threads) t.join();
+    for (const auto& message : unexpected) EXPECT_EQ(message, "") << "trial " << trial;
+    ASSERT_EQ(users().count(), 1) << "trial " << trial << ": " << removed << " removed, " << refusedAsLast
+                                  << " refused as the last, " << alreadyGone << " already gone";
+    EXPECT_EQ(removed.load(), 2) << "trial " << trial;
+    EXPECT_GE(refusedAsLast.load(), 1) << "trial " << trial;
+    auto s = store().session();
+    s << "DELETE FROM panel_users", Poco::Data::Keywords::now;
+  }
 }
 
 TEST_P(Users, AWeakHashIsReplacedAtTheNextLogin) {

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <limits>
 #include <map>
@@ -397,6 +398,60 @@ TEST_F(ManagerApiTest, MalformedInputGetsAClearError) {
   EXPECT_EQ(admin.call("GET", "/v1/nodes/999").status, 404);
   EXPECT_EQ(admin.call("GET", "/v1/nowhere").status, 404);
   EXPECT_EQ(admin.call("PATCH", "/v1/nodes").status, 405);
+}
+
+TEST_F(ManagerApiTest, ConcurrentDeletesOfEveryPanelUserLeaveOneAndTheLastIsRefusedWith409) {
+  auto admin = client(adminToken_);
+  auto userNames = [&] {
+    std::vector<std::string> names;
+    auto list = admin.call("GET", "/v1/users").body->getArray("users");
+    for (std::size_t i = 0; i < list->size(); ++i)
+      names.push_back(list->getObject(static_cast<unsigned>(i))->getValue<std::string>("name"));
+    return names;
+  };
+  ASSERT_EQ(userNames().size(), 1u) << "the manager makes its first admin at start";
+  for (int trial = 0; trial < 10; ++trial) {
+    for (const char* suffix : {"a", "b"}) {
+      Object::Ptr body = new Object;
+      body->set("name", "user" + std::to_string(trial) + suffix);
+      body->set("password", "a long enough password");
+      ASSERT_EQ(admin.call("POST", "/v1/users", body).status, 201);
+    }
+    const auto names = userNames();
+    ASSERT_EQ(names.size(), 3u);
+    // Two requests for each user, all at once, each on its own connection.
+    std::vector<int> statuses(2 * names.size());
+    std::vector<std::string> messages(statuses.size());
+    std::atomic<int> ready{0};
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < statuses.size(); ++i)
+      threads.emplace_back([&, i] {
+        auto own = client(adminToken_);
+        ++ready;
+        while (ready.load() < static_cast<int>(statuses.size())) std::this_thread::yield();
+        auto reply = own.call("DELETE", "/v1/users/" + names[i % names.size()]);
+        statuses[i] = reply.status;
+        messages[i] = reply.errorMessage();
+      });
+    for (auto& t : threads) t.join();
+    ASSERT_EQ(userNames().size(), 1u) << "trial " << trial;
+    int refused = 0;
+    for (std::size_t i = 0; i < statuses.size(); ++i) {
+      EXPECT_TRUE(statuses[i] == 200 || statuses[i] == 404 || statuses[i] == 409) << statuses[i] << " " << messages[i];
+      if (statuses[i] == 409) {
+        ++refused;
+        EXPECT_NE(messages[i].find("is the last panel user"), std::string::npos) << messages[i];
+      }
+    }
+    EXPECT_GE(refused, 1) << "trial " << trial;
+  }
+  const auto last = userNames();
+  ASSERT_EQ(last.size(), 1u);
+  auto reply = admin.call("DELETE", "/v1/users/" + last.front());
+  EXPECT_EQ(reply.status, 409);
+  EXPECT_NE(reply.errorMessage().find("\"" + last.front() + "\" is the last panel user and cannot be removed"),
+            std::string::npos)
+      << reply.errorMessage();
 }
 
 TEST_F(ManagerApiTest, ABatchOfCommandsIsEnqueuedWholeOrNotAtAll) {
