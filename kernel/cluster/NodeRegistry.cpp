@@ -22,8 +22,8 @@ using detail::withSession;
 
 namespace {
 
-constexpr std::chrono::seconds kMinTokenTtl{60};
-constexpr std::chrono::seconds kMaxTokenTtl{7 * 24 * 3600};
+constexpr std::chrono::seconds kMinTokenTtl = NodeRegistry::kMinJoinTokenTtl;
+constexpr std::chrono::seconds kMaxTokenTtl = NodeRegistry::kMaxJoinTokenTtl;
 constexpr std::size_t kMaxSecretLength = 256;
 constexpr std::size_t kMaxRoles = 64;
 

@@ -84,7 +84,10 @@ class NodeRegistry {
   // fields of `manager` are validated and used.
   PlatformReport ensureClusterPlatform(const PlatformReport& manager);
 
-  // A new one-time token valid for ttl (60 s to 7 days, else Error(InvalidArgument)).
+  static constexpr std::chrono::seconds kMinJoinTokenTtl{60};
+  static constexpr std::chrono::seconds kMaxJoinTokenTtl{7 * 24 * 3600};
+  // A new one-time token valid for ttl (kMinJoinTokenTtl to kMaxJoinTokenTtl, 60 s to 7 days,
+  // else Error(InvalidArgument)).
   JoinTokenIssue createJoinToken(std::chrono::seconds ttl);
 
   // Checks and consumes the token and creates the node, in one transaction:

@@ -4,9 +4,12 @@
 #include <Poco/Logger.h>
 
 #include <algorithm>
+#include <regex>
 #include <sstream>
 
 #include "cluster/NodeRegistry.hpp"
+#include "common/Error.hpp"
+#include "common/Text.hpp"
 #include "host/EventBus.hpp"
 #include "host/Registries.hpp"
 
@@ -162,7 +165,16 @@ void HealthService::refreshTargets() {
     if (changedNodes.count(status.nodeId)) publishIfChanged({status.nodeId, status.service});
 }
 
+void checkServiceName(const std::string& name, const std::string& field) {
+  static const std::regex pattern("[a-z][a-z0-9_-]{0,31}");
+  if (!std::regex_match(name, pattern))
+    throw Error(ErrorCode::InvalidArgument,
+                "field '" + field + "': service '" + shownValue(name) + "' must match [a-z][a-z0-9_-]{0,31}");
+}
+
 std::vector<std::int64_t> HealthService::setMaintenance(std::int64_t nodeId, const std::string& service, bool on) {
+  // The name goes into the log and to every plugin's hook: only a real service name does.
+  checkServiceName(service, "service");
   Key key{std::to_string(nodeId), service};
   {
     std::lock_guard lock(mutex_);

@@ -52,6 +52,10 @@ struct ServiceHealth {
   }
 };
 
+// Error(InvalidArgument) naming `field` unless `name` is a service name as plugins register
+// probes under it: [a-z][a-z0-9_-]{0,31}. The message shows the name with control bytes escaped.
+void checkServiceName(const std::string& name, const std::string& field);
+
 class HealthService {
  public:
   HealthService(cluster::NodeRegistry& nodes, const host::Registries* registries, host::EventBus* events,
@@ -67,6 +71,7 @@ class HealthService {
 
   // Takes (node, service) out of rotation, or puts it back. Publishes health.changed at
   // once, on this thread, and returns the ids of the commands hooks enqueued for it.
+  // Error(InvalidArgument) for a name checkServiceName refuses.
   std::vector<std::int64_t> setMaintenance(std::int64_t nodeId, const std::string& service, bool on);
 
   std::vector<ServiceHealth> list() const;

@@ -19,6 +19,7 @@
 #include "common/Error.hpp"
 #include "common/Files.hpp"
 #include "common/Platform.hpp"
+#include "common/Text.hpp"
 #include "host/HostApi.hpp"
 #include "host/HostObjects.hpp"
 #include "host/Registries.hpp"
@@ -109,6 +110,34 @@ std::string requireString(const Object::Ptr& body, const std::string& key) {
   return body->getValue<std::string>(key);
 }
 
+
+// "ttl_seconds" of POST /v1/join-tokens: a whole number of seconds in the range the registry
+// issues tokens for, an hour when left out. Anything else is refused rather than replaced.
+std::chrono::seconds joinTokenTtl(const Object::Ptr& body) {
+  if (!body->has("ttl_seconds")) return std::chrono::hours(1);
+  const auto& value = body->get("ttl_seconds");
+  const auto min = cluster::NodeRegistry::kMinJoinTokenTtl.count(), max = cluster::NodeRegistry::kMaxJoinTokenTtl.count();
+  auto refuse = [&](const std::string& given) -> std::chrono::seconds {
+    throw Error(ErrorCode::InvalidArgument, "field 'ttl_seconds' must be a whole number of seconds from " +
+                                                std::to_string(min) + " to " + std::to_string(max) + " (7 days), not " +
+                                                shownValue(given));
+  };
+  std::string given;
+  try {
+    given = value.isEmpty() ? "null" : value.convert<std::string>();
+  } catch (const Poco::Exception&) {
+    given = "a " + std::string(value.isArray() ? "list" : "JSON object");
+  }
+  if (!value.isInteger()) return refuse(given);
+  std::int64_t ttl = 0;
+  try {
+    ttl = value.convert<std::int64_t>();
+  } catch (const Poco::Exception&) {
+    return refuse(given);  // an integer beyond 64 bits
+  }
+  if (ttl < min || ttl > max) return refuse(given);
+  return std::chrono::seconds(ttl);
+}
 
 std::string readFile(const std::filesystem::path& file) {
   std::ifstream in(file);
@@ -487,8 +516,7 @@ std::vector<api::Route> ManagerService::makeRoutes() {
   });
   add("POST", "/v1/join-tokens", Access::Admin, [this](const ApiRequest& r) {
     auto body = r.json();
-    std::int64_t ttl = body->optValue<std::int64_t>("ttl_seconds", 3600);
-    auto issued = nodes_.createJoinToken(std::chrono::seconds(ttl));
+    auto issued = nodes_.createJoinToken(joinTokenTtl(body));
     auto o = api::object();
     o->set("token", api::encodeJoinToken({advertisedEndpoint(), issued.secret, caFingerprint_}));
     o->set("expires_at_ms", millis(issued.expiresAt));
@@ -603,10 +631,11 @@ std::vector<api::Route> ManagerService::makeRoutes() {
   add("PUT", "/v1/nodes/{id}/maintenance", Access::Admin, [this](const ApiRequest& r) {
     auto body = r.json();
     const auto id = r.idParam("id");
-    if (!nodes_.find(id)) throw Error(ErrorCode::NotFound, "no node " + r.params.at("id"));
     const std::string service = requireString(body, "service");
+    checkServiceName(service, "service");
     if (!body->has("on") || !body->get("on").isBoolean())
       throw Error(ErrorCode::InvalidArgument, "field 'on' must be true or false");
+    if (!nodes_.find(id)) throw Error(ErrorCode::NotFound, "no node " + r.params.at("id"));
     auto commands = health_->setMaintenance(id, service, body->getValue<bool>("on"));
     auto o = api::object();
     o->set("node_id", id);
@@ -652,9 +681,7 @@ std::vector<api::Route> ManagerService::makeRoutes() {
   add("POST", "/v1/rollouts", Access::Admin, [this](const ApiRequest& r) {
     auto body = r.json();
     const std::string service = requireString(body, "service");
-    static const std::regex serviceName("[a-z][a-z0-9_-]{0,31}");
-    if (!std::regex_match(service, serviceName))
-      throw Error(ErrorCode::InvalidArgument, "service '" + service + "' must match [a-z][a-z0-9_-]{0,31}");
+    checkServiceName(service, "service");
     const std::string kind = service + ".restart";
     if (registries_ != nullptr && !registries_->queueHandler(kind))
       throw Error(ErrorCode::InvalidArgument, "no plugin handles '" + kind + "', so " + service + " cannot be restarted");

@@ -28,6 +28,7 @@
 #include "api/JoinToken.hpp"
 #include "common/Error.hpp"
 #include "common/Platform.hpp"
+#include "common/Text.hpp"
 #include "host/HostApi.hpp"
 #include "host/PluginHost.hpp"
 #include "host/PluginMetrics.hpp"
@@ -452,6 +453,60 @@ TEST_F(ManagerApiTest, ConcurrentDeletesOfEveryPanelUserLeaveOneAndTheLastIsRefu
   EXPECT_NE(reply.errorMessage().find("\"" + last.front() + "\" is the last panel user and cannot be removed"),
             std::string::npos)
       << reply.errorMessage();
+}
+
+TEST_F(ManagerApiTest, AMaintenanceServiceNameMustBeAServiceName) {
+  auto enrolled = join(joinToken(), report());
+  ASSERT_EQ(enrolled.status, 201) << enrolled.errorMessage();
+  const auto path = "/v1/nodes/" + std::to_string(enrolled.body->getObject("node")->getValue<std::int64_t>("id")) +
+                    "/maintenance";
+  auto admin = client(adminToken_);
+  auto maintenance = [&](const std::string& service) {
+    Object::Ptr body = new Object;
+    body->set("service", service);
+    body->set("on", true);
+    return admin.call("PUT", path, body);
+  };
+  auto forged = maintenance("http\n2026-01-01 00:00:00.000 Information shoald: forged line");
+  EXPECT_EQ(forged.status, 400);
+  EXPECT_NE(forged.errorMessage().find("field 'service': service 'http\\x0a2026"), std::string::npos)
+      << forged.errorMessage();
+  EXPECT_NE(forged.errorMessage().find("must match [a-z][a-z0-9_-]{0,31}"), std::string::npos) << forged.errorMessage();
+  EXPECT_EQ(forged.errorMessage().find('\n'), std::string::npos) << "the name is shown escaped";
+  for (const std::string& bad : std::vector<std::string>{"", "HTTP", "http smtp", std::string(33, 'a'), std::string("http\0", 5)})
+    EXPECT_EQ(maintenance(bad).status, 400) << shoal::shownValue(bad);
+  auto good = maintenance("http");
+  EXPECT_EQ(good.status, 200) << good.errorMessage();
+  EXPECT_EQ(good.body->getValue<std::string>("service"), "http");
+}
+
+TEST_F(ManagerApiTest, AJoinTokenTtlThatIsNoWholeNumberOfSecondsInRangeIsRefusedNamingTheField) {
+  auto admin = client(adminToken_);
+  auto issue = [&](const Poco::Dynamic::Var& ttl) {
+    Object::Ptr body = new Object;
+    body->set("ttl_seconds", ttl);
+    return admin.call("POST", "/v1/join-tokens", body);
+  };
+  const std::vector<Poco::Dynamic::Var> refused{1e308, -1e308, 3600.5, Poco::Int64(59), Poco::Int64(604801),
+                                                Poco::Int64(-3600), Poco::UInt64(18446744073709551615ULL),
+                                                std::string("3600"), true, Poco::Dynamic::Var()};
+  for (const auto& ttl : refused) {
+    auto reply = issue(ttl);
+    EXPECT_EQ(reply.status, 400) << ttl.toString();
+    EXPECT_NE(reply.errorMessage().find("field 'ttl_seconds' must be a whole number of seconds from 60 to 604800"),
+              std::string::npos)
+        << reply.errorMessage();
+  }
+  EXPECT_EQ(nodeCount(), 0u);
+  for (Poco::Int64 ttl : {60, 3600, 604800}) {
+    auto reply = issue(ttl);
+    ASSERT_EQ(reply.status, 201) << ttl << ": " << reply.errorMessage();
+    const auto expiresMs = reply.body->getValue<std::int64_t>("expires_at_ms");
+    const auto nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch()).count();
+    EXPECT_NEAR(static_cast<double>(expiresMs - nowMs), static_cast<double>(ttl * 1000), 60000.0) << ttl;
+  }
+  EXPECT_EQ(admin.call("POST", "/v1/join-tokens", new Object).status, 201) << "an hour when left out";
 }
 
 TEST_F(ManagerApiTest, ABatchOfCommandsIsEnqueuedWholeOrNotAtAll) {
