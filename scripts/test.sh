@@ -8,10 +8,14 @@
 #   SHOAL_FUZZ        0 skips the fuzz targets (clang); SHOAL_FUZZ_SECONDS per target (20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each pass says when it starts, so a slow pass shows in the log.
+phase() { echo "== $1 ($((SECONDS / 60)) min $((SECONDS % 60)) s into the suite)"; }
+phase "installing what is missing"
 bash scripts/install-deps.sh test
 
 build=${SHOAL_BUILD_DIR:-build-test}
 jobs=$(nproc)
+phase "build and the whole ctest suite"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_BUILD_TESTS=ON -DSHOAL_WERROR=ON
 cmake --build "$build" -j "$jobs"
 # shellcheck disable=SC2086
@@ -20,6 +24,7 @@ ctest --test-dir "$build" --output-on-failure -j "$jobs" ${SHOAL_CTEST_ARGS:-}
 # The unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer (leaks included).
 # SHOAL_SANITIZE=0 skips this pass.
 if [ "${SHOAL_SANITIZE:-1}" != 0 ]; then
+  phase "unit tests under ASan/UBSan"
   asan=${build}-asan
   cmake -S . -B "$asan" -DCMAKE_BUILD_TYPE=Debug -DSHOAL_BUILD_TESTS=ON -DSHOAL_WERROR=ON -DSHOAL_SANITIZE=ON
   cmake --build "$asan" -j "$jobs" --target unit_tests
@@ -29,6 +34,7 @@ fi
 # The unit tests under ThreadSanitizer; tests/tsan.supp names the third-party reports it
 # ignores, and why. SHOAL_TSAN=0 skips this pass.
 if [ "${SHOAL_TSAN:-1}" != 0 ]; then
+  phase "unit tests under TSan"
   tsan=${build}-tsan
   cmake -S . -B "$tsan" -DCMAKE_BUILD_TYPE=Debug -DSHOAL_BUILD_TESTS=ON -DSHOAL_WERROR=ON -DSHOAL_SANITIZE=thread
   cmake --build "$tsan" -j "$jobs" --target unit_tests
@@ -40,9 +46,11 @@ fi
 # SHOAL_FUZZ_SECONDS on a copy of its seed corpus; any finding fails the suite. SHOAL_FUZZ=0
 # skips them.
 if [ "${SHOAL_FUZZ:-1}" != 0 ]; then
+  phase "fuzz targets"
   fuzz=${build}-fuzz
   cmake -S . -B "$fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
     -DSHOAL_BUILD_TESTS=OFF -DSHOAL_WERROR=ON -DSHOAL_FUZZ=ON
   cmake --build "$fuzz" -j "$jobs" --target fuzz_targets
   bash tests/fuzz/run_fuzzers.sh "$fuzz" "${SHOAL_FUZZ_SECONDS:-20}"
 fi
+phase "done"
