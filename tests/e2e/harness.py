@@ -51,6 +51,27 @@ def run_test(test, expected=()):
     return 1 if failed else 0
 
 
+def keep_failed_run(failed):
+    """True when a failed run's folders and namespaces are to be kept for a look:
+    SHOAL_E2E_KEEP=1 in the environment."""
+    return failed and os.environ.get("SHOAL_E2E_KEEP") == "1"
+
+
+class ClusterTest:
+    """A test that is one function of a Cluster, for run_test: `body(cluster)` is the test;
+    the cluster is closed afterwards, kept when it failed and keep_failed_run says so."""
+
+    def __init__(self, cluster, body):
+        self.cluster, self.body = cluster, body
+
+    def run(self):
+        self.body(self.cluster)
+        log("ok")
+
+    def close(self, failed):
+        self.cluster.close(failed=failed, keep=keep_failed_run(failed))
+
+
 class Api:
     """The admin API over HTTPS with one kept-alive connection."""
 

@@ -22,7 +22,7 @@ import http.client
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from harness import Cluster, Failure, check, log, run_test  # noqa: E402
+from harness import Cluster, Failure, check, log, keep_failed_run, run_test  # noqa: E402
 
 VIP = "10.77.0.100"
 INTERVAL_MS, TIMEOUT_MS, FALL, RISE = 500, 300, 2, 2
@@ -286,7 +286,7 @@ class LbTest:
                 self.in_ns(name, sys.executable, NGINX_CTL, "stop", prefix, check_=False)
             except Exception:  # noqa: BLE001
                 pass
-        self.cluster.close(failed=failed, keep=failed and os.environ.get("SHOAL_KEEP") == "1")
+        self.cluster.close(failed=failed, keep=keep_failed_run(failed))
         import shutil
         shutil.rmtree(self.cluster_work_placeholder(), ignore_errors=True)
 

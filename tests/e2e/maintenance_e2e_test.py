@@ -30,7 +30,7 @@ import http.client
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from harness import Cluster, Failure, check, log, run_test  # noqa: E402
+from harness import Cluster, Failure, check, log, keep_failed_run, run_test  # noqa: E402
 import nginx_ctl  # noqa: E402
 
 VIP = "10.77.0.100"
@@ -361,7 +361,7 @@ class MaintenanceTest:
                 self.in_ns(name, sys.executable, NGINX_CTL, "stop", prefix, check_=False)
             except Exception:  # noqa: BLE001
                 pass
-        self.cluster.close(failed=failed, keep=failed and os.environ.get("SHOAL_KEEP") == "1")
+        self.cluster.close(failed=failed, keep=keep_failed_run(failed))
         import shutil
         shutil.rmtree(self.nginx_root, ignore_errors=True)
 

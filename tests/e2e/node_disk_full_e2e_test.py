@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, check, log, run_test  # noqa: E402
+from harness import Cluster, check, log, keep_failed_run, run_test  # noqa: E402
 
 SHOALD, SHOALCTL, PLUGIN_DIR = sys.argv[1:4]
 DISK_FULL = "No space left on device"
@@ -148,7 +148,7 @@ class DiskFullTest:
 
     def close(self, failed):
         try:
-            self.cluster.close(failed=failed, keep=bool(os.environ.get("SHOAL_E2E_KEEP")))
+            self.cluster.close(failed=failed, keep=keep_failed_run(failed))
         finally:
             if self.mounted:
                 subprocess.run(["umount", "-l", self.disk], check=False)

@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, Failure, check, empty_mysql_database, log  # noqa: E402
+from harness import Cluster, ClusterTest, check, empty_mysql_database, log, run_test  # noqa: E402
 
 SHOALD, SHOALCTL, PLUGIN_DIR, STORE = sys.argv[1:5]
 COMMANDS = int(os.environ.get("SHOAL_E2E_COMMANDS", "1000"))
@@ -117,16 +117,7 @@ def main():
         empty_mysql_database(STORE)
     # The default lease (60 s): a killed or cut-off node must not have to wait it out.
     cluster = Cluster(SHOALD, SHOALCTL, PLUGIN_DIR, STORE, node_plugin_extra={"n2": "flaky = fail\n"})
-    failed = True
-    try:
-        run(cluster)
-        failed = False
-        log("ok")
-    except Failure as e:
-        log(f"FAIL: {e}")
-    finally:
-        cluster.close(failed=failed, keep=bool(os.environ.get("SHOAL_E2E_KEEP")))
-    return 1 if failed else 0
+    return run_test(ClusterTest(cluster, run))
 
 
 if __name__ == "__main__":

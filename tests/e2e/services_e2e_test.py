@@ -44,7 +44,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
 
 import daemons  # noqa: E402
-from harness import Api, Cluster, Failure, HarnessError, check, log, run_test  # noqa: E402
+from harness import Api, Cluster, Failure, HarnessError, check, log, keep_failed_run, run_test  # noqa: E402
 
 VIP = "10.77.0.100"
 DIRECTOR = "10.77.0.1"
@@ -638,7 +638,7 @@ class ServicesTest:
                 daemon.stop()
             except daemons.DaemonError as e:
                 log(f"stopping {name} on {node}: {e}")
-        self.cluster.close(failed=failed, keep=failed and os.environ.get("SHOAL_KEEP") == "1")
+        self.cluster.close(failed=failed, keep=keep_failed_run(failed))
         import shutil
         shutil.rmtree(self.daemon_root, ignore_errors=True)
 

@@ -28,6 +28,7 @@
 
 #include "agent/ManagerClient.hpp"
 #include "api/ApiServer.hpp"
+#include "ManagerFixture.hpp"
 #include "api/JoinToken.hpp"
 #include "common/Error.hpp"
 #include "common/Platform.hpp"
@@ -92,34 +93,9 @@ bool closedByPeer(int fd, std::chrono::milliseconds wait) {
   }
 }
 
-class ManagerUnderLoadTest : public ::testing::Test {
+class ManagerUnderLoadTest : public shoal::testing::ManagerFixture {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("shoal-load-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    store_ = shoal::store::Store::open({"sqlite", dir_});
-    store_->migrate();
-    shoal::manager::ManagerSettings settings;
-    settings.dataDir = dir_;
-    settings.listenAddress = "127.0.0.1";
-    settings.port = 0;
-    settings.advertiseAddress = "127.0.0.1";
-    manager_ = std::make_unique<shoal::manager::ManagerService>(*store_, nullptr, settings);
-    manager_->start();
-    std::ifstream token(manager_->adminTokenFile());
-    std::getline(token, adminToken_);
-  }
-  void TearDown() override {
-    manager_.reset();
-    store_.reset();
-    fs::remove_all(dir_);
-  }
-
-  ManagerClient client(const std::string& bearer) {
-    return ManagerClient(manager_->advertisedEndpoint(), shoal::tls::makeClientContext(manager_->caFile()), bearer);
-  }
+  ManagerUnderLoadTest() : ManagerFixture("shoal-load-") {}
 
   // Seconds an admin GET takes on a new connection (TLS handshake included); 99 when it fails.
   double adminGet() {
@@ -133,31 +109,6 @@ class ManagerUnderLoadTest : public ::testing::Test {
     }
     return secondsSince(start);
   }
-
-  // Enrols a node; returns its credential.
-  std::string enrol(const std::string& hostname) {
-    auto admin = client(adminToken_);
-    auto token = admin.call("POST", "/v1/join-tokens", new Object).body->getValue<std::string>("token");
-    auto decoded = shoal::api::decodeJoinToken(token);
-    auto pin = std::make_shared<shoal::tls::PinResult>();
-    ManagerClient c(decoded.manager, shoal::tls::makePinnedClientContext(decoded.caFingerprint, pin), decoded.secret);
-    auto facts = shoal::detectPlatform();
-    Object::Ptr r = new Object;
-    r->set("hostname", hostname);
-    r->set("os_id", facts.osId);
-    r->set("os_version", facts.osVersion);
-    r->set("arch", facts.arch);
-    r->set("shoal_version", std::string(shoal::build::kVersion));
-    r->set("address", "127.0.0.1");
-    auto reply = c.call("POST", "/v1/join", r);
-    EXPECT_EQ(reply.status, 201) << reply.errorMessage();
-    return reply.body->getValue<std::string>("credential");
-  }
-
-  fs::path dir_;
-  std::unique_ptr<shoal::store::Store> store_;
-  std::unique_ptr<shoal::manager::ManagerService> manager_;
-  std::string adminToken_;
 };
 
 }  // namespace

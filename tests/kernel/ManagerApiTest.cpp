@@ -38,6 +38,7 @@
 #include "store/DocumentStore.hpp"
 #include "store/Store.hpp"
 #include "tls/Contexts.hpp"
+#include "ManagerFixture.hpp"
 
 namespace fs = std::filesystem;
 using Poco::JSON::Object;
@@ -46,71 +47,12 @@ using shoal::agent::ManagerClient;
 
 namespace {
 
-class ManagerApiTest : public ::testing::Test {
+class ManagerApiTest : public shoal::testing::ManagerFixture {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("shoal-api-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    store_ = shoal::store::Store::open({"sqlite", dir_});
-    store_->migrate();
-    shoal::manager::ManagerSettings settings;
-    settings.dataDir = dir_;
-    settings.listenAddress = "127.0.0.1";
-    settings.port = 0;
-    settings.advertiseAddress = "127.0.0.1";
-    manager_ = std::make_unique<shoal::manager::ManagerService>(*store_, nullptr, settings);
-    manager_->start();
-    std::ifstream token(manager_->adminTokenFile());
-    std::getline(token, adminToken_);
-  }
-  void TearDown() override {
-    manager_.reset();
-    store_.reset();
-    fs::remove_all(dir_);
-  }
-
-  ManagerClient client(const std::string& bearer) {
-    return ManagerClient(manager_->advertisedEndpoint(), shoal::tls::makeClientContext(manager_->caFile()), bearer);
-  }
-
-  std::string joinToken() {
-    auto admin = client(adminToken_);
-    auto reply = admin.call("POST", "/v1/join-tokens", new Object);
-    EXPECT_EQ(reply.status, 201) << reply.errorMessage();
-    return reply.body->getValue<std::string>("token");
-  }
-
-  Object::Ptr report() {
-    auto facts = shoal::detectPlatform();
-    Object::Ptr r = new Object;
-    r->set("hostname", "node-a");
-    r->set("os_id", facts.osId);
-    r->set("os_version", facts.osVersion);
-    r->set("arch", facts.arch);
-    r->set("shoal_version", std::string(shoal::build::kVersion));
-    r->set("address", "127.0.0.1");
-    return r;
-  }
-
-  ApiReply join(const std::string& token, Object::Ptr body) {
-    auto decoded = shoal::api::decodeJoinToken(token);
-    auto pin = std::make_shared<shoal::tls::PinResult>();
-    ManagerClient c(decoded.manager, shoal::tls::makePinnedClientContext(decoded.caFingerprint, pin), decoded.secret);
-    return c.call("POST", "/v1/join", body);
-  }
-
   std::size_t nodeCount() {
     auto admin = client(adminToken_);
     return admin.call("GET", "/v1/nodes?all=1").body->getArray("nodes")->size();
   }
-
-  fs::path dir_;
-  std::unique_ptr<shoal::store::Store> store_;
-  std::unique_ptr<shoal::manager::ManagerService> manager_;
-  std::string adminToken_;
 };
 
 std::string concrete(const std::string& pattern) { return std::regex_replace(pattern, std::regex("\\{[a-z_.]+\\}"), "1"); }
