@@ -111,6 +111,10 @@ class Daemon {
       ::dup2(fd, 2);
       const int null = ::open("/dev/null", O_RDONLY);
       ::dup2(null, 0);
+      // pebble fetches http://acme.test:PORT/ itself: never through a proxy of the machine's.
+      for (const char* proxy : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
+        ::unsetenv(proxy);
+      }
       for (const auto& variable : extraEnvironment) ::putenv(const_cast<char*>(variable.c_str()));
       std::vector<char*> args;
       for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -196,14 +200,31 @@ std::int64_t nowMs() {
       .count();
 }
 
+// A directory under /tmp, removed with everything in it (also when a constructor throws).
+class ScratchDirectory {
+ public:
+  explicit ScratchDirectory(const std::string& prefix) {
+    std::string pattern = "/tmp/" + prefix + "-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ScratchDirectory(const ScratchDirectory&) = delete;
+  ScratchDirectory& operator=(const ScratchDirectory&) = delete;
+  ~ScratchDirectory() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
 // pebble, its DNS, nginx and the settings of a client that uses them; shared by the tests
 // (pebble's CA is made afresh at every start, so one pebble means one root to check against).
 class PebbleEnvironment {
  public:
-  PebbleEnvironment() {
-    char pattern[] = "/tmp/shoal-acme-XXXXXX";
-    if (::mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir_ = pattern;
+  PebbleEnvironment() : scratch_("shoal-acme"), dir_(scratch_.path()) {
     for (const char* program : {"pebble", "pebble-challtestsrv", "lego", "nginx"}) {
       if (findProgram(program).empty()) {
         throw std::runtime_error(std::string(program) + " is not installed (bash scripts/install-deps.sh test)");
@@ -269,13 +290,8 @@ class PebbleEnvironment {
     nginx_->awaitPort(httpPort_);
   }
 
-  ~PebbleEnvironment() {
-    nginx_.reset();
-    pebble_.reset();
-    challengeServer_.reset();
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
+  // The daemons stop (members in reverse order) before the directory goes.
+  ~PebbleEnvironment() = default;
 
   AcmeSettings settings(const std::string& stateName, const fs::path& webroot) const {
     AcmeSettings settings;
@@ -317,6 +333,7 @@ class PebbleEnvironment {
   }
 
  private:
+  ScratchDirectory scratch_;
   fs::path dir_;
   fs::path webroot_;
   fs::path pebbleCaFile_;
@@ -330,12 +347,19 @@ class PebbleEnvironment {
 
 class AcmeClientTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { environment_ = new PebbleEnvironment(); }
+  static void SetUpTestSuite() {
+    try {
+      environment_ = new PebbleEnvironment();
+    } catch (const std::exception& error) {
+      setUpError_ = error.what();
+    }
+  }
   static void TearDownTestSuite() {
-    if (::testing::UnitTest::GetInstance()->failed_test_count() > 0) environment_->printLogs();
+    if (environment_ && ::testing::UnitTest::GetInstance()->failed_test_count() > 0) environment_->printLogs();
     delete environment_;
     environment_ = nullptr;
   }
+  void SetUp() override { ASSERT_NE(environment_, nullptr) << "cannot start pebble, its DNS and nginx: " << setUpError_; }
 
   // The chain of `site` verifies up to pebble's root as a TLS server certificate for `names`,
   // and its key belongs to the leaf.
@@ -377,9 +401,11 @@ class AcmeClientTest : public ::testing::Test {
   }
 
   static PebbleEnvironment* environment_;
+  static std::string setUpError_;
 };
 
 PebbleEnvironment* AcmeClientTest::environment_ = nullptr;
+std::string AcmeClientTest::setUpError_;
 
 const std::vector<std::string> kSiteNames{"acme.test", "www.acme.test"};
 
@@ -428,15 +454,16 @@ TEST_F(AcmeClientTest, AFailedChallengeCarriesLegosMessage) {
 }
 
 TEST_F(AcmeClientTest, RenewerRenewsTheDueTargetsAndReportsFailures) {
-  const AcmeClient client(environment_->settings("renewer-state", environment_->webroot()));
-  const SiteCertificate first = client.obtain({"shop.acme.test"});
+  const AcmeClient client(environment_->settings("state", environment_->webroot()));
+  // The certificate of the first test (obtained here when this test runs alone).
+  const SiteCertificate first = client.renew(kSiteNames, 30);
   std::mutex mutex;
   std::vector<std::pair<std::string, SiteCertificate>> renewed;
   std::vector<std::pair<std::string, std::string>> failed;
   std::atomic<int> passes{0};
   const std::vector<RenewalTarget> targets{
-      {"due", {"shop.acme.test"}, nowMs() + 86'400'000},  // expires tomorrow
-      {"fresh", {"shop.acme.test"}, first.notAfterMs}};   // years left
+      {"due", kSiteNames, nowMs() + 86'400'000},  // expires tomorrow
+      {"fresh", kSiteNames, first.notAfterMs}};   // years left
   auto onRenewed = [&](const RenewalTarget& target, const SiteCertificate& certificate) {
     std::lock_guard<std::mutex> lock(mutex);
     renewed.emplace_back(target.id, certificate);
@@ -456,20 +483,20 @@ TEST_F(AcmeClientTest, RenewerRenewsTheDueTargetsAndReportsFailures) {
   ASSERT_EQ(renewed.size(), 1u);
   EXPECT_EQ(renewed[0].first, "due");
   EXPECT_NE(renewed[0].second.fingerprint, first.fingerprint);
-  expectIssuedByPebble(renewed[0].second, {"shop.acme.test"});
+  expectIssuedByPebble(renewed[0].second, kSiteNames);
   EXPECT_TRUE(failed.empty());
 
   // A due target lego cannot renew (its ACME server is gone) is reported, with lego's words.
-  AcmeSettings gone = environment_->settings("renewer-state", environment_->webroot());
+  AcmeSettings gone = environment_->settings("state", environment_->webroot());
   gone.directoryUrl = "https://127.0.0.1:" + std::to_string(freePort()) + "/dir";
   const AcmeClient goneClient(gone);
   AcmeRenewer failing(
-      goneClient, 30, 1s, [&] { return std::vector<RenewalTarget>{{"broken", {"shop.acme.test"}, nowMs()}}; },
+      goneClient, 30, 1s, [&] { return std::vector<RenewalTarget>{{"broken", kSiteNames, nowMs()}}; },
       onRenewed, onFailed);
   EXPECT_EQ(failing.runOnce(), 0);
   ASSERT_EQ(failed.size(), 1u);
   EXPECT_EQ(failed[0].first, "broken");
-  EXPECT_NE(failed[0].second.find("lego renew for shop.acme.test exited with status 1"), std::string::npos)
+  EXPECT_NE(failed[0].second.find("lego renew for acme.test exited with status 1"), std::string::npos)
       << failed[0].second;
   EXPECT_NE(failed[0].second.find("connection refused"), std::string::npos) << failed[0].second;
 
@@ -508,9 +535,8 @@ TEST(AcmeClientTimeout, ALegoRunThatHangsIsKilledAtTheTimeout) {
   ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
   ASSERT_EQ(::listen(listener, 16), 0);
   ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
-  char pattern[] = "/tmp/shoal-acme-timeout-XXXXXX";
-  ASSERT_NE(::mkdtemp(pattern), nullptr);
-  const fs::path dir = pattern;
+  const ScratchDirectory scratch("shoal-acme-timeout");
+  const fs::path& dir = scratch.path();
   AcmeSettings settings;
   settings.directoryUrl = "https://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/dir";
   settings.email = "hostmaster@acme.test";
@@ -532,8 +558,6 @@ TEST(AcmeClientTimeout, ALegoRunThatHangsIsKilledAtTheTimeout) {
   EXPECT_GE(took, 1400ms);
   EXPECT_LT(took, 10s);
   ::close(listener);
-  std::error_code ignored;
-  fs::remove_all(dir, ignored);
 }
 
 }  // namespace
