@@ -153,7 +153,8 @@ bool renewalDue(std::int64_t notAfterMs, std::int64_t nowMs, int days) {
   return notAfterMs - nowMs <= static_cast<std::int64_t>(std::max(days, 0)) * kMillisecondsPerDay;
 }
 
-AcmeClient::AcmeClient(AcmeSettings settings) : settings_(std::move(settings)) {
+AcmeClient::AcmeClient(AcmeSettings settings)
+    : settings_(std::move(settings)), runLock_(std::make_shared<std::mutex>()) {
   const std::string& url = settings_.directoryUrl;
   if (url.rfind("https://", 0) != 0 && url.rfind("http://", 0) != 0) {
     throw Error(ErrorCode::InvalidArgument, "acme_directory: '" + url + "' is not an http:// or https:// URL");
@@ -232,6 +233,7 @@ SiteCertificate AcmeClient::readCertificate(const std::vector<std::string>& name
 
 SiteCertificate AcmeClient::runLego(const std::vector<std::string>& names,
                                     const std::vector<std::string>& command) const {
+  const std::lock_guard<std::mutex> turn(*runLock_);
   detail::createPrivateDirectory(settings_.stateDirectory);
   std::vector<std::string> argv = commonArguments(names);
   argv.insert(argv.end(), command.begin(), command.end());

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -32,6 +33,9 @@ struct AcmeSettings {
 // within `days` days (or has expired). days < 0 is treated as 0.
 bool renewalDue(std::int64_t notAfterMs, std::int64_t nowMs, int days);
 
+// Copies share one lock: their lego runs take turns, so a renewal and an obtain never write
+// the same state directory at once. Two clients built separately on one state directory
+// must not be used at the same time.
 class AcmeClient {
  public:
   // Error(InvalidArgument) naming the setting: directoryUrl not https:// or http://, an email
@@ -70,6 +74,7 @@ class AcmeClient {
   SiteCertificate readCertificate(const std::vector<std::string>& names) const;
 
   AcmeSettings settings_;
+  std::shared_ptr<std::mutex> runLock_;
 };
 
 // One certificate the renewer looks after; `id` is the caller's (an account name).
