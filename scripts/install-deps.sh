@@ -13,9 +13,10 @@ build_packages=(g++ make cmake pkg-config git ca-certificates
   python3)
 # The services the probes are tested against, the peers of the benchmarks (haproxy, wrk),
 # and what boots Debian's own kernel under qemu for the real-IPVS tests; clang and its
-# runtime (libFuzzer, the sanitizers) for the fuzz targets.
+# runtime (libFuzzer, the sanitizers) for the fuzz targets; lego (the ACME client shoald
+# runs) and pebble (a test ACME server) for the certificate tests.
 test_packages=(mariadb-server mariadb-client rpm python3 binutils iproute2
-  nginx postfix dovecot-imapd dovecot-pop3d vsftpd haproxy wrk rrdtool
+  nginx postfix dovecot-imapd dovecot-pop3d vsftpd haproxy wrk rrdtool lego pebble
   qemu-system-x86 busybox-static ipvsadm kmod cpio nftables
   chromium clang libclang-rt-14-dev)
 # The browser test drives Chromium with playwright-core from npm: Node.js and npm, unless the
