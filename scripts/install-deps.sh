@@ -14,8 +14,9 @@ build_packages=(g++ make cmake pkg-config git ca-certificates
 # The services the probes are tested against, the peers of the benchmarks (haproxy, wrk),
 # and what boots Debian's own kernel under qemu for the real-IPVS tests; clang and its
 # runtime (libFuzzer, the sanitizers) for the fuzz targets; lego (the ACME client shoald
-# runs) and pebble (a test ACME server) for the certificate tests.
-test_packages=(mariadb-server mariadb-client rpm python3 binutils iproute2
+# runs) and pebble (a test ACME server) for the certificate tests; ccache, so the suite's
+# second build of the same sources (the RPM's) compiles little.
+test_packages=(ccache mariadb-server mariadb-client rpm python3 binutils iproute2
   nginx postfix dovecot-imapd dovecot-pop3d vsftpd haproxy wrk rrdtool lego pebble
   qemu-system-x86 busybox-static ipvsadm kmod cpio nftables
   chromium clang libclang-rt-14-dev)

@@ -2,17 +2,20 @@
 # Builds the shoal RPMs from a dedicated build of the source tree, inspects
 # them, installs them into a scratch RPM root and runs the installed daemon.
 #
-# usage: rpm_install_test.sh SOURCE_DIR SCRATCH_DIR
-# Environment: CMAKE and CPACK name the tools to use (default: from PATH).
+# usage: rpm_install_test.sh SOURCE_DIR SCRATCH_DIR [BUILD_DIR]
+# BUILD_DIR (default SCRATCH_DIR/build) is where the packages are built, emptied first.
+# Environment: CMAKE and CPACK name the tools to use (default: from PATH); SHOAL_WERROR
+# (ON/OFF, default OFF) is passed to the build.
 # Exit status: 0 all checks passed, 1 a check failed, 77 rpm tools missing.
 set -euo pipefail
 
-if [[ $# -ne 2 ]]; then
-  echo "usage: $0 SOURCE_DIR SCRATCH_DIR" >&2
+if [[ $# -lt 2 || $# -gt 3 ]]; then
+  echo "usage: $0 SOURCE_DIR SCRATCH_DIR [BUILD_DIR]" >&2
   exit 2
 fi
 SRC=$(cd "$1" && pwd)
 WORK=$2
+BUILD=${3:-}
 CMAKE=${CMAKE:-cmake}
 CPACK=${CPACK:-cpack}
 
@@ -23,13 +26,19 @@ for tool in rpm rpmbuild "$CMAKE" "$CPACK"; do
   fi
 done
 
-case "$WORK" in
-  "" | / | "$SRC" | "$SRC"/) echo "refusing to use '$WORK' as the scratch directory" >&2; exit 2 ;;
-esac
+for dir in "$WORK" "$BUILD"; do
+  case "$dir" in
+    / | "$SRC" | "$SRC"/) echo "refusing to use '$dir' as a scratch directory" >&2; exit 2 ;;
+  esac
+done
+[[ -n $WORK ]] || { echo "refusing an empty scratch directory" >&2; exit 2; }
 rm -rf "$WORK"
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
-BUILD=$WORK/build
+BUILD=${BUILD:-$WORK/build}
+rm -rf "$BUILD"
+mkdir -p "$BUILD"
+BUILD=$(cd "$BUILD" && pwd)
 ROOT=$WORK/root
 LOGS=$WORK/logs
 mkdir -p "$LOGS" "$ROOT"
@@ -72,7 +81,7 @@ finish() {
 # 1. Configure, build and package the tree the way an EL9 package is built.
 step configure "$CMAKE" -S "$SRC" -B "$BUILD" \
   -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_INSTALL_LIBDIR=lib64 \
-  -DSHOAL_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  -DSHOAL_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_WERROR="${SHOAL_WERROR:-OFF}"
 step build "$CMAKE" --build "$BUILD" -j2
 # shellcheck disable=SC2016 # expanded by the inner shell
 step cpack bash -c 'cd "$1" && "$2" -G RPM' cpack "$BUILD" "$CPACK"
