@@ -15,7 +15,7 @@ build_packages=(g++ make cmake pkg-config git ca-certificates
 # and what boots Debian's own kernel under qemu for the real-IPVS tests; clang and its
 # runtime (libFuzzer, the sanitizers) for the fuzz targets.
 test_packages=(mariadb-server mariadb-client rpm python3 binutils iproute2
-  nginx postfix dovecot-imapd dovecot-pop3d vsftpd haproxy wrk rrdtool
+  nginx php8.2-fpm postfix dovecot-imapd dovecot-pop3d vsftpd haproxy wrk rrdtool
   qemu-system-x86 busybox-static ipvsadm kmod cpio nftables
   chromium clang libclang-rt-14-dev)
 # The browser test drives Chromium with playwright-core from npm: Node.js and npm, unless the

@@ -28,6 +28,7 @@
 #include "common/ProxyProtocolConfig.hpp"
 #include "common/ServicePanel.hpp"
 #include "common/RunProgram.hpp"
+#include "Sites.hpp"
 
 class Http final : public shoal::Plugin {
  public:
@@ -61,6 +62,7 @@ class Http final : public shoal::Plugin {
     configureProxyProtocol(reg.host(), config.port("port", 80));
     reg.queueHandler("http.restart", "Restart the web server (restart_command)",
                      [this](std::string_view, shoal::Reply& reply) { restart(reply); });
+    sites_.registerWith(reg);
   }
 
  private:
@@ -95,6 +97,7 @@ class Http final : public shoal::Plugin {
 
   std::vector<std::string> restartArgv_;
   std::chrono::milliseconds restartTimeout_{60000};
+  shoal::http::Sites sites_;
 };
 
-SHOAL_PLUGIN(Http, "http", "0.1.0", "Web service: HTTP and HTTPS health probes, restarts")
+SHOAL_PLUGIN(Http, "http", "0.1.0", "Web service: HTTP and HTTPS health probes, restarts, hosting accounts' websites")
