@@ -3,6 +3,7 @@
 #include <Poco/DigestEngine.h>
 #include <Poco/SHA2Engine.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -269,9 +270,24 @@ std::string reload(const Account& a, const SiteSettings& s, const std::vector<Ch
 
 void removeStale(const std::string& path) { ::unlink(path.c_str()); }
 
+// The account's Unix user must exist here as the account says (account.identity.put ran
+// before, same ordering key); else nothing of the account is written, not even a folder.
+void requireIdentity(const Account& a) {
+  passwd entry{}, *found = nullptr;
+  std::vector<char> buffer(16384);
+  ::getpwnam_r(a.name.c_str(), &entry, buffer.data(), buffer.size(), &found);
+  if (!found)
+    fail("the user " + a.name + " does not exist on this node (account.identity.put makes it); nothing written");
+  if (found->pw_uid != a.uid || found->pw_gid != a.gid)
+    fail("the user " + a.name + " has uid " + std::to_string(found->pw_uid) + " gid " + std::to_string(found->pw_gid) +
+         " on this node, the account has uid " + std::to_string(a.uid) + " gid " + std::to_string(a.gid) +
+         "; nothing written");
+}
+
 }  // namespace
 
 std::string putSite(const Account& a, const SiteSettings& s) {
+  requireIdentity(a);
   prepareFolders(a, s);
   const auto files = plan(a, s, false);
   {

@@ -386,6 +386,44 @@ TEST_F(HttpSites, ABadNginxExtraFailsWithNginxsMessageAndTheOldConfigKeepsServin
   EXPECT_TRUE(contains(headers, "X-Shoal-Extra: yes")) << headers;
 }
 
+TEST_F(HttpSites, WithoutTheAccountsUserOnTheNodeNothingIsWritten) {
+  TestUser ghost{"shoalnouser" + std::to_string(::getpid() % 100000), 39999};
+  ASSERT_EQ(::getpwnam(ghost.name.c_str()), nullptr);
+  const auto [status, output] = apply("http.site.put", account(ghost, "ghost-site.test"));
+  EXPECT_NE(status, SHOAL_OK);
+  EXPECT_TRUE(contains(output, "the user " + ghost.name + " does not exist on this node")) << output;
+  EXPECT_FALSE(fs::exists(home(ghost)));
+  EXPECT_FALSE(fs::exists(root_ + "/sites/" + ghost.name + ".conf"));
+  // The name with another uid: both are named.
+  TestUser impostor{users_[0].name, users_[0].uid + 1};
+  const auto [mismatch, mismatchOutput] = apply("http.site.put", account(impostor, "ghost-site.test"));
+  EXPECT_NE(mismatch, SHOAL_OK);
+  EXPECT_TRUE(contains(mismatchOutput, "has uid " + std::to_string(users_[0].uid))) << mismatchOutput;
+  EXPECT_TRUE(contains(mismatchOutput, "the account has uid " + std::to_string(impostor.uid))) << mismatchOutput;
+}
+
+TEST_F(HttpSites, APoolPhpFpmRefusesFailsWithItsMessageAndNothingIsInstalled) {
+  // A user whose primary group is another account's and no group of its own name: the pool's
+  // "group = NAME" is refused by php-fpm's own checker, and neither pool nor vhost goes in.
+  const TestUser& other = users_[0];
+  TestUser loner{"shoalgrp" + std::to_string(::getpid() % 100000), other.uid + 1};
+  while (::getpwuid(loner.uid)) ++loner.uid;
+  run({"useradd", "--uid", std::to_string(loner.uid), "--gid", std::to_string(other.uid), "--home-dir",
+       home(loner), "--no-create-home", "--shell", "/usr/sbin/nologin", loner.name});
+  std::string json = account(loner, "loner-site.test");
+  const std::string gid = "\"gid\": " + std::to_string(loner.uid);
+  json.replace(json.find(gid), gid.size(), "\"gid\": " + std::to_string(other.uid));
+  const auto [status, output] = apply("http.site.put", json);
+  runProgram({"userdel", loner.name}, std::chrono::seconds(10));
+  EXPECT_NE(status, SHOAL_OK);
+  EXPECT_TRUE(contains(output, "php-fpm refused the pool")) << output;
+  EXPECT_TRUE(contains(output, "cannot get gid for group '" + loner.name + "'")) << output;
+  EXPECT_TRUE(fs::exists(root_ + "/pools/shoal-" + loner.name + ".conf.rejected"));
+  EXPECT_FALSE(fs::exists(root_ + "/pools/shoal-" + loner.name + ".conf"));
+  EXPECT_FALSE(fs::exists(root_ + "/sites/" + loner.name + ".conf"));
+  EXPECT_EQ(get("loner-site.test", "/").status, 404);
+}
+
 TEST_F(HttpSites, OnValidateRefusesBadAccountsNamingTheField) {
   const auto& acme = users_[0];
   const auto payload = [](const std::string& account) { return R"({"account": )" + account + "}"; };
