@@ -94,6 +94,8 @@ class HttpSites : public ::testing::Test {
     port_ = freePort();
     tlsPort_ = freePort();
     while (tlsPort_ == port_) tlsPort_ = freePort();
+    adminPort_ = freePort();
+    while (adminPort_ == port_ || adminPort_ == tlsPort_) adminPort_ = freePort();
     for (int i = 0; i < 2; ++i) users_.push_back(makeUser());
 
     const std::string n = root_ + "/nginx";
@@ -101,7 +103,9 @@ class HttpSites : public ::testing::Test {
               "user www-data;\nworker_processes 1;\npid " + n + "/nginx.pid;\nerror_log " + n + "/error.log;\n"
               "events { worker_connections 64; }\nhttp {\n    access_log off;\n"
               "    include " + root_ + "/sites/*.conf;\n"
-              "    server { listen 127.0.0.1:" + std::to_string(port_) + " default_server; return 404; }\n}\n");
+              "    server { listen 127.0.0.1:" + std::to_string(port_) + " default_server; return 404; }\n"
+              "    # The admin's own site, which an account's nginx_extra may clash with.\n"
+              "    server { listen 127.0.0.1:" + std::to_string(adminPort_) + " default_server; return 204; }\n}\n");
     fs::create_directories(root_ + "/sites");
     fs::create_directories(root_ + "/pools");
     const std::string p = root_ + "/php";
@@ -245,7 +249,7 @@ class HttpSites : public ::testing::Test {
   }
 
   static inline std::string root_;
-  static inline std::uint16_t port_ = 0, tlsPort_ = 0;
+  static inline std::uint16_t port_ = 0, tlsPort_ = 0, adminPort_ = 0;
   static inline std::vector<TestUser> users_;
   static inline std::vector<std::string> nginxArgv_;
   static inline Poco::AutoPtr<Poco::Util::MapConfiguration> config_;
@@ -370,6 +374,18 @@ TEST_F(HttpSites, ABadNginxExtraFailsWithNginxsMessageAndTheOldConfigKeepsServin
   EXPECT_EQ(readText(vhost), before);
   ASSERT_TRUE(fs::exists(vhost + ".rejected"));
   EXPECT_TRUE(contains(readText(vhost + ".rejected"), "no_such_directive on;"));
+  EXPECT_EQ(waitFor(kAcme, "/id.php", 200, "uid=").body, "uid=" + std::to_string(acme.uid));
+
+  // Accepted alone but not beside the admin's own server blocks (a second default server for
+  // the admin's port): the live check after the rename refuses it and the old file is back.
+  ::unlink((vhost + ".rejected").c_str());
+  const auto [clash, clashOutput] = apply(
+      "http.site.put", account(acme, kAcme, "active", "listen 127.0.0.1:" + std::to_string(adminPort_) + " default_server;"));
+  EXPECT_NE(clash, SHOAL_OK);
+  EXPECT_TRUE(contains(clashOutput, "refused the whole configuration")) << clashOutput;
+  EXPECT_TRUE(contains(clashOutput, "duplicate default server")) << clashOutput;
+  EXPECT_EQ(readText(vhost), before);
+  EXPECT_TRUE(fs::exists(vhost + ".rejected"));
   EXPECT_EQ(waitFor(kAcme, "/id.php", 200, "uid=").body, "uid=" + std::to_string(acme.uid));
 
   // A good nginx_extra goes in, in the domain's server block, and the rejected file goes.
