@@ -19,6 +19,11 @@
 // proxy_protocol_check ("nginx -t"). nginx believes the header only from the director; a
 // connection from elsewhere on that port must still send one, and is logged under its own
 // address.
+//
+// Websites of hosting accounts (Sites.hpp; docs/adr/0013-hosting-accounts.md): queue handlers
+// http.site.put and http.site.remove render an account's nginx server blocks, php-fpm pool and
+// certificate on each web node; on the manager, the account events enqueue them (role http,
+// key account:<name>, staggered by reload_stagger_ms). Settings: README.md, [plugin.http].
 #include <shoal/sdk.hpp>
 
 #include <stdexcept>
