@@ -120,15 +120,25 @@ struct Planned {
   mode_t mode = 0644;
 };
 
+// In the order install() goes through them: on a put the files a vhost names come before it,
+// on a removal the vhost goes first, so a stop half-way never leaves a vhost naming a missing
+// file (which would fail the next reload of anyone's change).
 std::vector<Planned> plan(const Account& a, const SiteSettings& s, bool removing) {
   std::vector<Planned> files;
   const auto certs = certFolder(s.certDir, a);
   const bool tls = !removing && a.certificate;
-  files.push_back({vhostPath(s, a), removing ? std::nullopt : std::optional(renderVhost(a, s, s.certDir)), 0644});
-  files.push_back({poolPath(s, a), removing ? std::nullopt : renderPool(a, s), 0644});
   files.push_back({certs + "/fullchain.pem", tls ? std::optional(a.certificate->certificatePem) : std::nullopt, 0644});
   files.push_back({certs + "/privkey.pem", tls ? std::optional(a.certificate->keyPem) : std::nullopt, 0600});
+  files.push_back({poolPath(s, a), removing ? std::nullopt : renderPool(a, s), 0644});
+  files.push_back({vhostPath(s, a), removing ? std::nullopt : std::optional(renderVhost(a, s, s.certDir)), 0644});
+  if (removing || !a.certificate) std::reverse(files.begin(), files.end());
   return files;
+}
+
+const Planned& planned(const std::vector<Planned>& files, const std::string& path) {
+  for (const auto& f : files)
+    if (f.path == path) return f;
+  throw std::logic_error("no planned file " + path);
 }
 
 std::string digest(const std::vector<Planned>& files) {
@@ -293,13 +303,13 @@ std::string putSite(const Account& a, const SiteSettings& s) {
   {
     Staging staging(s, a);
     if (auto error = checkVhostAlone(a, s, staging); !error.empty()) {
-      writeFile(vhostPath(s, a) + ".rejected", *files[0].content, 0644);
+      writeFile(vhostPath(s, a) + ".rejected", *planned(files, vhostPath(s, a)).content, 0644);
       fail("nginx refused the sites of account " + a.name + " (kept as " + vhostPath(s, a) +
            ".rejected; the previous file keeps serving): " + error);
     }
-    if (files[1].content) {
-      if (auto error = checkPoolAlone(*files[1].content, s, staging); !error.empty()) {
-        writeFile(poolPath(s, a) + ".rejected", *files[1].content, 0644);
+    if (const auto& pool = planned(files, poolPath(s, a)); pool.content) {
+      if (auto error = checkPoolAlone(*pool.content, s, staging); !error.empty()) {
+        writeFile(poolPath(s, a) + ".rejected", *pool.content, 0644);
         fail("php-fpm refused the pool of account " + a.name + " (kept as " + poolPath(s, a) +
              ".rejected; the previous pool keeps serving): " + error);
       }
@@ -310,7 +320,7 @@ std::string putSite(const Account& a, const SiteSettings& s) {
     // The check above saw the account alone; the admin's own server blocks may clash with it.
     if (auto error = runChecked(with(s.nginxCommand, {"-t", "-q"}), s); !error.empty()) {
       undo(changes, files);
-      writeFile(vhostPath(s, a) + ".rejected", *files[0].content, 0644);
+      writeFile(vhostPath(s, a) + ".rejected", *planned(files, vhostPath(s, a)).content, 0644);
       fail("nginx refused the whole configuration with the sites of account " + a.name + " (kept as " +
            vhostPath(s, a) + ".rejected; the previous files are back): " + error);
     }
