@@ -17,7 +17,7 @@ build_packages=(g++ make cmake pkg-config git ca-certificates
 # runs) and pebble (a test ACME server) for the certificate tests; ccache, so the suite's
 # second build of the same sources (the RPM's) compiles little.
 test_packages=(ccache mariadb-server mariadb-client rpm python3 binutils iproute2
-  nginx postfix dovecot-imapd dovecot-pop3d vsftpd haproxy wrk rrdtool lego pebble
+  nginx php8.2-fpm postfix dovecot-imapd dovecot-pop3d vsftpd haproxy wrk rrdtool lego pebble
   qemu-system-x86 busybox-static ipvsadm kmod cpio nftables
   chromium clang libclang-rt-14-dev)
 # The browser test drives Chromium with playwright-core from npm: Node.js and npm, unless the

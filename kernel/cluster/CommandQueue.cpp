@@ -158,6 +158,8 @@ std::string requestFingerprint(const std::vector<CommandRequest>& requests, bool
     field(targetKindText(r.target.kind));
     field(std::to_string(r.target.nodeId));
     field(r.target.role);
+    // Only when set, so the keys kept from before staggering still match their requests.
+    if (r.stagger.count() != 0) field("stagger:" + std::to_string(r.stagger.count()));
   }
   return Poco::DigestEngine::digestToHex(sha.digest());
 }
@@ -500,6 +502,9 @@ CommandQueue::Enqueued CommandQueue::enqueueBatch(const std::vector<CommandReque
       validatePayload(r.payloadJson);
       validateOrderingKey(r.orderingKey);
       validateTarget(r.target);
+      if (r.stagger.count() < 0 || r.stagger > kMaxStagger)
+        throw Error(ErrorCode::InvalidArgument, "stagger_ms: " + std::to_string(r.stagger.count()) +
+                                                    " is outside 0 to " + std::to_string(kMaxStagger.count()));
     } catch (const Error& e) {
       if (!indexed) throw;
       throw Error(e.code(), prefix(i) + e.what());
@@ -669,10 +674,13 @@ CommandQueue::Enqueued CommandQueue::enqueueBatch(const std::vector<CommandReque
       rows = 0;
     };
     for (std::size_t i = 0; i < commands.size(); ++i) {
+      // targets[i] is in node id order: the i-th node's delivery is due i staggers from now.
+      std::int64_t due = at;
       for (std::int64_t nodeId : targets[i]) {
         values += (rows == 0 ? "(" : ", (") + std::to_string(commands[i].id) + ", " +
                   std::to_string(nodeId) + ", '" + commands[i].orderingKey +
-                  "', 'pending', 0, '', " + when + ", " + when + ")";
+                  "', 'pending', 0, '', " + std::to_string(due) + ", " + when + ")";
+        due += requests[i].stagger.count();
         if (++rows == kRowsPerInsert) flush();
       }
     }

@@ -72,6 +72,10 @@ struct Command {
 struct CommandRequest {
   std::string kind, payloadJson, orderingKey;
   Target target;
+  // 0..kMaxStagger: the command's deliveries, in node id order, become due at now + i * stagger
+  // (i = 0, 1, ...), so a change to every node of a role is applied (and reloaded) by one node
+  // after another rather than by all of them in the same second.
+  std::chrono::milliseconds stagger{0};
 };
 
 // One result of a node (reportResults).
@@ -94,6 +98,7 @@ class CommandQueue {
   static constexpr std::size_t kMaxPayloadBytes = 1024 * 1024;
   static constexpr std::size_t kMaxOutputBytes = 65535;  // longer output is cut (UTF-8 safe)
   static constexpr std::size_t kMaxLimit = 1000;  // claimReady, list, enqueueAll, reportResults
+  static constexpr std::chrono::milliseconds kMaxStagger{60000};  // CommandRequest::stagger
 
   // Throws Error(InvalidArgument) for a policy outside the ranges above.
   explicit CommandQueue(store::Store& store, QueuePolicy policy = {}, Clock clock = {});

@@ -50,11 +50,11 @@ cluster::Target parseEnqueueTarget(const Object::Ptr& item, const std::string& w
 }
 
 cluster::CommandRequest parseEnqueueItem(const Object::Ptr& item, const std::string& where) {
-  static const std::set<std::string> known{"kind", "payload", "key", "target"};
+  static const std::set<std::string> known{"kind", "payload", "key", "target", "stagger_ms"};
   for (const auto& [field, value] : *item)
     if (!known.count(field))
       refuseField(where, field, field == "ordering_key" ? "is not a field; the ordering key is 'key'"
-                                                         : "is not a field (kind, payload, key, target)");
+                                                         : "is not a field (kind, payload, key, target, stagger_ms)");
   cluster::CommandRequest c;
   if (!item->has("kind") || !item->get("kind").isString() || item->getValue<std::string>("kind").empty())
     refuseField(where, "kind", "must be a non-empty string");
@@ -85,6 +85,13 @@ cluster::CommandRequest parseEnqueueItem(const Object::Ptr& item, const std::str
     c.orderingKey = item->getValue<std::string>("key");
   }
   c.target = parseEnqueueTarget(item, where);
+  if (item->has("stagger_ms")) {
+    const auto& stagger = item->get("stagger_ms");
+    const auto limit = cluster::CommandQueue::kMaxStagger.count();
+    if (!stagger.isInteger() || stagger.convert<std::int64_t>() < 0 || stagger.convert<std::int64_t>() > limit)
+      refuseField(where, "stagger_ms", "must be an integer from 0 to " + std::to_string(limit) + " (milliseconds)");
+    c.stagger = std::chrono::milliseconds(stagger.convert<std::int64_t>());
+  }
   return c;
 }
 

@@ -19,6 +19,11 @@
 // proxy_protocol_check ("nginx -t"). nginx believes the header only from the director; a
 // connection from elsewhere on that port must still send one, and is logged under its own
 // address.
+//
+// Websites of hosting accounts (Sites.hpp; docs/adr/0013-hosting-accounts.md): queue handlers
+// http.site.put and http.site.remove render an account's nginx server blocks, php-fpm pool and
+// certificate on each web node; on the manager, the account events enqueue them (role http,
+// key account:<name>, staggered by reload_stagger_ms). Settings: README.md, [plugin.http].
 #include <shoal/sdk.hpp>
 
 #include <stdexcept>
@@ -28,6 +33,7 @@
 #include "common/ProxyProtocolConfig.hpp"
 #include "common/ServicePanel.hpp"
 #include "common/RunProgram.hpp"
+#include "Sites.hpp"
 
 class Http final : public shoal::Plugin {
  public:
@@ -61,6 +67,7 @@ class Http final : public shoal::Plugin {
     configureProxyProtocol(reg.host(), config.port("port", 80));
     reg.queueHandler("http.restart", "Restart the web server (restart_command)",
                      [this](std::string_view, shoal::Reply& reply) { restart(reply); });
+    sites_.registerWith(reg);
   }
 
  private:
@@ -95,6 +102,7 @@ class Http final : public shoal::Plugin {
 
   std::vector<std::string> restartArgv_;
   std::chrono::milliseconds restartTimeout_{60000};
+  shoal::http::Sites sites_;
 };
 
-SHOAL_PLUGIN(Http, "http", "0.1.0", "Web service: HTTP and HTTPS health probes, restarts")
+SHOAL_PLUGIN(Http, "http", "0.1.0", "Web service: HTTP and HTTPS health probes, restarts, hosting accounts' websites")

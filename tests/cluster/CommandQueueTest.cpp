@@ -90,6 +90,40 @@ TEST_P(CommandQueueTest, TargetsAreResolvedWhenTheCommandIsEnqueued) {
   EXPECT_EQ(put("site:b", Target::withRole("web")).deliveries.size(), 4u);
 }
 
+TEST_P(CommandQueueTest, AStaggeredCommandsDeliveriesBecomeDueOneAfterAnotherInNodeOrder) {
+  const Node web1 = enrolNode("web1.example.org", {"web"});
+  const Node web2 = enrolNode("web2.example.org", {"web"});
+  const Node web3 = enrolNode("web3.example.org", {"web"});
+  CommandRequest request{"site.apply", "{}", "account:acme", Target::withRole("web"), std::chrono::milliseconds(1000)};
+  const Command c = queue().enqueueAll({request}).front();
+  ASSERT_EQ(c.deliveries.size(), 3u);
+  EXPECT_EQ(deliveryOf(c, web1.id).nextAttemptAt, std::optional<TimePoint>(now()));
+  EXPECT_EQ(deliveryOf(c, web2.id).nextAttemptAt, std::optional<TimePoint>(now() + std::chrono::milliseconds(1000)));
+  EXPECT_EQ(deliveryOf(c, web3.id).nextAttemptAt, std::optional<TimePoint>(now() + std::chrono::milliseconds(2000)));
+
+  // The first node's is claimable at once; the others' not before their time.
+  EXPECT_EQ(queue().claimReady(web1.id, 10).size(), 1u);
+  EXPECT_TRUE(queue().claimReady(web2.id, 10).empty());
+  EXPECT_TRUE(queue().claimReady(web3.id, 10).empty());
+  advance(std::chrono::milliseconds(999));
+  EXPECT_TRUE(queue().claimReady(web2.id, 10).empty());
+  advance(std::chrono::milliseconds(1));
+  EXPECT_EQ(queue().claimReady(web2.id, 10).size(), 1u);
+  EXPECT_TRUE(queue().claimReady(web3.id, 10).empty());
+  advance(std::chrono::milliseconds(1000));
+  EXPECT_EQ(queue().claimReady(web3.id, 10).size(), 1u);
+
+  // Out of range: refused, nothing written.
+  request.stagger = std::chrono::milliseconds(60001);
+  try {
+    queue().enqueueAll({request});
+    ADD_FAILURE() << "a stagger of 60001 ms was taken";
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), "stagger_ms")) << e.what();
+  }
+  EXPECT_EQ(queue().list(100).size(), 1u);
+}
+
 TEST_P(CommandQueueTest, RemovedNodesAreNoTargets) {
   const Node a = enrolNode("a.example.org", {"web"});
   const Node b = enrolNode("b.example.org", {"web"});

@@ -601,6 +601,11 @@ TEST_F(ManagerApiTest, AMalformedEnqueueRequestIsRefusedNamingTheField) {
   EXPECT_NE(refusal(R"({"kind": "site.put", "key": 7, "target": {"all": true}})").find("key: must be"), std::string::npos);
   EXPECT_NE(refusal(R"({"kind": "site.put", "payload": "{not json", "target": {"all": true}})").find("payload: is a string but not"),
             std::string::npos);
+  for (const std::string stagger : {"-1", "60001", "\"100\"", "1.5"})
+    EXPECT_NE(refusal(R"({"kind": "site.put", "target": {"all": true}, "stagger_ms": )" + stagger + "}")
+                  .find("stagger_ms: must be an integer from 0 to 60000"),
+              std::string::npos)
+        << stagger;
   EXPECT_NE(refusal(R"({"commands": [{"kind": "site.put", "target": {"all": true}}, {"kind": "site.put"}]})")
                 .find("commands[1].target: is missing"),
             std::string::npos);
@@ -611,7 +616,7 @@ TEST_F(ManagerApiTest, AMalformedEnqueueRequestIsRefusedNamingTheField) {
                        Poco::JSON::Parser().parse(R"({"roles": ["web"]})").extract<Object::Ptr>()).status, 200);
   for (const std::string& json : {R"({"kind": "site.put", "payload": {"a": 1}, "key": "k", "target": {"node": )" + node + "}}",
                                  std::string(R"({"kind": "site.put", "payload": "{\"a\": 1}", "target": {"role": "web"}})"),
-                                 std::string(R"({"kind": "site.put", "target": {"all": true}})")}) {
+                                 std::string(R"({"kind": "site.put", "target": {"all": true}, "stagger_ms": 1000})")}) {
     auto reply = admin.call("POST", "/v1/commands", Poco::JSON::Parser().parse(json).extract<Object::Ptr>());
     EXPECT_EQ(reply.status, 201) << json << ": " << reply.errorMessage();
   }

@@ -370,7 +370,10 @@ typedef struct shoal_host_api {
    *                                  holding the JSON text of one
    *    "key": "lvs",                 optional ordering key (default: the kind); commands of
    *                                  one key are applied one at a time, in order
-   *    "target": {"all": true} | {"role": "director"} | {"node": 3}}   required
+   *    "target": {"all": true} | {"role": "director"} | {"node": 3},  required
+   *    "stagger_ms": 1000}           optional (0 to 60000, default 0): the deliveries, in
+   *                                  node id order, become due now + i * stagger_ms, so the
+   *                                  nodes apply (and reload) one after another
    * No other field is accepted; a missing or malformed field (a target that is not exactly
    * one of the three forms, {"all": false}, a node id that is not a positive integer) is
    * SHOAL_ERR_INVALID_ARGUMENT naming it. {"commands": [request, ...]} enqueues 1 to 1000
