@@ -59,12 +59,11 @@ class Cluster:
         self.work = tempfile.mkdtemp(prefix="shoal-panel-")
         self.api_port = free_port()
         self.metrics_port = free_port()
-        self.web_port = free_port()  # the nodes' web servers, one per loopback address
         self.vip_port = free_port()
         self.url = f"https://127.0.0.1:{self.api_port}"
         self.processes = []
-        self.web_servers = []
         self.node_addresses = [f"127.0.0.{i + 2}" for i in range(nodes)]
+        self.web_servers, self.web_port = self._bind_web_servers()
         self.data = os.path.join(self.work, "manager")
         common = (f"plugin_dir = {plugin_dir}\nstore = sqlite\nlog_level = information\n")
         http_plugin = (f"[plugin.http]\nport = {self.web_port}\ninterval_ms = 500\ntimeout_ms = 400\nrise = 2\n"
@@ -83,6 +82,22 @@ class Cluster:
         self.env = dict(os.environ, SHOAL_MANAGER=f"127.0.0.1:{self.api_port}", SHOAL_CA=f"{self.data}/tls/ca.crt",
                         SHOAL_TOKEN_FILE=f"{self.data}/admin.token")
         self.env.pop("SHOAL_TOKEN", None)
+
+    def _bind_web_servers(self, attempts=50):
+        """One web server per node address, all on one port. A port free on 127.0.0.1 may be taken
+        on another loopback address by a test running beside this one, so the port is the first one
+        that every address could bind, and the servers hold it from here on."""
+        for _ in range(attempts):
+            port = free_port()
+            servers = []
+            try:
+                for i, address in enumerate(self.node_addresses):
+                    servers.append(WebServer(address, port, f"node{i + 1}", f"{self.work}/www{i + 1}"))
+                return servers, port
+            except OSError:
+                for server in servers:
+                    server.stop()
+        raise RuntimeError(f"no port free on every one of {self.node_addresses} after {attempts} tries")
 
     def _write(self, name, text):
         with open(os.path.join(self.work, name), "w") as f:
@@ -123,8 +138,7 @@ class Cluster:
         self.processes.append(self._start("manager"))
         self.wait("the manager", lambda: "shoald ready" in self.log("manager"))
         self.admin_password = open(os.path.join(self.data, "initial-admin-password")).read().strip()
-        for i, address in enumerate(self.node_addresses):
-            self.web_servers.append(WebServer(address, self.web_port, f"node{i + 1}", f"{self.work}/www{i + 1}"))
+        for i in range(len(self.node_addresses)):
             token = self.ctl("node", "join-token", "--ttl", "600").stdout.strip()
             self.processes.append(self._start(f"node{i + 1}", "--join", token))
         self.wait("every node online", lambda: len([n for n in self.ctl_json("node", "list")["nodes"]
