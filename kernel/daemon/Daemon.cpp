@@ -267,6 +267,8 @@ int runDaemon(const LoadedConfig& config) {
       ms.metricsPort = s.metricsPort;
       ms.statsStepSeconds = s.statsStepSeconds;
       ms.statsMaxSeriesPerPlugin = static_cast<std::size_t>(s.statsMaxSeriesPerPlugin);
+      ms.hosting.uidBase = static_cast<std::uint32_t>(s.accountUidBase);
+      ms.hosting.storageRoot = s.storageRoot;
       ms.auditRetention = {std::chrono::hours(24 * s.auditRetentionDays), static_cast<std::size_t>(s.auditMaxRows)};
       managerService = std::make_unique<manager::ManagerService>(*store, &plugins.registries(), ms);
       runtime = std::make_unique<DaemonRuntime>(s.role, s.dataDir, s.appServer ? s.dataDir / "appserver" : "",

@@ -108,6 +108,12 @@ DeliveredChange AccountService::setCertificate(const std::string& account, const
   return delivered(store_.setCertificate(account, certificate));
 }
 
+std::vector<DeliveredChange> AccountService::resync(const std::optional<std::string>& account) {
+  std::vector<DeliveredChange> out;
+  for (auto& change : store_.resync(account)) out.push_back(delivered(std::move(change)));
+  return out;
+}
+
 void AccountService::checkLimit(const std::string& account, const std::string& limitName, std::int64_t wouldHave) {
   for (const auto& d : dimensions()) {
     if (d.name != limitName) continue;
@@ -154,9 +160,10 @@ std::map<std::int64_t, std::vector<std::int64_t>> AccountService::deliverUpTo(st
         const auto ids = hooks_.enqueue(request, "hosting-outbox-" + std::to_string(row.id) + "-" + kind);
         commands.insert(commands.end(), ids.begin(), ids.end());
       };
-      if (row.event == "account.created" && hooks_.enqueue) identity("account.identity.put");
+      const bool resync = row.event == "account.resync";
+      if ((row.event == "account.created" || resync) && hooks_.enqueue) identity("account.identity.put");
       if (hooks_.dispatch) {
-        const auto ids = hooks_.dispatch(row.event, row.payload);
+        const auto ids = hooks_.dispatch(resync ? "account.changed" : row.event, row.payload);
         commands.insert(commands.end(), ids.begin(), ids.end());
       }
       if (row.event == "account.removed" && hooks_.enqueue) identity("account.identity.remove");

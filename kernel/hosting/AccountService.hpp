@@ -6,6 +6,7 @@
 // outbox. deliver() takes the outbox in order and, per event:
 //   account.created   enqueue account.identity.put (every node), then dispatch the event
 //   account.removed   dispatch the event, then enqueue account.identity.remove
+//   account.resync    enqueue account.identity.put, then dispatch account.changed
 //   any other         dispatch the event
 // then deletes the row. The identity commands carry an idempotency key made from the outbox
 // row, so an event delivered twice (the manager died before deleting its row) enqueues its
@@ -68,6 +69,8 @@ class AccountService {
   DeliveredChange setNginxExtra(const std::string& account, const std::string& domain, const std::string& extra);
   DeliveredChange removeDomain(const std::string& account, const std::string& domain);
   DeliveredChange setCertificate(const std::string& account, const Certificate& certificate);
+  // AccountStore::resync, delivered.
+  std::vector<DeliveredChange> resync(const std::optional<std::string>& account);
 
   // For a plugin's own objects (ABI callback_limit_check): Error(Conflict) with the limit's
   // message when `account` may not have `wouldHave` of `limitName`; Error(NotFound) for an

@@ -577,6 +577,26 @@ AccountChange AccountStore::setCertificate(const std::string& account, const Cer
   });
 }
 
+std::vector<AccountChange> AccountStore::resync(const std::optional<std::string>& name) {
+  if (name) validateAccountName(*name, "account");
+  return inTransaction(store_, "announcing accounts again", [&](store::Transaction& tx) {
+    auto& s = tx.session();
+    std::vector<std::string> names;
+    if (name)
+      names.push_back(*name);
+    else
+      s << "SELECT name FROM hosting_accounts ORDER BY name", into(names), now;
+    std::vector<AccountChange> out;
+    const auto at = nowMs();
+    for (const auto& n : names) {
+      auto a = requireAccount(tx, n);
+      auto event = recordEvent(tx, "account.resync", a, "", at);
+      out.push_back(AccountChange{std::move(a), std::move(event)});
+    }
+    return out;
+  });
+}
+
 // ---- the outbox ----
 
 std::vector<OutboxEvent> AccountStore::outbox(std::size_t limit) {

@@ -111,6 +111,11 @@ class AccountStore {
   // Replaces the account's certificate (account.changed).
   AccountChange setCertificate(const std::string& account, const Certificate& certificate);
 
+  // Announces the accounts again as they are (all, or the one named), without changing them:
+  // one "account.resync" event each, delivered as the identity followed by account.changed, so
+  // a node that joined or gained a role after the accounts were made gets all of them.
+  std::vector<AccountChange> resync(const std::optional<std::string>& name);
+
   // ---- the outbox ----
   std::vector<OutboxEvent> outbox(std::size_t limit = 1000);
   void outboxDone(std::int64_t id);
