@@ -10,6 +10,8 @@
 
 #include <Poco/JSON/Object.h>
 
+#include "tls/SiteCertificates.hpp"
+
 namespace shoal::hosting {
 
 // Limit name ("http.domains") -> a whole number >= 0, or nullopt for unlimited. A limit the
@@ -24,13 +26,8 @@ struct Domain {
   std::string nginxExtra;
 };
 
-struct Certificate {
-  std::string issuer;  // "cluster-ca" or "acme"
-  std::vector<std::string> names;
-  std::string certificatePem, keyPem;
-  std::int64_t notAfterMs = 0;
-  std::string fingerprint;  // "sha256:<hex>" of the leaf's DER
-};
+// The account's certificate: what the cluster CA or the ACME client issued, as they return it.
+using Certificate = tls::SiteCertificate;
 
 struct Account {
   std::string name;
