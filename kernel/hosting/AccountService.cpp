@@ -5,6 +5,7 @@
 #include <Poco/JSON/Stringifier.h>
 #include <Poco/Logger.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "common/Error.hpp"
@@ -28,7 +29,28 @@ std::string identityPayload(const std::string& outboxPayload) {
 
 AccountService::AccountService(store::Store& store, AccountStoreSettings settings, AccountServiceHooks hooks,
                                cluster::Clock clock)
-    : store_(store, std::move(settings), std::move(clock)), hooks_(std::move(hooks)) {}
+    : store_(store, std::move(settings), std::move(clock), [this](const Account& a) { return certify(a); }),
+      hooks_(std::move(hooks)) {}
+
+std::vector<std::string> AccountService::certificateNames(const Account& account) {
+  std::vector<std::string> names;
+  for (const auto& d : account.domains)
+    if (names.size() < tls::kMaxSiteCertificateNames) names.push_back(d.name);
+  const auto fits = std::find_if(names.begin(), names.end(), [](const std::string& n) { return n.size() <= 64; });
+  if (fits != names.end()) std::rotate(names.begin(), fits, fits + 1);
+  return names;
+}
+
+std::optional<Certificate> AccountService::certify(const Account& account) const {
+  if (!hooks_.issueClusterCertificate) return std::nullopt;
+  if (account.certificate && account.certificate->issuer == "acme") return std::nullopt;
+  const auto names = certificateNames(account);
+  // A certificate's first name is its subject common name, at most 64 bytes: an account whose
+  // every name is longer has no certificate until it gets a shorter one (its sites serve HTTP).
+  if (names.empty() || names.front().size() > 64) return std::nullopt;
+  if (account.certificate && account.certificate->names == names) return std::nullopt;
+  return hooks_.issueClusterCertificate(names);
+}
 
 std::vector<LimitDimension> AccountService::dimensions() const {
   return hooks_.dimensions ? hooks_.dimensions() : std::vector<LimitDimension>{};

@@ -34,6 +34,9 @@ struct AccountServiceHooks {
   // has no node to give it to). Throws Error on failure.
   std::function<std::vector<std::int64_t>(const cluster::CommandRequest& request, const std::string& idempotencyKey)>
       enqueue;
+  // A certificate of the cluster CA for the names (tls::SiteCertificates::issue). Unset: the
+  // accounts get no certificate until one is set for them.
+  std::function<Certificate(const std::vector<std::string>& names)> issueClusterCertificate;
   // Runs the plugins' hooks for the event; returns the ids of the commands they enqueued.
   std::function<std::vector<std::int64_t>(const std::string& event, const std::string& payloadJson)> dispatch;
 };
@@ -83,9 +86,15 @@ class AccountService {
   bool deliveryPending() const { return deliveryPending_; }
 
   static std::string orderingKey(const std::string& account) { return "account:" + account; }
+  // The names an account's certificate covers: every domain of it (aliases included), the first
+  // one that fits a subject common name (64 bytes) first, at most tls::kMaxSiteCertificateNames.
+  static std::vector<std::string> certificateNames(const Account& account);
 
  private:
   DeliveredChange delivered(AccountChange change);
+  // The store's certifier: a cluster-CA certificate whenever the names change, unless the
+  // account's certificate is ACME's (the ACME renewer then obtains one for the new names).
+  std::optional<Certificate> certify(const Account& account) const;
   std::vector<LimitDimension> domainDimensions() const;
   // Delivers outbox rows in order up to and including `upTo` (0: all); returns the commands
   // each delivered row produced, by row id. Throws on the first failure.

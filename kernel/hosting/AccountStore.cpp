@@ -224,6 +224,19 @@ std::uint32_t allocateUid(store::Transaction& tx, std::uint32_t base) {
   }
 }
 
+void writeCertificate(Session& s, const std::string& account, const Certificate& c) {
+  Array::Ptr names = new Array;
+  for (const auto& n : c.names) names->add(n);
+  std::string namesText = condensed(names);
+  Poco::Int64 notAfter = c.notAfterMs;
+  s << "DELETE FROM hosting_certificates WHERE account = ?", use(const_cast<std::string&>(account)), now;
+  s << "INSERT INTO hosting_certificates (account, issuer, names_json, certificate_pem, key_pem, not_after_ms,"
+       " fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      use(const_cast<std::string&>(account)), use(const_cast<std::string&>(c.issuer)), use(namesText),
+      use(const_cast<std::string&>(c.certificatePem)), use(const_cast<std::string&>(c.keyPem)), use(notAfter),
+      use(const_cast<std::string&>(c.fingerprint)), now;
+}
+
 void requirePlainKind(const std::string& kind) {
   if (kind != "secondary" && kind != "alias" && kind != "subdomain")
     invalid("kind", "must be secondary, alias or subdomain (the primary domain comes with the account)");
@@ -239,11 +252,20 @@ void enforceLimit(const Account& account, const LimitDimension& dimension, std::
              dimension.name + " (" + dimension.label + ")");
 }
 
-AccountStore::AccountStore(store::Store& store, AccountStoreSettings settings, cluster::Clock clock)
-    : store_(store), settings_(std::move(settings)), clock_(std::move(clock)) {
+AccountStore::AccountStore(store::Store& store, AccountStoreSettings settings, cluster::Clock clock,
+                           Certifier certifier)
+    : store_(store), settings_(std::move(settings)), clock_(std::move(clock)), certifier_(std::move(certifier)) {
   if (settings_.uidBase < 1000) invalid("account_uid_base", "must be 1000 or more: lower uids are the system's");
   if (settings_.storageRoot.empty() || settings_.storageRoot[0] != '/' || settings_.storageRoot.back() == '/')
     invalid("storage_root", "must be an absolute path without a trailing '/'");
+}
+
+void AccountStore::certify(store::Transaction& tx, Account& account) {
+  if (!certifier_) return;
+  auto certificate = certifier_(account);
+  if (!certificate) return;
+  writeCertificate(tx.session(), account.name, *certificate);
+  account.certificate = std::move(*certificate);
 }
 
 std::int64_t AccountStore::nowMs() const {
@@ -371,6 +393,7 @@ AccountChange AccountStore::createAccount(const NewAccount& request, const std::
         use(uid), use(gid), use(a.home), use(a.state), use(a.suspendReason), use(a.plan), use(limitsText),
         use(revision), use(at), use(at), now;
     insertDomain(s, a.name, a.domains[0]);
+    certify(tx, a);
     auto event = recordEvent(tx, "account.created", a, "", a.createdAtMs);
     return AccountChange{std::move(a), std::move(event)};
   });
@@ -501,6 +524,7 @@ AccountChange AccountStore::addDomain(const std::string& account, const NewDomai
     Domain d{request.name.ascii, request.name.unicode, request.kind, request.parent, request.nginxExtra};
     insertDomain(s, a.name, d);
     a.domains.push_back(d);
+    certify(tx, a);
     const auto at = nowMs();
     updateAccountRow(s, a, at);
     auto event = recordEvent(tx, "domain.added", a, d.name, at);
@@ -547,6 +571,7 @@ AccountChange AccountStore::removeDomain(const std::string& account, const std::
     }
     a.domains.erase(it);
     s << "DELETE FROM hosting_domains WHERE name = ?", use(const_cast<std::string&>(asciiName)), now;
+    certify(tx, a);
     const auto at = nowMs();
     updateAccountRow(s, a, at);
     auto event = recordEvent(tx, "domain.removed", a, asciiName, at);
@@ -559,16 +584,7 @@ AccountChange AccountStore::setCertificate(const std::string& account, const Cer
   return inTransaction(store_, "storing the certificate of " + account, [&](store::Transaction& tx) {
     auto& s = tx.session();
     auto a = requireAccount(tx, account);
-    Array::Ptr names = new Array;
-    for (const auto& n : c.names) names->add(n);
-    std::string namesText = condensed(names);
-    Poco::Int64 notAfter = c.notAfterMs;
-    s << "DELETE FROM hosting_certificates WHERE account = ?", use(a.name), now;
-    s << "INSERT INTO hosting_certificates (account, issuer, names_json, certificate_pem, key_pem, not_after_ms,"
-         " fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        use(a.name), use(const_cast<std::string&>(c.issuer)), use(namesText),
-        use(const_cast<std::string&>(c.certificatePem)), use(const_cast<std::string&>(c.keyPem)), use(notAfter),
-        use(const_cast<std::string&>(c.fingerprint)), now;
+    writeCertificate(s, a.name, c);
     a.certificate = c;
     const auto at = nowMs();
     updateAccountRow(s, a, at);

@@ -15,6 +15,7 @@
 // that is not the stored one; also a limit reached). On any error nothing is written.
 // Thread-safe: each call takes its own pooled session.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "hosting/Account.hpp"
 #include "hosting/AccountNames.hpp"
 #include "store/Store.hpp"
+#include "store/Transaction.hpp"
 
 namespace shoal::hosting {
 
@@ -70,9 +72,16 @@ constexpr std::size_t kMaxSuspendReasonBytes = 200;
 constexpr std::size_t kMaxPlanDescriptionBytes = 500;
 constexpr std::size_t kMaxNginxExtraBytes = 4096;
 
+// The certificate an account should have once its domains are as given: a new one, or nullopt
+// to keep the one it has. Called inside the transaction of every change to the domains
+// (creating the account included), so the event carries the certificate for the names it
+// announces. Throws to refuse the change.
+using Certifier = std::function<std::optional<Certificate>(const Account& account)>;
+
 class AccountStore {
  public:
-  AccountStore(store::Store& store, AccountStoreSettings settings, cluster::Clock clock = {});
+  AccountStore(store::Store& store, AccountStoreSettings settings, cluster::Clock clock = {},
+               Certifier certifier = {});
 
   // ---- plans ----
   Plan createPlan(const std::string& name, const std::string& description, const Limits& limits);
@@ -122,10 +131,13 @@ class AccountStore {
 
  private:
   std::int64_t nowMs() const;
+  // Runs the certifier for `account` and stores what it returns, in `tx`.
+  void certify(store::Transaction& tx, Account& account);
 
   store::Store& store_;
   AccountStoreSettings settings_;
   cluster::Clock clock_;
+  Certifier certifier_;
 };
 
 // Error(Conflict) "account 'acme' is at its limit of 3 for http.domains (Domains)" when the

@@ -172,6 +172,7 @@ ManagerService::ManagerService(store::Store& store, const host::Registries* regi
   std::filesystem::create_directories(tlsDir);
   auto ca = tls::CertificateAuthority::loadOrCreate(tlsDir, "shoal cluster CA");
   caFingerprint_ = ca.fingerprint();
+  siteCertificates_ = std::make_unique<tls::SiteCertificates>(ca);
   caFile_ = ca.certificateFile();
   std::vector<std::string> names{settings_.advertiseAddress};
   for (const std::string& extra : {platform.hostname, std::string("localhost"), std::string("127.0.0.1")})
@@ -284,6 +285,7 @@ hosting::AccountServiceHooks ManagerService::accountHooks() {
     for (const auto& command : enqueueCommands({request}, false, idempotencyKey).commands) ids.push_back(command.id);
     return ids;
   };
+  hooks.issueClusterCertificate = [this](const std::vector<std::string>& names) { return siteCertificates_->issue(names); };
   hooks.dispatch = [this](const std::string& event, const std::string& payload) {
     return events_ ? events_->dispatch(event, payload) : std::vector<std::int64_t>{};
   };

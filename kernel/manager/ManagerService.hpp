@@ -166,6 +166,7 @@ class ManagerService {
   // threads (ApiServerSettings::publicWorkers), so static files always find one.
   std::counting_semaphore<> passwordChecks_{2};
   std::unique_ptr<auth::AuditLog> audit_;
+  std::unique_ptr<tls::SiteCertificates> siteCertificates_;  // the sites' certificates from the cluster CA
   std::unique_ptr<hosting::AccountService> accounts_;
   // Set when a node enrols or its roles change: the sweeper then announces every account again
   // (AccountService::resync), so the node gets the identities and the sites it has none of.

@@ -9,6 +9,8 @@
 #include <set>
 #include <thread>
 
+#include <unistd.h>
+
 #include "ClusterTest.hpp"
 #include "hosting/AccountService.hpp"
 
@@ -347,7 +349,60 @@ TEST_P(AccountDeliveryTest, LimitsMustBeDeclaredAndPluginCountedOnesAreCheckedOn
             "account 'zero' is at its limit of 0 for http.domains (Domains)");
 }
 
+// The cluster CA certifies every account's names from the start, in the same change.
+class AccountCertificateTest : public AccountStoreTest {
+ protected:
+  void SetUp() override {
+    AccountStoreTest::SetUp();
+    if (HasFatalFailure()) return;
+    caDir_ = std::filesystem::temp_directory_path() / ("shoal-hosting-ca-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(caDir_);
+    std::filesystem::create_directories(caDir_);
+    sites_ = std::make_unique<tls::SiteCertificates>(tls::CertificateAuthority::loadOrCreate(caDir_, "test CA"));
+    AccountServiceHooks hooks;
+    hooks.dimensions = [] { return std::vector<LimitDimension>{kDomains}; };
+    hooks.issueClusterCertificate = [this](const std::vector<std::string>& names) {
+      ++issued_;
+      return sites_->issue(names);
+    };
+    service_ = std::make_unique<AccountService>(store(), AccountStoreSettings{20000, "/srv/shoal"}, hooks, clock());
+  }
+  void TearDown() override {
+    std::filesystem::remove_all(caDir_);
+    AccountStoreTest::TearDown();
+  }
+
+  std::filesystem::path caDir_;
+  std::unique_ptr<tls::SiteCertificates> sites_;
+  std::unique_ptr<AccountService> service_;
+  int issued_ = 0;
+};
+
+TEST_P(AccountCertificateTest, TheCertificateCoversEveryDomainAndFollowsTheNames) {
+  const auto created = service_->createAccount(NewAccount{"acme", normalizeDomain("acme.test"), "", std::nullopt});
+  ASSERT_TRUE(created.account.certificate);
+  EXPECT_EQ(created.account.certificate->issuer, "cluster-ca");
+  EXPECT_EQ(created.account.certificate->names, std::vector<std::string>{"acme.test"});
+  EXPECT_TRUE(contains(created.account.certificate->keyPem, "PRIVATE KEY"));
+  const auto added = service_->addDomain("acme", NewDomain{normalizeDomain("www.acme.test"), "alias", "acme.test", ""});
+  EXPECT_EQ(added.account.certificate->names, (std::vector<std::string>{"acme.test", "www.acme.test"}));
+  EXPECT_NE(added.account.certificate->fingerprint, created.account.certificate->fingerprint);
+  // A change that leaves the names alone keeps the certificate.
+  service_->suspend("acme", "audit");
+  EXPECT_EQ(issued_, 2);
+  const auto removed = service_->removeDomain("acme", "www.acme.test");
+  EXPECT_EQ(removed.account.certificate->names, std::vector<std::string>{"acme.test"});
+  EXPECT_EQ(service_->store().account("acme")->certificate->fingerprint, removed.account.certificate->fingerprint);
+  // A name too long for a common name does not come first.
+  const std::string longName = std::string(60, 'a') + ".example.test";
+  const auto other = service_->createAccount(NewAccount{"bob", normalizeDomain(longName), "", std::nullopt});
+  EXPECT_FALSE(other.account.certificate);  // no name fits a common name yet
+  service_->addDomain("bob", NewDomain{normalizeDomain("bob.test"), "secondary", "", ""});
+  EXPECT_EQ(service_->store().account("bob")->certificate->names, (std::vector<std::string>{"bob.test", longName}));
+}
+
 SHOAL_INSTANTIATE_FOR_BOTH_BACKENDS(AccountStoreTest);
+SHOAL_INSTANTIATE_FOR_BOTH_BACKENDS(AccountCertificateTest);
 SHOAL_INSTANTIATE_FOR_BOTH_BACKENDS(AccountDeliveryTest);
 
 }  // namespace
