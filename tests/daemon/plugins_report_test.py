@@ -42,6 +42,8 @@ check(hello.get("hooks") == ["node.joined"], f"hello hooks: {hello}")
 check(records.get("compat_v1_0.so", {}).get("state") == "loaded", f"compat: {records.get('compat_v1_0.so')}")
 compat12 = records.get("compat_v1_2.so", {})
 check(compat12.get("state") == "loaded" and compat12.get("abi_version") == "1.2", f"compat 1.2: {compat12}")
+compat14 = records.get("compat_v1_4.so", {})
+check(compat14.get("state") == "loaded" and compat14.get("abi_version") == "1.4", f"compat 1.4: {compat14}")
 
 expected_reasons = {
     "not_elf.so": "not a loadable shared library",

@@ -234,7 +234,7 @@ TEST_F(PluginHostTest, PanelWithMarkupTypeIsRefused) {
 TEST_F(PluginHostTest, OnlyGoodPluginsLoadAndEveryFileIsReported) {
   std::size_t loaded = 0;
   for (const auto& [file, r] : records_) loaded += r.state == PluginState::Loaded;
-  EXPECT_EQ(loaded, 3u);  // hello, compat_v1_0, compat_v1_2
+  EXPECT_EQ(loaded, 4u);  // hello, compat_v1_0, compat_v1_2, compat_v1_4
   EXPECT_EQ(records_.size(), host_->records().size());
   EXPECT_GE(records_.size(), 13u);
 }
