@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <map>
 
+#include <shoal/sdk.hpp>
+
 #include "common/Error.hpp"
 #include "host/HostApi.hpp"
 #include "host/HostObjects.hpp"
@@ -496,4 +498,39 @@ TEST_F(PluginHostTest, AccountAndDomainEventsAreKnownToHooks) {
     EXPECT_EQ(subscribe(event), SHOAL_OK) << event;
   EXPECT_EQ(subscribe("domain.renamed"), SHOAL_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(ctx.staged.hooks.size(), 7u);
+}
+
+// The SDK on a host of ABI 1.4: the table's struct_size ends before the 1.5 callbacks (whose
+// pointers this copy still holds, so struct_size alone decides), so neither is called; both
+// refuse with UNSUPPORTED naming the ABI they need.
+TEST(SdkOnAnOlderHost, LimitCallsRefuseCleanlyWhenTheTableLacksThem) {
+  shoal_host_api older = *shoal::host::hostApiTable();
+  older.struct_size = offsetof(shoal_host_api, callback_stats_declare) + sizeof older.callback_stats_declare;
+  older.abi_minor = 4;
+  shoal_plugin_ctx ctx;
+  ctx.pluginName = "older";
+  ctx.initializing = true;
+  const shoal::Host host(&older, &ctx);
+  EXPECT_FALSE(host.offersLimits());
+  shoal::Registrar registrar(host);
+  try {
+    registrar.limit("domains", "Domains", shoal::kLimitCountsDomains);
+    FAIL() << "limit() on a 1.4 host did not refuse";
+  } catch (const shoal::HostError& e) {
+    EXPECT_EQ(e.status(), SHOAL_ERR_UNSUPPORTED);
+    EXPECT_NE(std::string(e.what()).find("needs ABI 1.5"), std::string::npos) << e.what();
+  }
+  try {
+    host.checkLimit("acme", "disk_mb", 1);
+    FAIL() << "checkLimit() on a 1.4 host did not refuse";
+  } catch (const shoal::HostError& e) {
+    EXPECT_EQ(e.status(), SHOAL_ERR_UNSUPPORTED);
+    EXPECT_NE(std::string(e.what()).find("(ABI 1.4) offers no limit_check; it needs ABI 1.5"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(ctx.staged.limits.empty());
+
+  // The same calls on the real table reach the host.
+  const shoal::Host current(shoal::host::hostApiTable(), &ctx);
+  EXPECT_TRUE(current.offersLimits());
 }
