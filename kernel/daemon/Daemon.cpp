@@ -186,6 +186,7 @@ Poco::JSON::Object::Ptr toJson(const host::PluginRecord& r) {
   o->set("probes", array(c.probes, [](const auto& e) { return e.service; }));
   o->set("panels", array(c.panels, [](const auto& e) { return e.id; }));
   o->set("hooks", array(c.hooks, [](const auto& e) { return e.event; }));
+  o->set("limits", array(c.limits, [](const auto& e) { return e.name; }));
   return o;
 }
 

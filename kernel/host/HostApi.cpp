@@ -324,6 +324,34 @@ shoal_status registerMetrics(shoal_plugin_ctx* ctx, const shoal_metrics_desc* de
   });
 }
 
+shoal_status registerLimit(shoal_plugin_ctx* ctx, const shoal_limit_desc* desc0, shoal_buffer* outError) {
+  return registration(ctx, outError, "declaring a limit", [&] {
+    const auto d = normalized(desc0, SHOAL_SIZE_THROUGH(shoal_limit_desc, counts), "limit");
+    LimitEntry entry;
+    entry.plugin = ctx->pluginName;
+    entry.dimension = std::string(view(d.dimension));
+    static const std::regex dimensionPattern("[a-z][a-z0-9_]{0,31}");
+    require(std::regex_match(entry.dimension, dimensionPattern),
+            "limit dimension '" + entry.dimension + "' must match [a-z][a-z0-9_]{0,31}");
+    entry.name = ctx->pluginName + "." + entry.dimension;
+    entry.label = std::string(view(d.label));
+    require(!entry.label.empty(), "limit '" + entry.name + "': label is empty");
+    require(entry.label.size() <= 64, "limit '" + entry.name + "': label is " +
+                                          std::to_string(entry.label.size()) + " bytes, at most 64");
+    for (unsigned char c : entry.label)
+      require(c >= 0x20 && c != 0x7f,
+              "limit '" + entry.name + "': label must be one line without control characters");
+    entry.counts = std::string(view(d.counts));
+    require(entry.counts.empty() || entry.counts == "domains",
+            "limit '" + entry.name + "': counts '" + entry.counts +
+                "' must be \"domains\" (the kernel counts the account's domains) or empty (the plugin counts)");
+    for (const auto& staged : ctx->staged.limits)
+      if (staged.dimension == entry.dimension)
+        throw Error(ErrorCode::Conflict, "limit '" + entry.name + "' declared twice");
+    ctx->staged.limits.push_back(std::move(entry));
+  });
+}
+
 shoal_status replySetHttpStatus(shoal_reply* reply, uint32_t httpStatus) {
   if (reply == nullptr) return SHOAL_ERR_INVALID_ARGUMENT;
   if (!reply->forApiRequest) {
@@ -383,6 +411,19 @@ shoal_status statsEmit(shoal_plugin_ctx* ctx, shoal_str samplesJson, shoal_buffe
 shoal_status statsDeclare(shoal_plugin_ctx* ctx, shoal_str seriesJson, shoal_buffer* outError) {
   return run(outError, [&] {
     runtimeOf(ctx, "stats_declare").declareStats(ctx->pluginName, std::string(view(seriesJson)));
+    return SHOAL_OK;
+  });
+}
+
+shoal_status limitCheck(shoal_plugin_ctx* ctx, shoal_str account, shoal_str dimension, int64_t wouldHave,
+                        shoal_buffer* outError) {
+  return run(outError, [&] {
+    require(ctx != nullptr && ctx->registries != nullptr, "limit_check needs a plugin context");
+    const std::string accountName(view(account)), dimensionName(view(dimension));
+    require(!accountName.empty(), "limit_check: account is empty");
+    require(!dimensionName.empty(), "limit_check: dimension is empty");
+    require(wouldHave >= 0, "limit_check: would_have is " + std::to_string(wouldHave) + ", must be >= 0");
+    ctx->registries->checkLimit(accountName, ctx->pluginName + "." + dimensionName, wouldHave);
     return SHOAL_OK;
   });
 }
@@ -504,6 +545,9 @@ shoal_host_api makeTable() {
   api.callback_register_metrics = &registerMetrics;
   // ABI 1.4
   api.callback_stats_declare = &statsDeclare;
+  // ABI 1.5
+  api.callback_register_limit = &registerLimit;
+  api.callback_limit_check = &limitCheck;
   return api;
 }
 

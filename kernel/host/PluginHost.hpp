@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "host/HostRuntime.hpp"
@@ -70,6 +71,11 @@ class PluginHost {
   // What plugins reach through ABI 1.1's runtime callbacks (host info, enqueue, health).
   // `runtime` must outlive every call into plugins; set it to null before it goes away.
   void setRuntime(HostRuntime* runtime) { runtime_.store(runtime); }
+  // The account side of ABI 1.5's callback_limit_check (see LimitChecker in Registries.hpp),
+  // installed by the part of the daemon that owns accounts; until then, and in processes
+  // without accounts, the check answers SHOAL_ERR_UNSUPPORTED. Whatever `checker` captures
+  // must outlive every call into plugins; install an empty one before it goes away.
+  void setLimitChecker(LimitChecker checker) { registries_.setLimitChecker(std::move(checker)); }
   const std::vector<PluginRecord>& records() const { return records_; }
 
  private:

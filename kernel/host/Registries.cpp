@@ -8,9 +8,10 @@
 namespace shoal::host {
 
 const std::vector<std::string>& knownHookEvents() {
-  static const std::vector<std::string> events{"account.created", "account.changed",
-                                               "account.removed", "node.joined",
-                                               "node.left",       "health.changed"};
+  static const std::vector<std::string> events{
+      "account.created",   "account.changed", "account.suspended", "account.unsuspended",
+      "account.removed",   "domain.added",    "domain.removed",    "node.joined",
+      "node.left",         "health.changed"};
   return events;
 }
 
@@ -34,6 +35,15 @@ void Registries::checkProbeFreeLocked(const std::string& service) const {
   }
 }
 
+void Registries::checkLimitFreeLocked(const std::string& name) const {
+  for (const auto& entry : all_.limits) {
+    if (entry.name == name) {
+      throw Error(ErrorCode::Conflict, "limit '" + name + "' is already declared by plugin '" +
+                                           entry.plugin + "'");
+    }
+  }
+}
+
 void Registries::checkQueueHandlerFree(const std::string& kind) const {
   std::shared_lock lock(mutex_);
   checkQueueHandlerFreeLocked(kind);
@@ -48,6 +58,7 @@ void Registries::commit(const Contributions& staged) {
   std::unique_lock lock(mutex_);
   for (const auto& entry : staged.queueHandlers) checkQueueHandlerFreeLocked(entry.kind);
   for (const auto& entry : staged.probes) checkProbeFreeLocked(entry.service);
+  for (const auto& entry : staged.limits) checkLimitFreeLocked(entry.name);
   auto append = [](auto& to, const auto& from) { to.insert(to.end(), from.begin(), from.end()); };
   append(all_.queueHandlers, staged.queueHandlers);
   append(all_.probes, staged.probes);
@@ -56,6 +67,7 @@ void Registries::commit(const Contributions& staged) {
   append(all_.apis, staged.apis);
   append(all_.connections, staged.connections);
   append(all_.metrics, staged.metrics);
+  append(all_.limits, staged.limits);
 }
 
 std::optional<QueueHandlerEntry> Registries::queueHandler(const std::string& kind) const {
@@ -115,6 +127,38 @@ std::vector<std::string> Registries::servicesSharingDaemon(const std::string& se
 std::vector<MetricsEntry> Registries::metrics() const {
   std::shared_lock lock(mutex_);
   return all_.metrics;
+}
+
+std::vector<LimitEntry> Registries::limits() const {
+  std::shared_lock lock(mutex_);
+  return all_.limits;
+}
+
+std::optional<LimitEntry> Registries::limit(const std::string& name) const {
+  std::shared_lock lock(mutex_);
+  for (const auto& entry : all_.limits)
+    if (entry.name == name) return entry;
+  return std::nullopt;
+}
+
+void Registries::setLimitChecker(LimitChecker checker) {
+  auto installed = checker ? std::make_shared<const LimitChecker>(std::move(checker)) : nullptr;
+  std::unique_lock lock(mutex_);
+  limitChecker_ = std::move(installed);
+}
+
+void Registries::checkLimit(const std::string& account, const std::string& limitName,
+                            std::int64_t wouldHave) const {
+  std::shared_ptr<const LimitChecker> checker;
+  {
+    std::shared_lock lock(mutex_);
+    checker = limitChecker_;
+  }
+  // Unsupported first: where no accounts live, no dimension is meaningful either.
+  if (!checker) throw Error(ErrorCode::Unsupported, "accounts are not available in this process");
+  if (!limit(limitName)) throw Error(ErrorCode::NotFound, "no limit '" + limitName + "' is declared");
+  // Outside the lock: the checker reads the store and may take its time.
+  (*checker)(account, limitName, wouldHave);
 }
 
 void Registries::clear() {

@@ -1,5 +1,6 @@
 #pragma once
-// The kernel's registries: what plugins contribute (queue handlers, probes, panels, hooks).
+// The kernel's registries: what plugins contribute (queue handlers, probes, panels, hooks,
+// limit dimensions).
 //
 // A plugin's contributions are staged in a Contributions while its on_init runs and enter
 // the registries together, or not at all, through Registries::commit. Entries keep the
@@ -8,6 +9,8 @@
 #include <shoal/abi.h>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -78,6 +81,25 @@ struct MetricsEntry {
   shoal_status (*onCollect)(void*, shoal_reply*) = nullptr;
 };
 
+// A limit dimension of hosting accounts a plugin declared (ABI 1.5 callback_register_limit).
+struct LimitEntry {
+  std::string plugin;
+  std::string dimension;  // as declared: "domains"
+  std::string name;       // the full name accounts and plans use: "http.domains"
+  std::string label;      // for people: "Domains"
+  // "domains": the kernel counts the account's domains itself; empty: the plugin counts and
+  // asks through callback_limit_check.
+  std::string counts;
+};
+
+// Decides whether `account` may have `wouldHave` objects of the limit `limitName` (a full
+// name, "http.disk_mb"). Returns when it may; throws shoal::Error otherwise: Conflict with the
+// message the refusal carries ("account 'acme' is at its limit of 3 for http.domains
+// (Domains)"), NotFound for an unknown account. Installed by the part of the daemon that
+// owns accounts (the manager); called from any thread, outside the registries' lock.
+using LimitChecker =
+    std::function<void(const std::string& account, const std::string& limitName, std::int64_t wouldHave)>;
+
 // What one plugin registered during its init.
 struct Contributions {
   std::vector<QueueHandlerEntry> queueHandlers;
@@ -87,6 +109,7 @@ struct Contributions {
   std::vector<ApiEntry> apis;  // at most one
   std::vector<ConnectionsEntry> connections;  // at most one
   std::vector<MetricsEntry> metrics;  // at most one
+  std::vector<LimitEntry> limits;
 };
 
 // The events a hook may subscribe to in this ABI version.
@@ -95,8 +118,8 @@ const std::vector<std::string>& knownHookEvents();
 class Registries {
  public:
   // Adds all of `staged` or, when any entry clashes with a registered one (a queue-handler
-  // kind or a probe service already taken), nothing; then throws Error(Conflict) naming the
-  // clash and its owner.
+  // kind, a probe service or a limit name already taken), nothing; then throws
+  // Error(Conflict) naming the clash and its owner.
   void commit(const Contributions& staged);
 
   // Throws Error(Conflict) if `kind` / `service` is already registered.
@@ -114,6 +137,17 @@ class Registries {
   // just {service} when its probe names no daemon or it has no probe.
   std::vector<std::string> servicesSharingDaemon(const std::string& service) const;
   std::vector<MetricsEntry> metrics() const;
+  // Every declared limit dimension, in load order; one by its full name ("http.domains").
+  std::vector<LimitEntry> limits() const;
+  std::optional<LimitEntry> limit(const std::string& name) const;
+
+  // The account side of callback_limit_check. Installed by the daemon where accounts live;
+  // an empty checker uninstalls it. Not a plugin's contribution: clear() keeps it.
+  void setLimitChecker(LimitChecker checker);
+  // Runs the installed checker for `limitName` (which must be declared: Error(NotFound)
+  // otherwise); Error(Unsupported) "accounts are not available in this process" when none
+  // is installed. The checker's own errors pass through unchanged.
+  void checkLimit(const std::string& account, const std::string& limitName, std::int64_t wouldHave) const;
 
   // Forget everything (at shutdown, before libraries are unloaded).
   void clear();
@@ -121,9 +155,11 @@ class Registries {
  private:
   void checkQueueHandlerFreeLocked(const std::string& kind) const;
   void checkProbeFreeLocked(const std::string& service) const;
+  void checkLimitFreeLocked(const std::string& name) const;
 
   mutable std::shared_mutex mutex_;
   Contributions all_;
+  std::shared_ptr<const LimitChecker> limitChecker_;  // guarded by mutex_; null = none
 };
 
 }  // namespace shoal::host

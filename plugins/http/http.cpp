@@ -24,6 +24,10 @@
 // http.site.put and http.site.remove render an account's nginx server blocks, php-fpm pool and
 // certificate on each web node; on the manager, the account events enqueue them (role http,
 // key account:<name>, staggered by reload_stagger_ms). Settings: README.md, [plugin.http].
+//
+// Limits of hosting accounts (ABI 1.5; an older shoald gets none): http.domains ("Domains",
+// the account's domains, which the kernel counts and refuses itself) and http.disk_mb ("Disk
+// space (MB)", counted by this plugin).
 #include <shoal/sdk.hpp>
 
 #include <stdexcept>
@@ -67,10 +71,19 @@ class Http final : public shoal::Plugin {
     configureProxyProtocol(reg.host(), config.port("port", 80));
     reg.queueHandler("http.restart", "Restart the web server (restart_command)",
                      [this](std::string_view, shoal::Reply& reply) { restart(reply); });
+    declareLimits(reg);
     sites_.registerWith(reg);
   }
 
  private:
+  // The kernel owns every limit's value and every refusal; the plugin names what it offers.
+  // A host older than ABI 1.5 knows no limits (and would refuse the call, and the plugin).
+  static void declareLimits(shoal::Registrar& reg) {
+    if (!reg.host().offersLimits()) return;
+    reg.limit("domains", "Domains", shoal::kLimitCountsDomains);
+    reg.limit("disk_mb", "Disk space (MB)");
+  }
+
   // nginx's snippet for the PROXY protocol listener; nothing without the settings.
   static void configureProxyProtocol(const shoal::Host& host, std::uint16_t plainPort) {
     const auto listener = shoal::plugins::readProxyProtocolListener(host, "http", plainPort);

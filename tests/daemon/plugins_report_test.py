@@ -42,6 +42,11 @@ check(hello.get("hooks") == ["node.joined"], f"hello hooks: {hello}")
 check(records.get("compat_v1_0.so", {}).get("state") == "loaded", f"compat: {records.get('compat_v1_0.so')}")
 compat12 = records.get("compat_v1_2.so", {})
 check(compat12.get("state") == "loaded" and compat12.get("abi_version") == "1.2", f"compat 1.2: {compat12}")
+compat14 = records.get("compat_v1_4.so", {})
+check(compat14.get("state") == "loaded" and compat14.get("abi_version") == "1.4", f"compat 1.4: {compat14}")
+limits = records.get("limits.so", {})
+check(limits.get("state") == "loaded" and limits.get("limits") == ["limits.sites", "limits.mailboxes"],
+      f"limits: {limits}")
 
 expected_reasons = {
     "not_elf.so": "not a loadable shared library",
@@ -55,12 +60,13 @@ expected_reasons = {
     "broken_bad_panel.so": "'html' is not one of",
     "x_duplicate_name.so": "a plugin named 'hello' is already loaded from",
     "x_duplicate_kind.so": "queue handler kind 'hello.greet' is already registered by plugin 'hello'",
+    "broken_duplicate_limit.so": "limit 'broken_duplicate_limit.domains' declared twice",
 }
 for name, reason in expected_reasons.items():
     record = records.get(name, {})
     check(record.get("state") == "refused", f"{name} should be refused: {record}")
     check(reason in record.get("reason", ""), f"{name}: reason {record.get('reason')!r} lacks {reason!r}")
-    check(record.get("queue_handlers") == [] and record.get("panels") == [],
+    check(record.get("queue_handlers") == [] and record.get("panels") == [] and record.get("limits") == [],
           f"{name}: a refused plugin lists contributions: {record}")
 
 # Text form: one line per file, each naming its state.

@@ -486,6 +486,25 @@ TEST_F(HttpSites, RemoveLeavesNoVhostPoolOrCertificateButTheDocroot) {
   EXPECT_TRUE(contains(replay, "unchanged")) << replay;
 }
 
+// Loaded by a 1.5 kernel, the plugin declares its two limit dimensions and subscribes to
+// every account and domain event, on the same load that serves the sites above.
+TEST_F(HttpSites, DeclaresItsLimitsAndSubscribesToTheAccountEvents) {
+  const auto domains = host_->registries().limit("http.domains");
+  ASSERT_TRUE(domains);
+  EXPECT_EQ(domains->label, "Domains");
+  EXPECT_EQ(domains->counts, "domains");
+  const auto disk = host_->registries().limit("http.disk_mb");
+  ASSERT_TRUE(disk);
+  EXPECT_EQ(disk->label, "Disk space (MB)");
+  EXPECT_EQ(disk->counts, "");
+  EXPECT_EQ(host_->registries().limits().size(), 2u);
+  for (const auto& event : shoal::http::siteEvents()) {
+    const auto hooks = host_->registries().hooks(event);
+    ASSERT_EQ(hooks.size(), 1u) << event;
+    EXPECT_EQ(hooks[0].plugin, "http") << event;
+  }
+}
+
 // The manager's hooks turn account events into commands: which kind, key, target and stagger.
 TEST(HttpSiteHooks, AccountEventsBecomeCommandsForEveryWebNode) {
   const std::string state = R"({"name": "acme", "uid": 20001, "gid": 20001, "home": "/srv/shoal/acme",

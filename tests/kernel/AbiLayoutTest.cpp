@@ -1,4 +1,4 @@
-// The ABI only ever grows at the end: every field of the frozen 1.0 and 1.2 headers keeps its
+// The ABI only ever grows at the end: every field of the frozen 1.0, 1.2 and 1.4 headers keeps its
 // offset and size in the current header, and every constant keeps its value.
 #include <gtest/gtest.h>
 
@@ -16,6 +16,8 @@ const shoal_layout_field* shoal_layout_frozen_v1_0(size_t* count);
 const shoal_layout_field* shoal_layout_current(size_t* count);
 const shoal_layout_field* shoal_layout_frozen_v1_2(size_t* count);
 const shoal_layout_field* shoal_layout_current_through_1_2(size_t* count);
+const shoal_layout_field* shoal_layout_frozen_v1_4(size_t* count);
+const shoal_layout_field* shoal_layout_current_through_1_4(size_t* count);
 }
 
 namespace {
@@ -44,6 +46,18 @@ TEST(AbiLayout, EveryFieldOfAbi1_2KeepsItsOffsetAndSize) {
   auto frozen = layout(&shoal_layout_frozen_v1_2);
   auto current = layout(&shoal_layout_current_through_1_2);
   ASSERT_GT(frozen.size(), 80u);
+  for (const auto& [name, place] : frozen) {
+    auto it = current.find(name);
+    ASSERT_NE(it, current.end()) << name << " disappeared from the ABI";
+    EXPECT_EQ(it->second.first, place.first) << name << " moved (offset or value changed)";
+    EXPECT_EQ(it->second.second, place.second) << name << " changed size";
+  }
+}
+
+TEST(AbiLayout, EveryFieldOfAbi1_4KeepsItsOffsetAndSize) {
+  auto frozen = layout(&shoal_layout_frozen_v1_4);
+  auto current = layout(&shoal_layout_current_through_1_4);
+  ASSERT_GT(frozen.size(), 100u);
   for (const auto& [name, place] : frozen) {
     auto it = current.find(name);
     ASSERT_NE(it, current.end()) << name << " disappeared from the ABI";

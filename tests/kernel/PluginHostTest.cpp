@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <map>
 
+#include <shoal/sdk.hpp>
+
 #include "common/Error.hpp"
 #include "host/HostApi.hpp"
 #include "host/HostObjects.hpp"
@@ -234,7 +236,7 @@ TEST_F(PluginHostTest, PanelWithMarkupTypeIsRefused) {
 TEST_F(PluginHostTest, OnlyGoodPluginsLoadAndEveryFileIsReported) {
   std::size_t loaded = 0;
   for (const auto& [file, r] : records_) loaded += r.state == PluginState::Loaded;
-  EXPECT_EQ(loaded, 3u);  // hello, compat_v1_0, compat_v1_2
+  EXPECT_EQ(loaded, 5u);  // hello, compat_v1_0, compat_v1_2, compat_v1_4, limits
   EXPECT_EQ(records_.size(), host_->records().size());
   EXPECT_GE(records_.size(), 13u);
 }
@@ -270,4 +272,265 @@ TEST(PluginHostDirectory, MissingDirectoryIsAClearError) {
     EXPECT_EQ(e.code(), shoal::ErrorCode::InvalidArgument);
     EXPECT_NE(std::string(e.what()).find("/nonexistent/shoal/plugins does not exist"), std::string::npos);
   }
+}
+
+// ---- ABI 1.4 plugins in a 1.5 host -------------------------------------------------------
+
+// The previous minor's plugin, built against the frozen 1.4 header: its handler gets 1.3's
+// apply context, its metrics are taken, and 1.4's stats_declare reaches the host (which has
+// no runtime here, so says so).
+TEST_F(PluginHostTest, PluginBuiltAgainstFrozenAbi1_4LoadsAndWorks) {
+  const auto& compat = record("compat_v1_4.so");
+  ASSERT_EQ(compat.state, PluginState::Loaded) << compat.reason;
+  EXPECT_EQ(compat.abiMinor, 4);
+  EXPECT_TRUE(compat.contributions.limits.empty());
+  auto handler = host_->registries().queueHandler("compat14.echo");
+  ASSERT_TRUE(handler);
+  ASSERT_NE(handler->onApplyCtx, nullptr);
+  const std::string kind = "compat14.echo", key = "compat14", payload = R"({"v":4})";
+  shoal_apply_context context{};
+  context.struct_size = sizeof context;
+  context.attempt = 2;
+  context.command_id = 7;
+  context.kind = {kind.data(), kind.size()};
+  context.ordering_key = {key.data(), key.size()};
+  shoal_reply reply;
+  ASSERT_EQ(handler->onApplyCtx(handler->user, &context, {payload.data(), payload.size()}, &reply), SHOAL_OK)
+      << reply.error;
+  EXPECT_EQ(reply.output, R"(compat14.echo attempt 2: {"v":4})");
+
+  bool metrics = false;
+  for (const auto& entry : host_->registries().metrics()) metrics = metrics || entry.plugin == "compat14";
+  EXPECT_TRUE(metrics);
+
+  auto api = host_->registries().api("compat14");
+  ASSERT_TRUE(api);
+  auto call = [&](const std::string& method, const std::string& path, shoal_reply& out) {
+    return api->onRequest(api->user, shoal_str{method.data(), method.size()}, shoal_str{path.data(), path.size()},
+                          shoal_str{"", 0}, shoal_str{"{}", 2}, &out);
+  };
+  shoal_reply got;
+  ASSERT_EQ(call("GET", "", got), SHOAL_OK);
+  EXPECT_EQ(got.output, R"({"abi": "1.4"})");
+  shoal_reply declare;
+  EXPECT_EQ(call("POST", "declare", declare), SHOAL_ERR_UNSUPPORTED);
+  EXPECT_NE(declare.error.find("stats_declare"), std::string::npos) << declare.error;
+}
+
+// ---- ABI 1.5: limit dimensions -----------------------------------------------------------
+
+namespace {
+
+// What the account side answers, without accounts: "acme" may have 3 limits.mailboxes and
+// any number of limits.sites; no other account exists. Records every question.
+struct FakeAccounts {
+  struct Question {
+    std::string account, limit;
+    std::int64_t wouldHave;
+  };
+  std::vector<Question> asked;
+
+  shoal::host::LimitChecker checker() {
+    return [this](const std::string& account, const std::string& limit, std::int64_t wouldHave) {
+      asked.push_back({account, limit, wouldHave});
+      if (account != "acme") throw shoal::Error(shoal::ErrorCode::NotFound, "no account '" + account + "'");
+      if (limit == "limits.mailboxes" && wouldHave > 3)
+        throw shoal::Error(shoal::ErrorCode::Conflict,
+                           "account 'acme' is at its limit of 3 for limits.mailboxes (Mailboxes)");
+    };
+  }
+};
+
+std::string checkPayload(const std::string& account, const std::string& dimension, std::int64_t wouldHave) {
+  return R"({"account":")" + account + R"(","dimension":")" + dimension +
+         R"(","would_have":)" + std::to_string(wouldHave) + "}";
+}
+
+}  // namespace
+
+TEST_F(PluginHostTest, PluginBuiltAgainstTheCurrentHeaderDeclaresLimits) {
+  const auto& limits = record("limits.so");
+  ASSERT_EQ(limits.state, PluginState::Loaded) << limits.reason;
+  EXPECT_EQ(limits.abiMinor, SHOAL_ABI_VERSION_MINOR);
+  ASSERT_EQ(limits.contributions.limits.size(), 2u);
+
+  auto all = host_->registries().limits();
+  ASSERT_EQ(all.size(), 2u);  // no other test plugin declares any
+  auto sites = host_->registries().limit("limits.sites");
+  ASSERT_TRUE(sites);
+  EXPECT_EQ(sites->plugin, "limits");
+  EXPECT_EQ(sites->dimension, "sites");
+  EXPECT_EQ(sites->label, "Sites");
+  EXPECT_EQ(sites->counts, "domains");
+  auto mailboxes = host_->registries().limit("limits.mailboxes");
+  ASSERT_TRUE(mailboxes);
+  EXPECT_EQ(mailboxes->label, "Mailboxes");
+  EXPECT_EQ(mailboxes->counts, "");
+  EXPECT_FALSE(host_->registries().limit("mailboxes"));  // only by full name
+  EXPECT_FALSE(host_->registries().limit("hello.mailboxes"));
+}
+
+TEST_F(PluginHostTest, LimitCheckWithoutAccountsIsUnsupported) {
+  shoal_reply reply;
+  EXPECT_EQ(apply("limits.check", checkPayload("acme", "mailboxes", 1), reply), SHOAL_ERR_UNSUPPORTED);
+  EXPECT_EQ(reply.error, "accounts are not available in this process");
+}
+
+TEST_F(PluginHostTest, LimitCheckAsksTheInstalledCheckerWithTheFullName) {
+  FakeAccounts accounts;
+  host_->setLimitChecker(accounts.checker());
+
+  shoal_reply within;
+  ASSERT_EQ(apply("limits.check", checkPayload("acme", "mailboxes", 3), within), SHOAL_OK) << within.error;
+  EXPECT_EQ(within.output, "allowed");
+  ASSERT_EQ(accounts.asked.size(), 1u);
+  EXPECT_EQ(accounts.asked[0].account, "acme");
+  EXPECT_EQ(accounts.asked[0].limit, "limits.mailboxes");
+  EXPECT_EQ(accounts.asked[0].wouldHave, 3);
+
+  shoal_reply over;
+  EXPECT_EQ(apply("limits.check", checkPayload("acme", "mailboxes", 4), over), SHOAL_ERR_CONFLICT);
+  EXPECT_EQ(over.error, "account 'acme' is at its limit of 3 for limits.mailboxes (Mailboxes)");
+  // A conflict of a plugin's API answer is the ADR's HTTP 409.
+  EXPECT_EQ(shoal::host::pluginHttpAnswer(SHOAL_ERR_CONFLICT, 0, true).status, 409);
+
+  shoal_reply unknownAccount;
+  EXPECT_EQ(apply("limits.check", checkPayload("nobody", "mailboxes", 1), unknownAccount), SHOAL_ERR_NOT_FOUND);
+  EXPECT_EQ(unknownAccount.error, "no account 'nobody'");
+  ASSERT_EQ(accounts.asked.size(), 3u);
+
+  // An undeclared dimension and bad input never reach the account side.
+  shoal_reply undeclared;
+  EXPECT_EQ(apply("limits.check", checkPayload("acme", "ftp_users", 1), undeclared), SHOAL_ERR_NOT_FOUND);
+  EXPECT_EQ(undeclared.error, "no limit 'limits.ftp_users' is declared");
+  shoal_reply negative;
+  EXPECT_EQ(apply("limits.check", checkPayload("acme", "mailboxes", -1), negative), SHOAL_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(negative.error.find("would_have"), std::string::npos) << negative.error;
+  shoal_reply noAccount;
+  EXPECT_EQ(apply("limits.check", checkPayload("", "mailboxes", 1), noAccount), SHOAL_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(noAccount.error.find("account is empty"), std::string::npos) << noAccount.error;
+  EXPECT_EQ(accounts.asked.size(), 3u);
+
+  // Uninstalled again: back to unsupported.
+  host_->setLimitChecker({});
+  shoal_reply gone;
+  EXPECT_EQ(apply("limits.check", checkPayload("acme", "mailboxes", 1), gone), SHOAL_ERR_UNSUPPORTED);
+}
+
+TEST_F(PluginHostTest, LimitDeclarationsAreValidatedNamingTheField) {
+  const shoal_host_api* api = shoal::host::hostApiTable();
+  ASSERT_NE(api->callback_register_limit, nullptr);
+  shoal_plugin_ctx ctx;
+  ctx.pluginName = "direct";
+  shoal::host::Registries registries;
+  ctx.registries = &registries;
+  ctx.initializing = true;
+  auto declare = [&](const std::string& dimension, const std::string& label, const std::string& counts,
+                     std::string& message) {
+    shoal_limit_desc desc{};
+    desc.struct_size = sizeof desc;
+    desc.dimension = {dimension.data(), dimension.size()};
+    desc.label = {label.data(), label.size()};
+    desc.counts = {counts.data(), counts.size()};
+    shoal_buffer error{nullptr, 0};
+    shoal_status status = api->callback_register_limit(&ctx, &desc, &error);
+    message = error.data ? std::string(error.data, error.len) : "";
+    api->callback_buffer_free(&error);
+    return status;
+  };
+  std::string message;
+  EXPECT_EQ(declare("Domains", "Domains", "domains", message), SHOAL_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(message.find("limit dimension 'Domains' must match [a-z][a-z0-9_]{0,31}"), std::string::npos) << message;
+  EXPECT_EQ(declare("a23456789012345678901234567890123", "Long", "", message), SHOAL_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(message.find("limit dimension"), std::string::npos) << message;
+  EXPECT_EQ(declare("disk_mb", "", "", message), SHOAL_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(message.find("'direct.disk_mb': label is empty"), std::string::npos) << message;
+  EXPECT_EQ(declare("disk_mb", std::string(65, 'x'), "", message), SHOAL_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(message.find("label is 65 bytes, at most 64"), std::string::npos) << message;
+  EXPECT_EQ(declare("disk_mb", "Disk\nspace", "", message), SHOAL_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(message.find("label must be one line"), std::string::npos) << message;
+  EXPECT_EQ(declare("disk_mb", "Disk space (MB)", "megabytes", message), SHOAL_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(message.find("counts 'megabytes' must be \"domains\""), std::string::npos) << message;
+  EXPECT_TRUE(ctx.staged.limits.empty());
+
+  EXPECT_EQ(declare("disk_mb", std::string(64, 'x'), "", message), SHOAL_OK) << message;
+  EXPECT_EQ(declare("domains", "Domains", "domains", message), SHOAL_OK) << message;
+  EXPECT_EQ(declare("disk_mb", "Disk space (MB)", "", message), SHOAL_ERR_CONFLICT);
+  EXPECT_NE(message.find("limit 'direct.disk_mb' declared twice"), std::string::npos) << message;
+  ASSERT_EQ(ctx.staged.limits.size(), 2u);
+  EXPECT_EQ(ctx.staged.limits[1].name, "direct.domains");
+
+  // A descriptor from a newer minor than this host knows is refused.
+  shoal_limit_desc larger{};
+  larger.struct_size = sizeof larger + 8;
+  shoal_buffer error{nullptr, 0};
+  EXPECT_EQ(api->callback_register_limit(&ctx, &larger, &error), SHOAL_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(error.data, error.len).find("upgrade shoald"), std::string::npos);
+  api->callback_buffer_free(&error);
+
+  // Only during on_init.
+  ctx.initializing = false;
+  EXPECT_EQ(declare("inodes", "Inodes", "", message), SHOAL_ERR_UNSUPPORTED);
+  EXPECT_NE(message.find("only possible during on_init"), std::string::npos) << message;
+}
+
+TEST_F(PluginHostTest, SecondDeclarationOfALimitRefusesThePlugin) {
+  expectRefused(record("broken_duplicate_limit.so"), "limit 'broken_duplicate_limit.domains' declared twice");
+  EXPECT_FALSE(host_->registries().limit("broken_duplicate_limit.domains"));
+}
+
+TEST_F(PluginHostTest, AccountAndDomainEventsAreKnownToHooks) {
+  const shoal_host_api* api = shoal::host::hostApiTable();
+  shoal_plugin_ctx ctx;
+  ctx.pluginName = "direct";
+  shoal::host::Registries registries;
+  ctx.registries = &registries;
+  ctx.initializing = true;
+  auto subscribe = [&](const std::string& event) {
+    shoal_hook_desc hook{};
+    hook.struct_size = sizeof hook;
+    hook.event = {event.data(), event.size()};
+    hook.on_event = [](void*, shoal_str, shoal_str, shoal_reply*) { return SHOAL_OK; };
+    return api->callback_register_hook(&ctx, &hook, nullptr);
+  };
+  for (const char* event : {"account.created", "account.changed", "account.suspended", "account.unsuspended",
+                            "account.removed", "domain.added", "domain.removed"})
+    EXPECT_EQ(subscribe(event), SHOAL_OK) << event;
+  EXPECT_EQ(subscribe("domain.renamed"), SHOAL_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ctx.staged.hooks.size(), 7u);
+}
+
+// The SDK on a host of ABI 1.4: the table's struct_size ends before the 1.5 callbacks (whose
+// pointers this copy still holds, so struct_size alone decides), so neither is called; both
+// refuse with UNSUPPORTED naming the ABI they need.
+TEST(SdkOnAnOlderHost, LimitCallsRefuseCleanlyWhenTheTableLacksThem) {
+  shoal_host_api older = *shoal::host::hostApiTable();
+  older.struct_size = offsetof(shoal_host_api, callback_stats_declare) + sizeof older.callback_stats_declare;
+  older.abi_minor = 4;
+  shoal_plugin_ctx ctx;
+  ctx.pluginName = "older";
+  ctx.initializing = true;
+  const shoal::Host host(&older, &ctx);
+  EXPECT_FALSE(host.offersLimits());
+  shoal::Registrar registrar(host);
+  try {
+    registrar.limit("domains", "Domains", shoal::kLimitCountsDomains);
+    FAIL() << "limit() on a 1.4 host did not refuse";
+  } catch (const shoal::HostError& e) {
+    EXPECT_EQ(e.status(), SHOAL_ERR_UNSUPPORTED);
+    EXPECT_NE(std::string(e.what()).find("needs ABI 1.5"), std::string::npos) << e.what();
+  }
+  try {
+    host.checkLimit("acme", "disk_mb", 1);
+    FAIL() << "checkLimit() on a 1.4 host did not refuse";
+  } catch (const shoal::HostError& e) {
+    EXPECT_EQ(e.status(), SHOAL_ERR_UNSUPPORTED);
+    EXPECT_NE(std::string(e.what()).find("(ABI 1.4) offers no limit_check; it needs ABI 1.5"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(ctx.staged.limits.empty());
+
+  // The same calls on the real table reach the host.
+  const shoal::Host current(shoal::host::hostApiTable(), &ctx);
+  EXPECT_TRUE(current.offersLimits());
 }

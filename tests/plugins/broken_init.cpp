@@ -4,6 +4,7 @@
 //   BROKEN_DUPLICATE_NAME  is named "hello", like the example plugin loaded before it
 //   BROKEN_DUPLICATE_KIND  registers queue kind "hello.greet", which hello already has
 //   BROKEN_BAD_PANEL       registers a panel of type "html" (markup is never accepted)
+//   BROKEN_DUPLICATE_LIMIT declares the limit dimension "domains" twice (ABI 1.5)
 #include <shoal/sdk.hpp>
 
 #include <stdexcept>
@@ -25,6 +26,9 @@ class Broken final : public shoal::Plugin {
     reg.queueHandler("hello.greet", "clashes with hello", [](std::string_view, shoal::Reply&) {});
 #elif defined(BROKEN_BAD_PANEL)
     reg.panel("raw", R"({"title":"Raw","sections":[{"id":"x","type":"html","title":"X","body":"<script>alert(1)</script>"}]})");
+#elif defined(BROKEN_DUPLICATE_LIMIT)
+    reg.limit("domains", "Domains", shoal::kLimitCountsDomains);
+    reg.limit("domains", "Domains again", shoal::kLimitCountsDomains);
 #endif
   }
 };

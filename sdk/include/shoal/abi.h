@@ -43,7 +43,7 @@ extern "C" {
 #endif
 
 #define SHOAL_ABI_VERSION_MAJOR 1
-#define SHOAL_ABI_VERSION_MINOR 4
+#define SHOAL_ABI_VERSION_MINOR 5
 
 /* The one symbol a plugin exports. */
 #define SHOAL_PLUGIN_ENTRY_SYMBOL "shoal_plugin_entry"
@@ -197,8 +197,9 @@ typedef struct shoal_panel_desc {
 } shoal_panel_desc;
 
 /* A subscription to kernel events. Known events in this ABI version:
- *   account.created  account.changed  account.removed
- *   node.joined      node.left        health.changed
+ *   account.created    account.changed      account.removed
+ *   account.suspended  account.unsuspended  domain.added     domain.removed
+ *   node.joined        node.left            health.changed
  * health.changed (on the manager) carries the object callback_health_list describes, plus
  * "previous": the state before. It is sent when a probe's state changes and when a service
  * on a node enters or leaves maintenance (a rolling restart drains it first); "serving" is
@@ -211,6 +212,20 @@ typedef struct shoal_panel_desc {
  * node.joined reasons: "enrolled" (a new node used its join token), "returned" (an offline
  * node was heard from again). node.left reasons: "offline" (no contact for the manager's
  * offline time), "removed" (an admin removed it; also after "offline"). Draining is neither.
+ * account.created, account.changed, account.suspended, account.unsuspended and
+ * account.removed (on the manager; suspended and unsuspended added in ABI 1.5) carry
+ *   {"account": {the account's whole desired state, the one representation of
+ *    docs/adr/0013-hosting-accounts.md: "name", "uid", "gid", "home", "state",
+ *    "suspend_reason", "plan", "limits", "domains", "certificate", "revision", ...}}
+ * account.removed carries the state the account had when it was removed. domain.added and
+ * domain.removed (ABI 1.5) carry the same plus "domain": "<the domain's punycode name>":
+ * after domain.added the account's "domains" lists it; after domain.removed it no longer
+ * does. The kernel owns the account: a plugin renders its own service's objects from the
+ * state it receives and never writes an account. On create and change the kernel has
+ * enqueued the account's identity (account.identity.put, ordering key "account:<name>")
+ * before the hook runs; on removal the hook runs first and account.identity.remove is
+ * enqueued after every hook, so a plugin's commands about an account, enqueued with the
+ * same ordering key, reach each node between the two.
  * Hooks run one at a time, in the order events happened.
  * Registering any other name is refused. */
 typedef struct shoal_hook_desc {
@@ -279,6 +294,23 @@ typedef struct shoal_connections_desc {
   void* user;
   shoal_status (*on_node_connections)(void* user, shoal_str node_json, shoal_reply* reply);
 } shoal_connections_desc;
+
+/* Added in ABI 1.5. A limit dimension of hosting accounts that this plugin declares, so that
+ * plans and accounts can set it and the kernel can enforce it. The kernel knows no dimension
+ * by name: every one comes from a plugin. Its full name is "<plugin name>.<dimension>"
+ * (e.g. "http.domains"); an account's "limits" object is keyed by full names, each a whole
+ * number >= 0 or null (unlimited). The kernel owns the limits' values and every refusal:
+ * a plugin declares what a dimension counts, never the number an account may have. */
+typedef struct shoal_limit_desc {
+  uint32_t struct_size;
+  shoal_str dimension; /* [a-z][a-z0-9_]{0,31}, unique within the plugin */
+  shoal_str label;     /* one line for people, at most 64 bytes: "Domains", "Disk space (MB)" */
+  /* What is counted. "domains": a kernel object kind the kernel counts itself (the
+   * account's domains, of every kind), so the kernel refuses the domain that would exceed
+   * the limit and the plugin does nothing. Empty: the plugin counts its own objects and asks
+   * before it creates one, through callback_limit_check. No other value is accepted. */
+  shoal_str counts;
+} shoal_limit_desc;
 
 /* ---- what the host offers ------------------------------------------------------------ */
 
@@ -463,6 +495,33 @@ typedef struct shoal_host_api {
    * Manager only: SHOAL_ERR_UNSUPPORTED on a node. */
   shoal_status (*callback_stats_declare)(shoal_plugin_ctx* ctx, shoal_str series_json,
                                          shoal_buffer* out_error);
+
+  /* ---- added in ABI 1.5 (check struct_size before calling) ---- */
+
+  /* Declare a limit dimension of hosting accounts (see shoal_limit_desc). Only during
+   * on_init; like every registration it takes effect when init succeeds. A field out of its
+   * grammar (dimension, label, counts) is SHOAL_ERR_INVALID_ARGUMENT naming the field; a
+   * second declaration of the same dimension by the plugin is SHOAL_ERR_CONFLICT. Declared
+   * on every process the plugin loads in, so nodes and manager agree on the names; only the
+   * manager enforces them. */
+  shoal_status (*callback_register_limit)(shoal_plugin_ctx* ctx, const shoal_limit_desc* desc,
+                                          shoal_buffer* out_error);
+  /* Ask the kernel whether `account` may have `would_have` (>= 0) objects of this plugin's
+   * `dimension` (the short name, as declared: "disk_mb", not "http.disk_mb"), before the
+   * plugin creates the object that brings the count there. The plugin counts; the kernel
+   * holds the account's limit and answers:
+   *   SHOAL_OK                    within the limit (or the limit is null: unlimited);
+   *   SHOAL_ERR_CONFLICT          over it, with the kernel's message, the one every refusal
+   *                               of a limit carries and that the plugin passes on unchanged
+   *                               (an API reply of CONFLICT becomes HTTP 409):
+   *                               "account 'acme' is at its limit of 3 for http.domains (Domains)";
+   *   SHOAL_ERR_NOT_FOUND         no such account, or the plugin declared no such dimension;
+   *   SHOAL_ERR_INVALID_ARGUMENT  an empty account name or a negative would_have.
+   * The answer is advice at that instant, not a reservation: two concurrent creations may
+   * both be told SHOAL_OK. Manager only: SHOAL_ERR_UNSUPPORTED on a node or in a process
+   * that holds no accounts. */
+  shoal_status (*callback_limit_check)(shoal_plugin_ctx* ctx, shoal_str account, shoal_str dimension,
+                                       int64_t would_have, shoal_buffer* out_error);
 } shoal_host_api;
 
 /* ---- what the plugin provides -------------------------------------------------------- */

@@ -310,6 +310,27 @@ class Host {
     return detail::hostOffers(api_, &shoal_host_api::callback_stats_declare);
   }
 
+  // ---- ABI 1.5 ----
+
+  // Before creating an object of this plugin's limit `dimension` (declared with
+  // Registrar::limit, counts empty) for `account`: may the account have `wouldHave` of them?
+  // Returns when it may. Throws HostError: SHOAL_ERR_CONFLICT with the kernel's refusal
+  // ("account 'acme' is at its limit of 3 for http.disk_mb (Disk space (MB))"), which a
+  // handler lets through unchanged (an API answer of 409); SHOAL_ERR_NOT_FOUND for an unknown
+  // account or an undeclared dimension; SHOAL_ERR_UNSUPPORTED on a node, or on a host older
+  // than ABI 1.5. Manager only.
+  void checkLimit(std::string_view account, std::string_view dimension, std::int64_t wouldHave) const {
+    require(&shoal_host_api::callback_limit_check, "limit_check", "1.5");
+    detail::HostBuffer error(api_);
+    detail::check(api_->callback_limit_check(ctx_, toStr(account), toStr(dimension), wouldHave, error.get()),
+                  error, "limit_check");
+  }
+  // True when the host takes limit declarations and checks (ABI 1.5).
+  bool offersLimits() const {
+    return detail::hostOffers(api_, &shoal_host_api::callback_register_limit) &&
+           detail::hostOffers(api_, &shoal_host_api::callback_limit_check);
+  }
+
   // ---- ABI 1.3 ----
 
   // One command and its deliveries, as JSON (manager only; see callback_command_get in
@@ -397,6 +418,9 @@ struct ProbeSpec {
     return *this;
   }
 };
+
+// ABI 1.5: the `counts` of a limit the kernel counts itself: the account's domains.
+inline constexpr std::string_view kLimitCountsDomains = "domains";
 
 // Callback signatures. Throw (PluginError or anything else) to fail.
 using ApplyFn = std::function<void(std::string_view payloadJson, Reply& reply)>;
@@ -730,6 +754,24 @@ class Registrar {
     detail::HostBuffer error(host_.api());
     detail::check(host_.api()->callback_register_connections(host_.context(), &d, error.get()),
                   error, "register_connections");
+  }
+
+  // ABI 1.5: declare a limit dimension of hosting accounts, full name "<plugin>.<dimension>"
+  // (see shoal_limit_desc in abi.h). `counts` is kLimitCountsDomains when the kernel counts
+  // the account's domains itself, or empty when the plugin counts and asks Host::checkLimit
+  // before it creates an object. Throws HostError(SHOAL_ERR_UNSUPPORTED) on an older host,
+  // which knows no limits: test Host::offersLimits() first to load there without them.
+  void limit(std::string_view dimension, std::string_view label, std::string_view counts = {}) {
+    if (!detail::hostOffers(host_.api(), &shoal_host_api::callback_register_limit))
+      throw HostError(SHOAL_ERR_UNSUPPORTED, "this shoald takes no limit declarations; it needs ABI 1.5");
+    shoal_limit_desc d{};
+    d.struct_size = sizeof d;
+    d.dimension = toStr(dimension);
+    d.label = toStr(label);
+    d.counts = toStr(counts);
+    detail::HostBuffer error(host_.api());
+    detail::check(host_.api()->callback_register_limit(host_.context(), &d, error.get()), error,
+                  "register_limit");
   }
 
   const Host& host() const { return host_; }
