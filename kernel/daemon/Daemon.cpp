@@ -275,6 +275,12 @@ int runDaemon(const LoadedConfig& config) {
       runtime = std::make_unique<DaemonRuntime>(s.role, s.dataDir, s.appServer ? s.dataDir / "appserver" : "",
                                                 managerService.get());
       plugins.setRuntime(runtime.get());
+      // Plugins ask the account service whether an account may have one more of what they count.
+      plugins.setLimitChecker([accounts = &managerService->accounts()](const std::string& account,
+                                                                     const std::string& limitName,
+                                                                     std::int64_t wouldHave) {
+        accounts->checkLimit(account, limitName, wouldHave);
+      });
       managerService->start();
       log.information("manager API at https://" + managerService->advertisedEndpoint() + ", CA " +
                       managerService->caFingerprint() + ", admin token in " +
@@ -336,6 +342,7 @@ int runDaemon(const LoadedConfig& config) {
     if (runtime) runtime->setAgent(nullptr);
     if (nodeAgent) nodeAgent->stop();
     if (managerService) managerService->stop();
+    plugins.setLimitChecker({});
     plugins.shutdown();
     plugins.setRuntime(nullptr);
   }

@@ -275,6 +275,8 @@ hosting::AccountServiceHooks ManagerService::accountHooks() {
   hosting::AccountServiceHooks hooks;
   hooks.dimensions = [this] {
     std::vector<hosting::LimitDimension> out;
+    if (registries_)
+      for (const auto& limit : registries_->limits()) out.push_back({limit.name, limit.label, limit.counts});
     return out;
   };
   hooks.enqueue = [this](const cluster::CommandRequest& request, const std::string& idempotencyKey) {
