@@ -80,6 +80,35 @@ const char* kUsage = R"(usage: shoalctl [--json] [--manager HOST:PORT] [--token-
   user passwd NAME                     a new password, read the same way; ends NAME's sessions
   user remove NAME
 
+Hosting accounts:
+  account list
+  account show NAME
+  account add NAME DOMAIN [--plan PLAN] [--limits LIMITS]
+                                       an account with its primary domain; its uid and home are
+                                       the manager's to give; every node gets the Unix user
+  account edit NAME [--plan PLAN] [--limits LIMITS] [--revision N]
+                                       a plan's limits are copied into the account when it is
+                                       given; --revision: refuse if someone changed it since
+  account suspend NAME --reason TEXT   its sites answer 503 until unsuspended
+  account unsuspend NAME
+  account remove NAME                  its sites and Unix user go; its files stay on the storage
+  account resync [NAME]                send the accounts to the nodes again (a node that missed them)
+  domain list ACCOUNT
+  domain add ACCOUNT DOMAIN [--kind secondary|alias|subdomain] [--parent DOMAIN] [--nginx-extra TEXT]
+                                       IDN may be typed in Unicode; aliases are served by their
+                                       parent's site, subdomains end in their parent's name
+  domain edit ACCOUNT DOMAIN --nginx-extra TEXT
+  domain remove ACCOUNT DOMAIN
+  plan list
+  plan show NAME
+  plan add NAME [--description TEXT] [--limits LIMITS]
+  plan edit NAME [--description TEXT] [--limits LIMITS]
+                                       accounts on the plan keep their limits until `plan apply`
+  plan apply NAME                      give every account on the plan the plan's limits now
+  plan remove NAME
+  limits                               the limit names the loaded plugins declare
+    LIMITS is NAME=N[,NAME=N...], N a whole number or "unlimited": http.domains=10,http.disk_mb=500
+
 Load balancer (the lvs plugin), with ipvsadm's options:
   lb list [--stats | --rate]           virtual services, real servers, health and counters
   lb add    SERVICE_ADDRESS --service NAME [-s SCHEDULER] [-p [SECONDS]] [-M NETMASK] [-g|-m|-i]
@@ -152,7 +181,9 @@ Options parse(int argc, char** argv) {
   static const std::vector<std::string> valued{"--manager", "--token-file", "--ca", "--config", "--ttl",
                                                "--state",   "--limit",      "--payload", "--key", "--target", "--idempotency-key",
                                                "--batch", "--role", "--max-unavailable", "--service",
-                                               "--listen", "--body", "--proxy-protocol", "--timeout"};
+                                               "--listen", "--body", "--proxy-protocol", "--timeout",
+                                               "--plan", "--limits", "--reason", "--kind", "--parent", "--nginx-extra",
+                                               "--description", "--revision"};
   static const std::vector<std::string> boolean{"--json", "--all", "--help", "-h", "--stats", "--rate", "--no-drain", "--wait",
                                                 "-g", "-m", "-i", "-n"};
   // ipvsadm's short options of `lb`.
@@ -334,6 +365,135 @@ std::int64_t parseNumber(const std::string& text, const std::string& what, std::
   } catch (const std::exception&) {
   }
   throw UsageError(what + " '" + text + "' must be a number from " + std::to_string(min) + " to " + std::to_string(max));
+}
+
+// "http.domains=10,http.disk_mb=unlimited" as the API's limits object.
+Object::Ptr parseLimitsFlag(const std::string& textValue) {
+  Object::Ptr limits = new Object;
+  std::istringstream list(textValue);
+  for (std::string item; std::getline(list, item, ',');) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+      throw UsageError("--limits takes NAME=N[,NAME=N...], not '" + item + "'");
+    const auto name = item.substr(0, eq), value = item.substr(eq + 1);
+    if (value == "unlimited")
+      limits->set(name, Poco::Dynamic::Var());
+    else if (value.find_first_not_of("0123456789") == std::string::npos && value.size() <= 15)
+      limits->set(name, static_cast<std::int64_t>(std::stoll(value)));
+    else
+      throw UsageError("--limits: " + name + " must be a whole number or \"unlimited\", not '" + value + "'");
+  }
+  return limits;
+}
+
+// account, domain, plan and limits: the hosting routes of docs/api.md.
+void hostingRequest(Options& o, const std::string& group, const std::string& verb, std::string& method,
+                    std::string& path, Object::Ptr& body) {
+  auto limitsInto = [&](Object::Ptr& b) {
+    if (o.flags.count("--limits")) b->set("limits", parseLimitsFlag(o.flags["--limits"]));
+  };
+  if (group == "limits") {
+    method = "GET", path = "/v1/limits";
+  } else if (group == "account" && verb == "list") {
+    method = "GET", path = "/v1/accounts";
+  } else if (group == "account" && (verb == "show" || verb == "remove" || verb == "unsuspend")) {
+    const auto name = percentEncoded(word(o, 2, "account name"));
+    method = verb == "show" ? "GET" : verb == "remove" ? "DELETE" : "POST";
+    path = "/v1/accounts/" + name + (verb == "unsuspend" ? "/unsuspend" : "");
+  } else if (group == "account" && verb == "add") {
+    method = "POST", path = "/v1/accounts", body = new Object;
+    body->set("name", word(o, 2, "account name"));
+    body->set("domain", word(o, 3, "primary domain"));
+    if (o.flags.count("--plan")) body->set("plan", o.flags["--plan"]);
+    limitsInto(body);
+  } else if (group == "account" && verb == "edit") {
+    method = "PUT", path = "/v1/accounts/" + percentEncoded(word(o, 2, "account name")), body = new Object;
+    if (o.flags.count("--plan")) body->set("plan", o.flags["--plan"]);
+    limitsInto(body);
+    if (o.flags.count("--revision")) body->set("revision", parseId(o.flags["--revision"], "--revision"));
+    if (body->size() == 0) throw UsageError("account edit needs --plan, --limits or both");
+  } else if (group == "account" && verb == "suspend") {
+    if (!o.flags.count("--reason")) throw UsageError("account suspend needs --reason TEXT (the owner and the logs see it)");
+    method = "POST", path = "/v1/accounts/" + percentEncoded(word(o, 2, "account name")) + "/suspend", body = new Object;
+    body->set("reason", o.flags["--reason"]);
+  } else if (group == "account" && verb == "resync") {
+    method = "POST", path = "/v1/accounts/resync", body = new Object;
+    if (o.words.size() > 2) body->set("account", o.words[2]);
+  } else if (group == "domain" && verb == "list") {
+    method = "GET", path = "/v1/accounts/" + percentEncoded(word(o, 2, "account name")) + "/domains";
+  } else if (group == "domain" && verb == "add") {
+    method = "POST", path = "/v1/accounts/" + percentEncoded(word(o, 2, "account name")) + "/domains", body = new Object;
+    body->set("name", word(o, 3, "domain"));
+    if (o.flags.count("--kind")) body->set("kind", o.flags["--kind"]);
+    if (o.flags.count("--parent")) body->set("parent", o.flags["--parent"]);
+    if (o.flags.count("--nginx-extra")) body->set("nginx_extra", o.flags["--nginx-extra"]);
+  } else if (group == "domain" && (verb == "edit" || verb == "remove")) {
+    path = "/v1/accounts/" + percentEncoded(word(o, 2, "account name")) + "/domains/" + percentEncoded(word(o, 3, "domain"));
+    if (verb == "remove") {
+      method = "DELETE";
+    } else {
+      if (!o.flags.count("--nginx-extra")) throw UsageError("domain edit needs --nginx-extra TEXT (\"\" to clear it)");
+      method = "PUT", body = new Object;
+      body->set("nginx_extra", o.flags["--nginx-extra"]);
+    }
+  } else if (group == "plan" && verb == "list") {
+    method = "GET", path = "/v1/plans";
+  } else if (group == "plan" && (verb == "show" || verb == "remove" || verb == "apply")) {
+    const auto name = percentEncoded(word(o, 2, "plan name"));
+    method = verb == "show" ? "GET" : verb == "remove" ? "DELETE" : "POST";
+    path = "/v1/plans/" + name + (verb == "apply" ? "/apply" : "");
+  } else if (group == "plan" && (verb == "add" || verb == "edit")) {
+    const auto name = word(o, 2, "plan name");
+    body = new Object;
+    if (verb == "add") {
+      method = "POST", path = "/v1/plans";
+      body->set("name", name);
+    } else {
+      method = "PUT", path = "/v1/plans/" + percentEncoded(name);
+    }
+    if (o.flags.count("--description")) body->set("description", o.flags["--description"]);
+    limitsInto(body);
+  } else {
+    throw UsageError("unknown command '" + group + (verb.empty() ? "" : " " + verb) + "'");
+  }
+}
+
+std::string limitsText(const Object::Ptr& limits) {
+  std::string out;
+  for (const auto& [name, value] : *limits) out += (out.empty() ? "" : ", ") + name + "=" + (value.isEmpty() ? "unlimited" : value.convert<std::string>());
+  return out.empty() ? "none" : out;
+}
+
+void printAccount(const Object::Ptr& a, bool full) {
+  std::cout << std::left << std::setw(20) << text(a->get("name")) << std::setw(8) << text(a->get("uid"))
+            << std::setw(11) << text(a->get("state"));
+  auto domains = a->getArray("domains");
+  std::cout << (domains && domains->size() ? domains->getObject(0)->getValue<std::string>("unicode") : "-");
+  if (domains && domains->size() > 1) std::cout << " (+" << domains->size() - 1 << ")";
+  std::cout << "\n";
+  if (!full) return;
+  std::cout << "  home     " << text(a->get("home")) << "\n  plan     " << (a->getValue<std::string>("plan").empty() ? "-" : a->getValue<std::string>("plan"))
+            << "\n  limits   " << limitsText(a->getObject("limits")) << "\n  revision " << text(a->get("revision")) << "\n";
+  if (a->getValue<std::string>("state") == "suspended") std::cout << "  reason   " << text(a->get("suspend_reason")) << "\n";
+  for (std::size_t i = 0; domains && i < domains->size(); ++i) {
+    auto d = domains->getObject(static_cast<unsigned>(i));
+    std::cout << "  domain   " << d->getValue<std::string>("unicode") << " (" << d->getValue<std::string>("kind");
+    if (!d->getValue<std::string>("parent").empty()) std::cout << " of " << d->getValue<std::string>("parent");
+    std::cout << ")\n";
+  }
+  auto certificate = a->getObject("certificate");
+  if (certificate)
+    std::cout << "  certificate " << text(certificate->get("issuer")) << ", until " << when(certificate->get("not_after_ms")) << "\n";
+}
+
+void printCommands(const Object::Ptr& b) {
+  auto commands = b->getArray("commands");
+  if (commands && commands->size()) {
+    std::cout << "sent to the nodes as command(s)";
+    for (std::size_t i = 0; i < commands->size(); ++i) std::cout << " " << text(commands->get(static_cast<unsigned>(i)));
+    std::cout << " (shoalctl queue show ID)\n";
+  }
+  if (b->has("warning")) std::cerr << "warning: " << text(b->get("warning")) << "\n";
 }
 
 void lbRequest(Options& o, const std::string& verb, std::string& method, std::string& path, Object::Ptr& body) {
@@ -742,6 +902,8 @@ int main(int argc, char** argv) {
       method = "DELETE", path = "/v1/users/" + percentEncoded(word(o, 2, "user name"));
     } else if (group == "lb") {
       lbRequest(o, verb, method, path, body);
+    } else if (group == "account" || group == "domain" || group == "plan" || group == "limits") {
+      hostingRequest(o, group, verb, method, path, body);
     } else if (group == "api") {
       method = verb;
       if (method != "GET" && method != "POST" && method != "PUT" && method != "DELETE")
@@ -867,6 +1029,49 @@ int main(int argc, char** argv) {
       if (verb == "add") std::cout << "added panel user " << text(b->get("name")) << "\n";
       if (verb == "passwd") std::cout << "changed the password of " << text(b->get("name")) << "; their sessions ended\n";
       if (verb == "remove") std::cout << "removed panel user " << text(b->get("deleted")) << "\n";
+    } else if (group == "limits") {
+      auto limits = b->getArray("limits");
+      for (std::size_t i = 0; i < limits->size(); ++i) {
+        auto l = limits->getObject(static_cast<unsigned>(i));
+        std::cout << std::left << std::setw(24) << text(l->get("name")) << text(l->get("label")) << "\n";
+      }
+      if (limits->size() == 0) std::cout << "no loaded plugin declares a limit\n";
+    } else if (group == "account" && verb == "list") {
+      auto accounts = b->getArray("accounts");
+      for (std::size_t i = 0; i < accounts->size(); ++i) printAccount(accounts->getObject(static_cast<unsigned>(i)), false);
+      if (accounts->size() == 0) std::cout << "no accounts; add one with: shoalctl account add NAME DOMAIN\n";
+    } else if (group == "account" && verb == "show") {
+      printAccount(b, true);
+    } else if (group == "account" && verb == "resync") {
+      auto announced = b->getArray("announced");
+      std::cout << "announced " << announced->size() << " account(s) to the nodes again\n";
+    } else if (group == "account" || (group == "domain" && verb != "list")) {
+      if (b->has("account")) printAccount(b->getObject("account"), group == "domain");
+      printCommands(b);
+    } else if (group == "domain") {
+      auto domains = b->getArray("domains");
+      for (std::size_t i = 0; i < domains->size(); ++i) {
+        auto d = domains->getObject(static_cast<unsigned>(i));
+        std::cout << std::left << std::setw(40) << d->getValue<std::string>("unicode") << std::setw(11)
+                  << d->getValue<std::string>("kind") << d->getValue<std::string>("parent") << "\n";
+      }
+    } else if (group == "plan" && verb == "list") {
+      auto plans = b->getArray("plans");
+      for (std::size_t i = 0; i < plans->size(); ++i) {
+        auto p = plans->getObject(static_cast<unsigned>(i));
+        std::cout << std::left << std::setw(20) << text(p->get("name")) << std::setw(14)
+                  << (text(p->get("accounts")) + " account(s)") << limitsText(p->getObject("limits")) << "\n";
+      }
+      if (plans->size() == 0) std::cout << "no plans; add one with: shoalctl plan add NAME --limits LIMITS\n";
+    } else if (group == "plan" && verb == "apply") {
+      auto changed = b->getArray("changed");
+      std::cout << changed->size() << " account(s) took the plan's limits\n";
+      for (std::size_t i = 0; i < changed->size(); ++i) printCommands(changed->getObject(static_cast<unsigned>(i)));
+    } else if (group == "plan" && verb == "remove") {
+      std::cout << "removed plan " << text(b->get("removed")) << "\n";
+    } else if (group == "plan") {
+      std::cout << text(b->get("name")) << ": " << limitsText(b->getObject("limits")) << " (" << text(b->get("accounts"))
+                << " account(s))\n";
     } else if (group == "lb" && verb == "schema") {
       printLbSchema(b);
     } else if (group == "lb" && verb == "list") {

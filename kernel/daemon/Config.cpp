@@ -22,7 +22,7 @@ const std::set<std::string> kDaemonKeys{"role", "data_dir", "plugin_dir", "store
                                           "panel_idle_timeout_minutes", "metrics_listen",
                                           "stats_step_seconds", "join_token_file",
                                           "stats_max_series_per_plugin", "audit_retention_days",
-                                          "audit_max_rows"};
+                                          "audit_max_rows", "account_uid_base", "storage_root"};
 
 [[noreturn]] void invalid(const std::string& where, const std::string& what) {
   throw Error(ErrorCode::InvalidArgument, where + ": " + what);
@@ -135,6 +135,11 @@ LoadedConfig loadConfig(const std::filesystem::path& file, bool fileRequired,
   s.statsMaxSeriesPerPlugin = number("stats_max_series_per_plugin", "10000", 1, 1000000);
   s.auditRetentionDays = number("audit_retention_days", "90", 1, 36500);
   s.auditMaxRows = number("audit_max_rows", "1000000", 1000, 1000000000);
+  s.accountUidBase = number("account_uid_base", "20000", 1000, 2000000000);
+  s.storageRoot = c.getString("shoald.storage_root", "/srv/shoal");
+  if (s.storageRoot.empty() || s.storageRoot[0] != '/' || (s.storageRoot.size() > 1 && s.storageRoot.back() == '/') ||
+      s.storageRoot.find("/../") != std::string::npos || s.storageRoot.find_first_of(" \t\n") != std::string::npos)
+    invalid(source, "shoald.storage_root '" + s.storageRoot + "' must be an absolute path without blanks or a trailing '/'");
   const std::string metrics = c.getString("shoald.metrics_listen", "");
   if (!metrics.empty()) {
     // ADDRESS:PORT, an IPv6 address in brackets.

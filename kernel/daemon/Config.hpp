@@ -42,6 +42,10 @@ struct DaemonSettings {
   // auditMaxRows.
   int auditRetentionDays = 90;
   int auditMaxRows = 1000000;
+  // Manager: hosting accounts get uid = accountUidBase + a counter that never goes back; their
+  // homes are storageRoot/<name> on the shared storage.
+  int accountUidBase = 20000;
+  std::string storageRoot = "/srv/shoal";
   // Node: a file holding the join token (first enrolment only; read when the node starts).
   std::filesystem::path joinTokenFile;
 };

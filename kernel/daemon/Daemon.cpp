@@ -268,11 +268,19 @@ int runDaemon(const LoadedConfig& config) {
       ms.metricsPort = s.metricsPort;
       ms.statsStepSeconds = s.statsStepSeconds;
       ms.statsMaxSeriesPerPlugin = static_cast<std::size_t>(s.statsMaxSeriesPerPlugin);
+      ms.hosting.uidBase = static_cast<std::uint32_t>(s.accountUidBase);
+      ms.hosting.storageRoot = s.storageRoot;
       ms.auditRetention = {std::chrono::hours(24 * s.auditRetentionDays), static_cast<std::size_t>(s.auditMaxRows)};
       managerService = std::make_unique<manager::ManagerService>(*store, &plugins.registries(), ms);
       runtime = std::make_unique<DaemonRuntime>(s.role, s.dataDir, s.appServer ? s.dataDir / "appserver" : "",
                                                 managerService.get());
       plugins.setRuntime(runtime.get());
+      // Plugins ask the account service whether an account may have one more of what they count.
+      plugins.setLimitChecker([accounts = &managerService->accounts()](const std::string& account,
+                                                                     const std::string& limitName,
+                                                                     std::int64_t wouldHave) {
+        accounts->checkLimit(account, limitName, wouldHave);
+      });
       managerService->start();
       log.information("manager API at https://" + managerService->advertisedEndpoint() + ", CA " +
                       managerService->caFingerprint() + ", admin token in " +
@@ -334,6 +342,7 @@ int runDaemon(const LoadedConfig& config) {
     if (runtime) runtime->setAgent(nullptr);
     if (nodeAgent) nodeAgent->stop();
     if (managerService) managerService->stop();
+    plugins.setLimitChecker({});
     plugins.shutdown();
     plugins.setRuntime(nullptr);
   }

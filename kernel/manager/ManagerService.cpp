@@ -172,6 +172,7 @@ ManagerService::ManagerService(store::Store& store, const host::Registries* regi
   std::filesystem::create_directories(tlsDir);
   auto ca = tls::CertificateAuthority::loadOrCreate(tlsDir, "shoal cluster CA");
   caFingerprint_ = ca.fingerprint();
+  siteCertificates_ = std::make_unique<tls::SiteCertificates>(ca);
   caFile_ = ca.certificateFile();
   std::vector<std::string> names{settings_.advertiseAddress};
   for (const std::string& extra : {platform.hostname, std::string("localhost"), std::string("127.0.0.1")})
@@ -200,6 +201,7 @@ ManagerService::ManagerService(store::Store& store, const host::Registries* regi
       store_, auth::SessionPolicy{settings_.sessionIdleTimeout, std::chrono::hours(12)});
   audit_ = std::make_unique<auth::AuditLog>(store_);
   pruneAudit();
+  accounts_ = std::make_unique<hosting::AccountService>(store_, settings_.hosting, accountHooks());
 
   api::ApiServerSettings apiSettings;
   apiSettings.bindAddress = settings_.listenAddress;
@@ -269,6 +271,29 @@ std::string ManagerService::advertisedEndpoint() const {
   return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port());
 }
 
+hosting::AccountServiceHooks ManagerService::accountHooks() {
+  hosting::AccountServiceHooks hooks;
+  hooks.dimensions = [this] {
+    std::vector<hosting::LimitDimension> out;
+    if (registries_)
+      for (const auto& limit : registries_->limits()) out.push_back({limit.name, limit.label, limit.counts});
+    return out;
+  };
+  hooks.enqueue = [this](const cluster::CommandRequest& request, const std::string& idempotencyKey) {
+    std::vector<std::int64_t> ids;
+    // A cluster without nodes has nobody to give the identity to; a node that joins later is
+    // given every account when it enrols (publishNodeEvent).
+    if (nodes_.list(false).empty()) return ids;
+    for (const auto& command : enqueueCommands({request}, false, idempotencyKey).commands) ids.push_back(command.id);
+    return ids;
+  };
+  hooks.issueClusterCertificate = [this](const std::vector<std::string>& names) { return siteCertificates_->issue(names); };
+  hooks.dispatch = [this](const std::string& event, const std::string& payload) {
+    return events_ ? events_->dispatch(event, payload) : std::vector<std::int64_t>{};
+  };
+  return hooks;
+}
+
 void ManagerService::start() {
   server_->start();
   if (metricsServer_) metricsServer_->start();
@@ -288,6 +313,18 @@ void ManagerService::start() {
         log.error(std::string("offline sweep: ") + e.what());
       }
       if (++sweeps % 60 == 0) pruneAudit();
+      // Account changes whose delivery failed (the store was unreachable) are tried again.
+      if (accounts_->deliveryPending()) accounts_->deliverPending();
+      if (accountsResyncWanted_.exchange(false)) {
+        try {
+          const auto announced = accounts_->resync(std::nullopt);
+          if (!announced.empty())
+            log.information("announced " + std::to_string(announced.size()) +
+                            " account(s) again for a node that joined or changed roles");
+        } catch (const std::exception& e) {
+          log.error(std::string("announcing accounts again: ") + e.what());
+        }
+      }
       // Also wakes long-polls whose backoff has passed.
       notifier_.notifyAll();
       for (int i = 0; i < 10 && running_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -317,6 +354,7 @@ void ManagerService::stop() {
 
 void ManagerService::publishNodeEvent(const cluster::NodeEvent& event) {
   const bool joined = event.kind == cluster::NodeEvent::Kind::Joined;
+  if (joined && event.reason == "enrolled") accountsResyncWanted_ = true;
   // Enrolment and the offline sweep log their own lines; coming back has no other.
   if (event.reason == "returned")
     Poco::Logger::get("shoald.manager")
@@ -549,7 +587,10 @@ std::vector<api::Route> ManagerService::makeRoutes() {
         throw Error(ErrorCode::InvalidArgument, "roles[" + std::to_string(i) + "] must be a string");
       names.push_back(roles->getElement<std::string>(static_cast<unsigned>(i)));
     }
-    return ok(toJson(nodes_.setRoles(r.idParam("id"), names)));
+    const auto before = nodes_.find(r.idParam("id"));
+    auto node = nodes_.setRoles(r.idParam("id"), names);
+    if (!before || before->roles != node.roles) accountsResyncWanted_ = true;
+    return ok(toJson(node));
   });
   add("PUT", "/v1/nodes/{id}/draining", Access::Admin, [this](const ApiRequest& r) {
     auto body = r.json();
@@ -783,6 +824,7 @@ std::vector<api::Route> ManagerService::makeRoutes() {
     return ok(o);
   });
   addPanelRoutes(routes);
+  addAccountRoutes(routes);
   return routes;
 }
 

@@ -19,6 +19,7 @@
 #include "cluster/CommandQueue.hpp"
 #include "cluster/NodeRegistry.hpp"
 #include "health/HealthEngine.hpp"
+#include "hosting/AccountService.hpp"
 #include "host/EventBus.hpp"
 #include "manager/DeliveryNotifier.hpp"
 #include "manager/HealthService.hpp"
@@ -59,6 +60,9 @@ struct ManagerSettings {
   std::size_t statsMaxSeriesPerPlugin = 10000;
   // How long audit rows are kept and how many at most; pruned at start and every minute.
   auth::AuditRetention auditRetention;
+  // Hosting accounts: the first uid ([shoald] account_uid_base) and the shared storage root
+  // under which every account's home is ([shoald] storage_root).
+  hosting::AccountStoreSettings hosting;
 };
 
 class ManagerService {
@@ -97,6 +101,7 @@ class ManagerService {
   HealthService& health() { return *health_; }
   StatsService& stats() { return *stats_; }
   auth::UserStore& users() { return *users_; }
+  hosting::AccountService& accounts() { return *accounts_; }
   // Port of the plain-HTTP /metrics listener (0 when not configured).
   std::uint16_t metricsPort() const;
 
@@ -126,6 +131,8 @@ class ManagerService {
   std::optional<api::Principal> authenticateSession(const api::ApiRequest& request);
   // The routes of PanelRoutes.cpp: session, users, audit, panels, statistics, pages.
   void addPanelRoutes(std::vector<api::Route>& routes);
+  // The routes of AccountRoutes.cpp: limits, plans, accounts, domains.
+  void addAccountRoutes(std::vector<api::Route>& routes);
   void audit(const api::Route& route, const api::ApiRequest& request, const api::ApiResponse& response);
   api::ApiResponse metricsResponse();
   // Records in the audit log; a failure to record is logged, never thrown. A refusal anyone
@@ -136,6 +143,9 @@ class ManagerService {
   // With no panel user yet, creates 'admin' with a one-time password, printed in the log.
   void ensureFirstAdmin();
   void noteContact(std::int64_t nodeId);
+  // What AccountService needs of the manager: the plugins' limit dimensions, the queue (for
+  // the kernel's identity commands) and the plugins' hooks.
+  hosting::AccountServiceHooks accountHooks();
   // node.joined / node.left to the plugins' hooks (the registry's observer).
   void publishNodeEvent(const cluster::NodeEvent& event);
 
@@ -156,6 +166,11 @@ class ManagerService {
   // threads (ApiServerSettings::publicWorkers), so static files always find one.
   std::counting_semaphore<> passwordChecks_{2};
   std::unique_ptr<auth::AuditLog> audit_;
+  std::unique_ptr<tls::SiteCertificates> siteCertificates_;  // the sites' certificates from the cluster CA
+  std::unique_ptr<hosting::AccountService> accounts_;
+  // Set when a node enrols or its roles change: the sweeper then announces every account again
+  // (AccountService::resync), so the node gets the identities and the sites it has none of.
+  std::atomic<bool> accountsResyncWanted_{false};
   std::unique_ptr<api::ApiServer> metricsServer_;
   std::string adminTokenHash_;
   std::string caFingerprint_;

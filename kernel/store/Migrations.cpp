@@ -300,6 +300,120 @@ const std::vector<Migration>& migrations() {
         "CREATE INDEX IF NOT EXISTS audit_log_peer ON audit_log (peer_address, at_ms)"},
        {"ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS repeat_count BIGINT NULL",
         "CREATE INDEX IF NOT EXISTS audit_log_peer ON audit_log (peer_address, at_ms)"}},
+      // Hosting (hosting/AccountStore.hpp, docs/adr/0013-hosting-accounts.md). Limits are JSON
+      // objects {"http.domains": 10, "http.disk_mb": null}; a plan's are copied into the
+      // account. A domain belongs to one account: its name (punycode) is the primary key, so two
+      // accounts cannot hold it even when they race. The uid counter only grows. The outbox holds
+      // the events of committed changes until the identity command is enqueued and the plugins'
+      // hooks have run, so a manager that dies in between delivers them when it starts again.
+      {8,
+       "hosting",
+       {"CREATE TABLE IF NOT EXISTS hosting_plans ("
+        " name VARCHAR(64) NOT NULL PRIMARY KEY,"
+        " description TEXT NOT NULL,"
+        " limits_json TEXT NOT NULL,"
+        " created_at_ms BIGINT NOT NULL,"
+        " updated_at_ms BIGINT NOT NULL"
+        ") WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS hosting_accounts ("
+        " name VARCHAR(32) NOT NULL PRIMARY KEY,"
+        " uid BIGINT NOT NULL UNIQUE,"
+        " gid BIGINT NOT NULL,"
+        " home VARCHAR(4096) NOT NULL,"
+        " state VARCHAR(16) NOT NULL,"
+        " suspend_reason TEXT NOT NULL,"
+        " plan VARCHAR(64) NOT NULL,"
+        " limits_json TEXT NOT NULL,"
+        " revision BIGINT NOT NULL,"
+        " created_at_ms BIGINT NOT NULL,"
+        " updated_at_ms BIGINT NOT NULL"
+        ") WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS hosting_accounts_plan ON hosting_accounts (plan)",
+        "CREATE TABLE IF NOT EXISTS hosting_domains ("
+        " name VARCHAR(253) NOT NULL PRIMARY KEY,"
+        " account VARCHAR(32) NOT NULL REFERENCES hosting_accounts (name),"
+        " unicode TEXT NOT NULL,"
+        " kind VARCHAR(16) NOT NULL,"
+        " parent VARCHAR(253) NOT NULL,"
+        " nginx_extra TEXT NOT NULL,"
+        " added_seq BIGINT NOT NULL"
+        ") WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS hosting_domains_account ON hosting_domains (account, added_seq)",
+        "CREATE TABLE IF NOT EXISTS hosting_certificates ("
+        " account VARCHAR(32) NOT NULL PRIMARY KEY REFERENCES hosting_accounts (name),"
+        " issuer VARCHAR(16) NOT NULL,"
+        " names_json TEXT NOT NULL,"
+        " certificate_pem TEXT NOT NULL,"
+        " key_pem TEXT NOT NULL,"
+        " not_after_ms BIGINT NOT NULL,"
+        " fingerprint VARCHAR(128) NOT NULL"
+        ") WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS hosting_counters ("
+        " counter_name VARCHAR(64) NOT NULL PRIMARY KEY,"
+        " next_value BIGINT NOT NULL"
+        ") WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS hosting_outbox ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " event VARCHAR(64) NOT NULL,"
+        " account VARCHAR(32) NOT NULL,"
+        " payload TEXT NOT NULL,"
+        " created_at_ms BIGINT NOT NULL)",
+        "INSERT OR IGNORE INTO hosting_counters (counter_name, next_value) VALUES ('uid', 0)"},
+       {"CREATE TABLE IF NOT EXISTS hosting_plans ("
+        " name VARBINARY(64) NOT NULL PRIMARY KEY,"
+        " description TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+        " limits_json TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+        " created_at_ms BIGINT NOT NULL,"
+        " updated_at_ms BIGINT NOT NULL"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        "CREATE TABLE IF NOT EXISTS hosting_accounts ("
+        " name VARBINARY(32) NOT NULL PRIMARY KEY,"
+        " uid BIGINT NOT NULL,"
+        " gid BIGINT NOT NULL,"
+        " home VARBINARY(4096) NOT NULL,"
+        " state VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " suspend_reason TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+        " plan VARBINARY(64) NOT NULL,"
+        " limits_json TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+        " revision BIGINT NOT NULL,"
+        " created_at_ms BIGINT NOT NULL,"
+        " updated_at_ms BIGINT NOT NULL,"
+        " UNIQUE KEY hosting_accounts_uid (uid),"
+        " KEY hosting_accounts_plan (plan)"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        "CREATE TABLE IF NOT EXISTS hosting_domains ("
+        " name VARBINARY(253) NOT NULL PRIMARY KEY,"
+        " account VARBINARY(32) NOT NULL,"
+        " unicode TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+        " kind VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " parent VARBINARY(253) NOT NULL,"
+        " nginx_extra TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+        " added_seq BIGINT NOT NULL,"
+        " KEY hosting_domains_account (account, added_seq),"
+        " CONSTRAINT hosting_domains_account FOREIGN KEY (account) REFERENCES hosting_accounts (name)"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        "CREATE TABLE IF NOT EXISTS hosting_certificates ("
+        " account VARBINARY(32) NOT NULL PRIMARY KEY,"
+        " issuer VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " names_json TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+        " certificate_pem MEDIUMTEXT CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " key_pem TEXT CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " not_after_ms BIGINT NOT NULL,"
+        " fingerprint VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " CONSTRAINT hosting_certificates_account FOREIGN KEY (account) REFERENCES hosting_accounts (name)"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        "CREATE TABLE IF NOT EXISTS hosting_counters ("
+        " counter_name VARBINARY(64) NOT NULL PRIMARY KEY,"
+        " next_value BIGINT NOT NULL"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        "CREATE TABLE IF NOT EXISTS hosting_outbox ("
+        " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " event VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+        " account VARBINARY(32) NOT NULL,"
+        " payload LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+        " created_at_ms BIGINT NOT NULL"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        "INSERT IGNORE INTO hosting_counters (counter_name, next_value) VALUES ('uid', 0)"}},
   };
   return list;
 }
