@@ -383,7 +383,7 @@ TEST_F(ManagerApiTest, ConcurrentDeletesOfEveryPanelUserLeaveOneAndTheLastIsRefu
       EXPECT_TRUE(statuses[i] == 200 || statuses[i] == 404 || statuses[i] == 409) << statuses[i] << " " << messages[i];
       if (statuses[i] == 409) {
         ++refused;
-        EXPECT_NE(messages[i].find("is the last panel user"), std::string::npos) << messages[i];
+        EXPECT_NE(messages[i].find("is the last admin"), std::string::npos) << messages[i];
       }
     }
     EXPECT_GE(refused, 1) << "trial " << trial;
@@ -392,7 +392,7 @@ TEST_F(ManagerApiTest, ConcurrentDeletesOfEveryPanelUserLeaveOneAndTheLastIsRefu
   ASSERT_EQ(last.size(), 1u);
   auto reply = admin.call("DELETE", "/v1/users/" + last.front());
   EXPECT_EQ(reply.status, 409);
-  EXPECT_NE(reply.errorMessage().find("\"" + last.front() + "\" is the last panel user and cannot be removed"),
+  EXPECT_NE(reply.errorMessage().find("\"" + last.front() + "\" is the last admin and cannot be removed"),
             std::string::npos)
       << reply.errorMessage();
 }
