@@ -76,8 +76,9 @@ TEST_F(ManagerApiTest, EveryRouteRefusesUnauthenticatedCalls) {
     const std::string path = concrete(route.pattern);
     std::vector<std::string> refused{"", "shoal-admin-not-the-token", "x"};
     if (route.access != shoal::api::Access::Node) refused.push_back(nodeCredential);
-    if (route.access != shoal::api::Access::Admin && route.access != shoal::api::Access::Join)
-      refused.push_back(adminToken_);
+    const bool userRoute = route.access == shoal::api::Access::Admin || route.access == shoal::api::Access::Account ||
+                           route.access == shoal::api::Access::SignedIn;
+    if (!userRoute && route.access != shoal::api::Access::Join) refused.push_back(adminToken_);
     for (const auto& bearer : refused) {
       auto c = client(bearer);
       auto reply = c.call(route.method, path, new Object);
@@ -137,7 +138,7 @@ TEST_F(ManagerApiTest, EveryRouteRefusesForgedSessionsAndChangesWithoutTheCsrfTo
       EXPECT_EQ(browserCall(endpoint, manager_->caFile(), route.method, path, forged, csrf).status, 401)
           << where << " with cookie " << forged;
     // A session never opens the nodes' and enrolment routes.
-    if (route.access != shoal::api::Access::Admin) {
+    if (route.access == shoal::api::Access::Node || route.access == shoal::api::Access::Join) {
       EXPECT_EQ(browserCall(endpoint, manager_->caFile(), route.method, path, cookie, csrf).status, 401) << where;
       continue;
     }
