@@ -105,7 +105,7 @@ std::optional<Session> SessionStore::resume(std::string_view token) {
         Session session;
         session.userId = userId;
         session.userName = std::move(name);
-        session.owner = kind == "owner";
+        session.userKind = userKindFromText(kind);
         session.userAccount = std::move(account);
         session.csrfToken = std::move(csrf);
         session.createdAt = fromMillis(createdMs);

@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "auth/UserStore.hpp"
 #include "cluster/Clock.hpp"
 #include "store/Store.hpp"
 
@@ -40,8 +41,8 @@ struct NewSession {
 struct Session {
   std::int64_t userId = 0;
   std::string userName;
-  bool owner = false;         // the user is an owner (auth/UserStore.hpp), bound to userAccount
-  std::string userAccount;    // the owner's account; empty for an admin
+  UserKind userKind = UserKind::Admin;  // an owner is bound to userAccount (auth/UserStore.hpp)
+  std::string userAccount;              // the owner's account; empty for an admin
   std::string csrfToken;
   TimePoint createdAt;
   TimePoint lastSeenAt;  // as stored (see kTouchInterval)

@@ -67,9 +67,11 @@ void deleteSessionsOf(Poco::Data::Session& s, std::int64_t userId) {
   s << "DELETE FROM panel_sessions WHERE user_id = ?", use(id), now;
 }
 
-UserKind kindOf(const std::string& stored) { return stored == "owner" ? UserKind::Owner : UserKind::Admin; }
+UserKind kindOf(const std::string& stored) { return userKindFromText(stored); }
 
 }  // namespace
+
+UserKind userKindFromText(std::string_view stored) { return stored == "owner" ? UserKind::Owner : UserKind::Admin; }
 
 const char* toText(UserKind kind) { return kind == UserKind::Owner ? "owner" : "admin"; }
 

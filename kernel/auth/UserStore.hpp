@@ -31,6 +31,8 @@ using cluster::TimePoint;
 enum class UserKind { Admin, Owner };
 // "admin" / "owner": the stored and the API's spelling.
 const char* toText(UserKind kind);
+// The kind a stored spelling names; anything but "owner" is an admin (the column's default).
+UserKind userKindFromText(std::string_view stored);
 
 struct User {
   std::int64_t id = 0;

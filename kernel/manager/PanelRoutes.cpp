@@ -152,7 +152,7 @@ std::optional<api::Principal> ManagerService::authenticateSession(const api::Api
     throw api::Forbidden("csrf", "this change needs the session's X-CSRF-Token header; reload the page and try again",
                          "user:" + session->userName);
   return api::Principal{api::Access::Admin, 0, {}, "user:" + session->userName, cookie->second,
-                        session->owner ? session->userAccount : std::string()};
+                        session->userKind == auth::UserKind::Owner ? session->userAccount : std::string()};
 }
 
 void ManagerService::audit(const api::Route& route, const api::ApiRequest& request, const api::ApiResponse& response) {
@@ -254,7 +254,7 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
     auto u = api::object();
     u->set("name", session->userName);
     // So the panel shows an owner only the account's pages (the API refuses the rest anyway).
-    u->set("kind", session->owner ? "owner" : "admin");
+    u->set("kind", auth::toText(session->userKind));
     u->set("account", session->userAccount);
     o->set("user", u);
     o->set("csrf_token", session->csrfToken);

@@ -332,11 +332,11 @@ TEST_P(Users, AnOwnerIsBoundToAnAccountThatExists) {
   EXPECT_EQ(signedIn->account, "acme");
   const auto session = sessions().resume(sessions().create(signedIn->id, "192.0.2.1").token);
   ASSERT_TRUE(session.has_value());
-  EXPECT_TRUE(session->owner);
+  EXPECT_EQ(session->userKind, UserKind::Owner);
   EXPECT_EQ(session->userAccount, "acme");
   const auto admin = sessions().resume(sessions().create(users().find("alice")->id, "192.0.2.1").token);
   ASSERT_TRUE(admin.has_value());
-  EXPECT_FALSE(admin->owner);
+  EXPECT_EQ(admin->userKind, UserKind::Admin);
   EXPECT_EQ(admin->userAccount, "");
 }
 
