@@ -270,6 +270,17 @@ int runDaemon(const LoadedConfig& config) {
       ms.statsMaxSeriesPerPlugin = static_cast<std::size_t>(s.statsMaxSeriesPerPlugin);
       ms.hosting.uidBase = static_cast<std::uint32_t>(s.accountUidBase);
       ms.hosting.storageRoot = s.storageRoot;
+      if (!s.acmeDirectory.empty()) {
+        tls::AcmeSettings acme;
+        acme.directoryUrl = s.acmeDirectory;
+        acme.email = s.acmeEmail;
+        acme.caFile = s.acmeCaFile;
+        acme.webroot = s.acmeWebroot;
+        acme.stateDirectory = s.dataDir / "acme";
+        ms.acme = acme;
+        ms.acmeRenewDays = s.acmeRenewDays;
+        ms.acmeInterval = std::chrono::seconds(s.acmeCheckSeconds);
+      }
       ms.auditRetention = {std::chrono::hours(24 * s.auditRetentionDays), static_cast<std::size_t>(s.auditMaxRows)};
       managerService = std::make_unique<manager::ManagerService>(*store, &plugins.registries(), ms);
       runtime = std::make_unique<DaemonRuntime>(s.role, s.dataDir, s.appServer ? s.dataDir / "appserver" : "",

@@ -136,6 +136,25 @@ std::vector<DeliveredChange> AccountService::resync(const std::optional<std::str
   return out;
 }
 
+std::vector<tls::RenewalTarget> AccountService::acmeTargets() {
+  std::vector<tls::RenewalTarget> out;
+  for (const auto& a : store_.accounts()) {
+    const auto names = certificateNames(a);
+    if (names.empty() || names.front().size() > 64) continue;
+    const bool current = a.certificate && a.certificate->issuer == "acme" && a.certificate->names == names;
+    out.push_back(tls::RenewalTarget{a.name, names, current ? a.certificate->notAfterMs : 0, !current});
+  }
+  return out;
+}
+
+bool AccountService::storeAcmeCertificate(const std::string& account, const Certificate& certificate) {
+  auto a = store_.account(account);
+  if (!a || certificateNames(*a) != certificate.names) return false;
+  if (a->certificate && a->certificate->fingerprint == certificate.fingerprint) return false;
+  setCertificate(account, certificate);
+  return true;
+}
+
 void AccountService::checkLimit(const std::string& account, const std::string& limitName, std::int64_t wouldHave) {
   for (const auto& d : dimensions()) {
     if (d.name != limitName) continue;

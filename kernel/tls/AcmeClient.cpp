@@ -327,9 +327,10 @@ int AcmeRenewer::runOnce() {
     const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
-    if (!renewalDue(target.notAfterMs, now, renewDays_)) continue;
+    if (!target.obtainNew && !renewalDue(target.notAfterMs, now, renewDays_)) continue;
     try {
-      const SiteCertificate certificate = client_.renewNow(target.names);
+      const SiteCertificate certificate =
+          target.obtainNew ? client_.obtain(target.names) : client_.renewNow(target.names);
       ++renewed;
       onRenewed_(target, certificate);
     } catch (const std::exception& error) {
@@ -345,8 +346,17 @@ void AcmeRenewer::loop() {
     lock.unlock();
     runOnce();
     lock.lock();
-    wake_.wait_for(lock, interval_, [this] { return stopping_; });
+    wake_.wait_for(lock, interval_, [this] { return stopping_ || woken_; });
+    woken_ = false;
   }
+}
+
+void AcmeRenewer::wake() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    woken_ = true;
+  }
+  wake_.notify_all();
 }
 
 }  // namespace shoal::tls
