@@ -9,7 +9,7 @@ what=${1:-build}
 build_packages=(g++ make cmake pkg-config git ca-certificates
   libpoco-dev libboost-dev libboost-filesystem-dev libboost-program-options-dev
   libnl-3-dev libnl-genl-3-dev librrd-dev fonts-dejavu-core libssl-dev libmariadb-dev libgtest-dev libgmock-dev
-  nlohmann-json3-dev
+  nlohmann-json3-dev libidn2-dev
   python3)
 # The services the probes are tested against, the peers of the benchmarks (haproxy, wrk),
 # and what boots Debian's own kernel under qemu for the real-IPVS tests; clang and its
