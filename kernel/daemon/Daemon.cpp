@@ -22,6 +22,7 @@
 #include "agent/NodeAgent.hpp"
 #include "api/JoinToken.hpp"
 #include "host/PluginHost.hpp"
+#include "hosting/IdentityHandlers.hpp"
 #include "manager/ManagerService.hpp"
 #include "shoal/BuildInfo.hpp"
 #include "store/DocumentStore.hpp"
@@ -245,6 +246,9 @@ int runDaemon(const LoadedConfig& config) {
   std::size_t loaded = 0, refused = 0;
   {
     host::PluginHost plugins(host::HostServices{config.layers.get(), &documents});
+    // The kernel's own queue handlers first: every shoald validates (manager) or applies
+    // (node) them, and a plugin claiming one of their kinds is then the one refused.
+    plugins.registerBuiltIns(hosting::identityQueueHandlers());
     std::error_code ec;
     if (std::filesystem::is_directory(s.pluginDir, ec)) {
       for (const auto& record : plugins.loadDirectory(s.pluginDir))

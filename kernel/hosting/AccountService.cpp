@@ -198,8 +198,17 @@ std::map<std::int64_t, std::vector<std::int64_t>> AccountService::deliverUpTo(st
       const auto identity = [&](const char* kind) {
         cluster::CommandRequest request{kind, identityPayload(row.payload), orderingKey(row.account),
                                         cluster::Target::all(), std::chrono::milliseconds(0)};
-        const auto ids = hooks_.enqueue(request, "hosting-outbox-" + std::to_string(row.id) + "-" + kind);
-        commands.insert(commands.end(), ids.begin(), ids.end());
+        try {
+          const auto ids = hooks_.enqueue(request, "hosting-outbox-" + std::to_string(row.id) + "-" + kind);
+          commands.insert(commands.end(), ids.begin(), ids.end());
+        } catch (const Error& e) {
+          // A refusal of the request itself would refuse it on every retry too, and hold up
+          // every later event behind it: it is logged and the event goes on without it.
+          if (e.code() != ErrorCode::InvalidArgument) throw;
+          Poco::Logger::get("shoald.hosting")
+              .error("account '" + row.account + "': " + kind + " was refused (" + e.what() +
+                     "); the nodes do not get this account's Unix user until it is sent again (account resync)");
+        }
       };
       const bool resync = row.event == "account.resync";
       if ((row.event == "account.created" || resync) && hooks_.enqueue) identity("account.identity.put");
