@@ -193,7 +193,7 @@ http {{
         if r.returncode != 0:
             return 0, r.stderr.strip()
         body, _, status = r.stdout.rpartition("\n")
-        return int(status), body
+        return int(status), body.strip()
 
     def through_vip(self, host, count=REQUESTS, path="/"):
         """`count` requests through the VIP, one connection each: a list of (status, body)."""
@@ -207,7 +207,7 @@ http {{
         while "\n@@" in text:
             body, _, rest = text.partition("\n@@")
             status, _, text = rest.partition("\n")
-            answers.append((int(status) if status.isdigit() else 0, body))
+            answers.append((int(status) if status.isdigit() else 0, body.strip()))
         if len(answers) != count:
             raise Failure(f"{count} requests through {VIP} for {host}: {len(answers)} answers "
                           f"(curl {r.returncode}: {r.stderr.strip()[:300]})")
@@ -356,7 +356,10 @@ http {{
         def all_503():
             answers = self.through_vip("acme.test")
             statuses = sorted({s for s, _ in answers})
-            return statuses == [503], f"statuses {statuses}"
+            # And each node asked directly: a 503 page does not say which node served it.
+            direct = {n: self.curl(f"http://{self.address(n)}/", "-H", "Host: acme.test")[0] for n in NODES}
+            return statuses == [503] and set(direct.values()) == {503}, \
+                f"statuses through the VIP {statuses}, from each node {direct}"
         self.eventually("suspend: every answer through the VIP 503", all_503)
         self.wait_done("account unsuspend", self.change("account", "unsuspend", "acme"))
         self.eventually("unsuspend: acme.test from every node as the account's uid again",
