@@ -37,6 +37,7 @@ import json
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -60,6 +61,10 @@ NODES = ("n1", "n2", "n3")
 UID_BASE = 46100
 CLASH_UID = UID_BASE + 700  # the local user's: never one this cluster gives in one run
 REQUESTS = 30               # through the VIP per round: round robin gives each node 10
+# pebble (the ACME server) and pebble-challtestsrv (its DNS: every name is the VIP) in the
+# manager's namespace, on fixed ports: the namespace is the test's own.
+PEBBLE_PORT, PEBBLE_MANAGEMENT_PORT, CHALLTESTSRV_DNS_PORT, CHALLTESTSRV_MANAGEMENT_PORT = 14000, 15000, 8053, 8055
+ACME_CHECK_SECONDS = 2
 PHP = "<?php echo posix_geteuid(), ' ', $_SERVER['SERVER_ADDR'], \"\\n\";\n"
 
 
@@ -70,7 +75,12 @@ class HostingTest:
         self.storage = os.path.join(self.root, "storage")
         os.makedirs(self.storage, mode=0o755)
         self.node_dirs = {n: os.path.join(self.root, n) for n in NODES}
-        manager_extra = (f"app_server = true\nstorage_root = {self.storage}\naccount_uid_base = {UID_BASE}\n")
+        self.pebble_dir = os.path.join(self.root, "pebble")
+        # The ACME renewer runs from the start but finds no server until check_acme starts
+        # pebble: until then every account keeps its cluster-CA certificate (check_https).
+        manager_extra = (f"app_server = true\nstorage_root = {self.storage}\naccount_uid_base = {UID_BASE}\n"
+                         f"acme_directory = https://127.0.0.1:{PEBBLE_PORT}/dir\nacme_email = hostmaster@acme.test\n"
+                         f"acme_ca_file = {self.pebble_dir}/tls-ca.crt\nacme_check_seconds = {ACME_CHECK_SECONDS}\n")
         # The stagger is the manager's (the plugin's hook runs there): short, still one node after another.
         manager_plugins = ("[plugin.http]\nreload_stagger_ms = 200\n"
                            "[plugin.lvs]\ndataplane = userspace\n")
@@ -79,6 +89,7 @@ class HostingTest:
                                manager_plugin_extra=manager_plugins,
                                node_plugin_extra={n: self.node_plugin_settings(n) for n in NODES})
         self.started = []  # (node, pid file) of the daemons this test started
+        self.acme_processes = []  # pebble and pebble-challtestsrv (Popen)
         self.made_users = []
         self.web_node_ids = []
 
@@ -256,6 +267,7 @@ http {{
         for user in ("acme", "clash"):
             self.remove_leftover_user(user)
         c.net.add_host("c", CLIENT)
+        self.make_pebble_tls()  # acme_ca_file must exist when the manager starts
         c.up()
         subprocess.run(c.net.exec_prefix("m") + ["ip", "addr", "add", f"{VIP}/32", "dev", "eth0"], check=True)
         nodes = {n["address"]: n for n in c.api.call("GET", "/v1/nodes")[1]["nodes"]}
@@ -284,6 +296,7 @@ http {{
         uid = self.check_identity()
         self.check_php(uid)
         self.check_https()
+        self.check_acme()
         self.check_suspend(uid)
         self.check_uid_clash(uid)
         self.check_manager_down(uid)
@@ -348,6 +361,72 @@ http {{
             timeout=20)
         check_that(r.returncode == 0 and "Verify return code: 0 (ok)" in r.stdout,
                    f"https: openssl s_client -servername acme.test did not verify: {r.stdout[-600:]}{r.stderr[-300:]}")
+
+    def make_pebble_tls(self):
+        """pebble's own HTTPS certificate for 127.0.0.1, from a CA of the test's, which the
+        manager's ACME client trusts through acme_ca_file."""
+        d = self.pebble_dir
+        os.makedirs(d, exist_ok=True)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        openssl = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True, text=True)  # noqa: E731
+        openssl("req", "-x509", *ec, "-keyout", f"{d}/tls-ca.key", "-out", f"{d}/tls-ca.crt", "-days", "2",
+                "-subj", "/CN=pebble TLS test CA")
+        openssl("req", *ec, "-keyout", f"{d}/tls.key", "-out", f"{d}/tls.csr", "-subj", "/CN=127.0.0.1")
+        with open(f"{d}/tls.ext", "w") as f:
+            f.write("subjectAltName = IP:127.0.0.1, DNS:localhost\n")
+        openssl("x509", "-req", "-in", f"{d}/tls.csr", "-CA", f"{d}/tls-ca.crt", "-CAkey", f"{d}/tls-ca.key",
+                "-CAcreateserial", "-out", f"{d}/tls.crt", "-days", "2", "-extfile", f"{d}/tls.ext")
+        with open(f"{d}/pebble.json", "w") as f:
+            json.dump({"pebble": {"listenAddress": f"127.0.0.1:{PEBBLE_PORT}",
+                                  "managementListenAddress": f"127.0.0.1:{PEBBLE_MANAGEMENT_PORT}",
+                                  "certificate": f"{d}/tls.crt", "privateKey": f"{d}/tls.key",
+                                  # http-01 is fetched from port 80 of the name: the VIP.
+                                  "httpPort": 80, "tlsPort": 5001, "ocspResponderURL": "",
+                                  "externalAccountBindingRequired": False}}, f)
+
+    def start_pebble(self):
+        d = self.pebble_dir
+        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}  # pebble fetches directly
+        ns = self.cluster.net.exec_prefix("m")
+        self.acme_processes.append(subprocess.Popen(
+            ns + ["pebble-challtestsrv", "-defaultIPv4", VIP, "-defaultIPv6", "",
+                  "-dns01", f"127.0.0.1:{CHALLTESTSRV_DNS_PORT}", "-http01", "", "-https01", "", "-tlsalpn01", "",
+                  "-management", f"127.0.0.1:{CHALLTESTSRV_MANAGEMENT_PORT}"],
+            stdout=open(f"{d}/challtestsrv.log", "w"), stderr=subprocess.STDOUT, env=env))
+        self.acme_processes.append(subprocess.Popen(
+            ns + ["pebble", "-config", f"{d}/pebble.json", "-dnsserver", f"127.0.0.1:{CHALLTESTSRV_DNS_PORT}"],
+            stdout=open(f"{d}/pebble.log", "w"), stderr=subprocess.STDOUT,
+            env=dict(env, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT="0")))
+        for port in (PEBBLE_PORT, PEBBLE_MANAGEMENT_PORT):
+            self.eventually(f"acme: pebble listening on 127.0.0.1:{port}",
+                            lambda: (accepts("127.0.0.1", port), open(f"{d}/pebble.log").read()[-500:]), 15)
+
+    def check_acme(self):
+        log("check acme: pebble issues the account's certificate; every node serves it through the VIP")
+        self.start_pebble()
+
+        def issued():
+            account = json.loads(self.ctl("--json", "account", "show", "acme").stdout)
+            certificate = account.get("account", account).get("certificate") or {}
+            return certificate.get("issuer") == "acme", f"certificate {dict((k, v) for k, v in certificate.items() if k != 'certificate_pem')}"
+        detail = self.eventually("acme: the account's certificate issuer 'acme'", issued, 40)
+        log(f"  {detail[:300]}")
+        root = f"{self.pebble_dir}/root.pem"
+        r = subprocess.run(["curl", "-s", "-S", "-f", "--cacert", f"{self.pebble_dir}/tls-ca.crt", "-o", root,
+                            f"https://127.0.0.1:{PEBBLE_MANAGEMENT_PORT}/roots/0"], capture_output=True, text=True)
+        check_that(r.returncode == 0, f"acme: pebble's root from /roots/0: {r.stderr}")
+
+        def pebble_everywhere():
+            seen = {}
+            for host in ("acme.test", "www.acme.test"):
+                for _ in range(6):
+                    status, body = self.curl(f"https://{host}/", "--cacert", root, "--resolve", f"{host}:443:{VIP}",
+                                             "-H", "Connection: close")
+                    if status != 200:
+                        return False, f"{host} answered {status}: {body}"
+                    seen[body.split()[-1] if body.split() else body] = True
+            return len(seen) == len(NODES), f"served by {sorted(seen)}"
+        log(f"  {self.eventually('acme: https through the VIP verifies with pebble root from every node', pebble_everywhere, 20)}")
 
     def check_suspend(self, uid):
         log("check suspend: 503 from every node, then 200 again")
@@ -467,6 +546,12 @@ http {{
         subprocess.run(["groupdel", name], capture_output=True)
 
     def close(self, failed):
+        for proc in self.acme_processes:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         for node, pidfile in reversed(self.started):
             try:
                 pid = int(open(pidfile).read().strip())
@@ -487,6 +572,14 @@ http {{
                 pass
         if not keep_failed_run(failed):
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def accepts(address, port):
+    try:
+        socket.create_connection((address, port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
 
 
 def user_exists(name):
