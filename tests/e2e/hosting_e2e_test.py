@@ -22,6 +22,11 @@ Checks, in order (each failure names the check):
               requests through the VIP: every node answers, always as the account's uid
   https       https://acme.test through the VIP (SNI acme.test) verifies against the
               cluster CA <data_dir>/tls/ca.crt
+  acme        pebble (the ACME server, with pebble-challtestsrv answering every name with the
+              VIP) started as the manager's acme_directory: the account's certificate
+              becomes issuer "acme", obtained through the http-01 challenge the manager writes
+              on the storage root and the nodes serve through the VIP, and HTTPS for both names
+              through the VIP verifies with pebble's root from every node
   suspend     suspended: every node answers 503; unsuspended: 200 and the uid again
   uid-clash   a local user "clash" with another uid: account add clash fails the identity
               delivery on every node naming both uids, and nothing of clash is written;
@@ -31,7 +36,7 @@ Checks, in order (each failure names the check):
   remove      the account removed: no vhost or pool on any node, the site no longer answers,
               the Unix user is gone
 
-Needs root, nginx, php8.2-fpm, curl, openssl and iproute2.
+Needs root, nginx, php8.2-fpm, pebble, lego, curl, openssl, procps and iproute2.
 """
 import json
 import os
@@ -411,6 +416,18 @@ http {{
             return certificate.get("issuer") == "acme", f"certificate {dict((k, v) for k, v in certificate.items() if k != 'certificate_pem')}"
         detail = self.eventually("acme: the account's certificate issuer 'acme'", issued, 40)
         log(f"  {detail[:300]}")
+        # The challenge went the way a real one goes: pebble fetched the token from a node,
+        # through the VIP, and the node found it on the storage root (its access log says so).
+        fetched = {}
+        for n in NODES:
+            for log_name in ("acme.test.access.log", "www.acme.test.access.log"):
+                path = f"{self.node_dirs[n]}/logs/{log_name}"
+                if os.path.exists(path):
+                    fetched[n] = fetched.get(n, 0) + sum(
+                        "/.well-known/acme-challenge/" in line and '" 200 ' in line for line in open(path))
+        check_that(sum(fetched.values()) > 0,
+                   f"acme: no node's access log shows a challenge fetched with 200 (by node: {fetched})")
+        log(f"  challenge fetches answered 200, by node: {fetched}")
         root = f"{self.pebble_dir}/root.pem"
         r = subprocess.run(["curl", "-s", "-S", "-f", "--cacert", f"{self.pebble_dir}/tls-ca.crt", "-o", root,
                             f"https://127.0.0.1:{PEBBLE_MANAGEMENT_PORT}/roots/0"], capture_output=True, text=True)
