@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what shoal needs on Debian 12, skipping what is already there.
 #   install-deps.sh build   compilers and libraries
+#   install-deps.sh demo    the above plus nginx and php-fpm, which serve scripts/demo.sh's site
 #   install-deps.sh test    the above plus what the test suite runs (MariaDB, the daemons the
 #                           probes meet, qemu, Chromium and Node.js for the browser test)
 set -euo pipefail
@@ -28,6 +29,7 @@ fi
 
 packages=("${build_packages[@]}")
 [ "$what" = test ] && packages+=("${test_packages[@]}")
+[ "$what" = demo ] && packages+=(nginx php8.2-fpm)
 
 missing=()
 for p in "${packages[@]}"; do
