@@ -19,7 +19,7 @@ build_packages=(g++ make cmake pkg-config git ca-certificates
 # second build of the same sources (the RPM's) compiles little.
 test_packages=(ccache mariadb-server mariadb-client rpm python3 binutils iproute2
   nginx php8.2-fpm postfix dovecot-imapd dovecot-pop3d vsftpd haproxy wrk rrdtool lego pebble
-  qemu-system-x86 busybox-static ipvsadm kmod cpio nftables
+  qemu-system-x86 busybox-static ipvsadm kmod cpio nftables curl openssl procps
   chromium clang libclang-rt-14-dev)
 # The browser test drives Chromium with playwright-core from npm: Node.js and npm, unless the
 # machine has them already (from another source than Debian's packages).
