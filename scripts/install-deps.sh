@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what shoal needs on Debian 12, skipping what is already there.
 #   install-deps.sh build   compilers and libraries
+#   install-deps.sh demo    the above plus nginx and php-fpm, which serve scripts/demo.sh's site
 #   install-deps.sh test    the above plus what the test suite runs (MariaDB, the daemons the
 #                           probes meet, qemu, Chromium and Node.js for the browser test)
 set -euo pipefail
@@ -18,7 +19,7 @@ build_packages=(g++ make cmake pkg-config git ca-certificates
 # second build of the same sources (the RPM's) compiles little.
 test_packages=(ccache mariadb-server mariadb-client rpm python3 binutils iproute2
   nginx php8.2-fpm postfix dovecot-imapd dovecot-pop3d vsftpd haproxy wrk rrdtool lego pebble
-  qemu-system-x86 busybox-static ipvsadm kmod cpio nftables
+  qemu-system-x86 busybox-static ipvsadm kmod cpio nftables curl openssl procps
   chromium clang libclang-rt-14-dev)
 # The browser test drives Chromium with playwright-core from npm: Node.js and npm, unless the
 # machine has them already (from another source than Debian's packages).
@@ -28,6 +29,7 @@ fi
 
 packages=("${build_packages[@]}")
 [ "$what" = test ] && packages+=("${test_packages[@]}")
+[ "$what" = demo ] && packages+=(nginx php8.2-fpm)
 
 missing=()
 for p in "${packages[@]}"; do

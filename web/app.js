@@ -11,6 +11,7 @@ import queue from './js/pages/queue.js';
 import restart from './js/pages/restart.js';
 import audit from './js/pages/audit.js';
 import users from './js/pages/users.js';
+import accounts from './js/pages/accounts.js';
 import plugin from './js/pages/plugin.js';
 import notFound from './js/pages/notfound.js';
 
@@ -22,12 +23,14 @@ const ROUTES = {
   'restart': restart,
   'audit': audit,
   'users': users,
+  'accounts': accounts,
 };
 
 // The sidebar: [group, [[route, data-test, label], ...]].
 const NAV = [
   ['Cluster', [['dashboard', 'nav-dashboard', 'Dashboard'], ['nodes/enrol', 'nav-enrol', 'Enrol a node'],
     ['queue', 'nav-queue', 'Command queue'], ['restart', 'nav-restart', 'Rolling restart'], ['graphs', 'nav-graphs', 'Graphs']]],
+  ['Hosting', [['accounts', 'nav-accounts', 'Accounts and plans']]],
   ['Administration', [['users', 'nav-users', 'Users'], ['audit', 'nav-audit', 'Audit log']]],
 ];
 

@@ -22,7 +22,9 @@ const std::set<std::string> kDaemonKeys{"role", "data_dir", "plugin_dir", "store
                                           "panel_idle_timeout_minutes", "metrics_listen",
                                           "stats_step_seconds", "join_token_file",
                                           "stats_max_series_per_plugin", "audit_retention_days",
-                                          "audit_max_rows", "account_uid_base", "storage_root"};
+                                          "audit_max_rows", "account_uid_base", "storage_root",
+                                          "acme_directory", "acme_email", "acme_ca_file", "acme_webroot",
+                                          "acme_renew_days", "acme_check_seconds"};
 
 [[noreturn]] void invalid(const std::string& where, const std::string& what) {
   throw Error(ErrorCode::InvalidArgument, where + ": " + what);
@@ -140,6 +142,14 @@ LoadedConfig loadConfig(const std::filesystem::path& file, bool fileRequired,
   if (s.storageRoot.empty() || s.storageRoot[0] != '/' || (s.storageRoot.size() > 1 && s.storageRoot.back() == '/') ||
       s.storageRoot.find("/../") != std::string::npos || s.storageRoot.find_first_of(" \t\n") != std::string::npos)
     invalid(source, "shoald.storage_root '" + s.storageRoot + "' must be an absolute path without blanks or a trailing '/'");
+  s.acmeDirectory = c.getString("shoald.acme_directory", "");
+  s.acmeEmail = c.getString("shoald.acme_email", "");
+  s.acmeCaFile = c.getString("shoald.acme_ca_file", "");
+  s.acmeWebroot = c.getString("shoald.acme_webroot", s.storageRoot + "/.acme");
+  s.acmeRenewDays = number("acme_renew_days", "30", 1, 89);
+  s.acmeCheckSeconds = number("acme_check_seconds", "3600", 1, 86400);
+  if (!s.acmeDirectory.empty() && s.acmeEmail.empty())
+    invalid(source, "shoald.acme_email is required with acme_directory (the ACME account's contact)");
   const std::string metrics = c.getString("shoald.metrics_listen", "");
   if (!metrics.empty()) {
     // ADDRESS:PORT, an IPv6 address in brackets.

@@ -46,6 +46,12 @@ struct DaemonSettings {
   // homes are storageRoot/<name> on the shared storage.
   int accountUidBase = 20000;
   std::string storageRoot = "/srv/shoal";
+  // Manager: certificates from an ACME server for every account's domains (empty directory:
+  // none; the cluster CA's only). http-01 challenges are written under acmeWebroot, which every
+  // web node serves at /.well-known/acme-challenge/ ([plugin.http] acme_challenge_root).
+  std::string acmeDirectory, acmeEmail, acmeCaFile, acmeWebroot;
+  int acmeRenewDays = 30;
+  int acmeCheckSeconds = 3600;
   // Node: a file holding the join token (first enrolment only; read when the node starts).
   std::filesystem::path joinTokenFile;
 };

@@ -22,6 +22,7 @@
 #include "agent/NodeAgent.hpp"
 #include "api/JoinToken.hpp"
 #include "host/PluginHost.hpp"
+#include "hosting/IdentityHandlers.hpp"
 #include "manager/ManagerService.hpp"
 #include "shoal/BuildInfo.hpp"
 #include "store/DocumentStore.hpp"
@@ -245,6 +246,9 @@ int runDaemon(const LoadedConfig& config) {
   std::size_t loaded = 0, refused = 0;
   {
     host::PluginHost plugins(host::HostServices{config.layers.get(), &documents});
+    // The kernel's own queue handlers first: every shoald validates (manager) or applies
+    // (node) them, and a plugin claiming one of their kinds is then the one refused.
+    plugins.registerBuiltIns(hosting::identityQueueHandlers());
     std::error_code ec;
     if (std::filesystem::is_directory(s.pluginDir, ec)) {
       for (const auto& record : plugins.loadDirectory(s.pluginDir))
@@ -270,6 +274,17 @@ int runDaemon(const LoadedConfig& config) {
       ms.statsMaxSeriesPerPlugin = static_cast<std::size_t>(s.statsMaxSeriesPerPlugin);
       ms.hosting.uidBase = static_cast<std::uint32_t>(s.accountUidBase);
       ms.hosting.storageRoot = s.storageRoot;
+      if (!s.acmeDirectory.empty()) {
+        tls::AcmeSettings acme;
+        acme.directoryUrl = s.acmeDirectory;
+        acme.email = s.acmeEmail;
+        acme.caFile = s.acmeCaFile;
+        acme.webroot = s.acmeWebroot;
+        acme.stateDirectory = s.dataDir / "acme";
+        ms.acme = acme;
+        ms.acmeRenewDays = s.acmeRenewDays;
+        ms.acmeInterval = std::chrono::seconds(s.acmeCheckSeconds);
+      }
       ms.auditRetention = {std::chrono::hours(24 * s.auditRetentionDays), static_cast<std::size_t>(s.auditMaxRows)};
       managerService = std::make_unique<manager::ManagerService>(*store, &plugins.registries(), ms);
       runtime = std::make_unique<DaemonRuntime>(s.role, s.dataDir, s.appServer ? s.dataDir / "appserver" : "",

@@ -26,18 +26,6 @@ std::string_view view(shoal_str s) {
   return s.data == nullptr ? std::string_view{} : std::string_view{s.data, s.len};
 }
 
-shoal_status toStatus(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::InvalidArgument: return SHOAL_ERR_INVALID_ARGUMENT;
-    case ErrorCode::NotFound: return SHOAL_ERR_NOT_FOUND;
-    case ErrorCode::Conflict: return SHOAL_ERR_CONFLICT;
-    case ErrorCode::Unsupported: return SHOAL_ERR_UNSUPPORTED;
-    case ErrorCode::Failed: return SHOAL_ERR_FAILED;
-    case ErrorCode::Internal: return SHOAL_ERR_INTERNAL;
-  }
-  return SHOAL_ERR_INTERNAL;
-}
-
 // Fills a host-owned buffer; released by bufferFree.
 void fill(shoal_buffer* out, std::string_view text) {
   if (out == nullptr) return;
@@ -556,6 +544,18 @@ shoal_host_api makeTable() {
 void HostRuntime::declareStats(const std::string& plugin, const std::string&) {
   throw Error(ErrorCode::Unsupported,
               "declaring statistics series (" + plugin + ") is only possible on the manager");
+}
+
+shoal_status toStatus(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::InvalidArgument: return SHOAL_ERR_INVALID_ARGUMENT;
+    case ErrorCode::NotFound: return SHOAL_ERR_NOT_FOUND;
+    case ErrorCode::Conflict: return SHOAL_ERR_CONFLICT;
+    case ErrorCode::Unsupported: return SHOAL_ERR_UNSUPPORTED;
+    case ErrorCode::Failed: return SHOAL_ERR_FAILED;
+    case ErrorCode::Internal: return SHOAL_ERR_INTERNAL;
+  }
+  return SHOAL_ERR_INTERNAL;
 }
 
 const shoal_host_api* hostApiTable() {

@@ -5,10 +5,17 @@
 #include <cstdint>
 #include <string>
 
+#include "common/Error.hpp"
+
 namespace shoal::host {
 
 // The one table; static, valid for the life of the process.
 const shoal_host_api* hostApiTable();
+
+// The status a kernel error becomes at the ABI: InvalidArgument → INVALID_ARGUMENT, NotFound →
+// NOT_FOUND, Conflict → CONFLICT, Unsupported → UNSUPPORTED, Failed → FAILED, Internal →
+// INTERNAL. The kernel's own handlers in the registries answer with it too.
+shoal_status toStatus(ErrorCode code);
 
 // Name of a status for messages, e.g. "SHOAL_ERR_CONFLICT".
 std::string statusName(shoal_status status);

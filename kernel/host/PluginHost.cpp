@@ -66,6 +66,8 @@ PluginHost::PluginHost(HostServices services)
 
 PluginHost::~PluginHost() { shutdown(); }
 
+void PluginHost::registerBuiltIns(const Contributions& builtIns) { registries_.commit(builtIns); }
+
 std::vector<PluginRecord> PluginHost::loadDirectory(const std::filesystem::path& directory) {
   std::error_code ec;
   if (!std::filesystem::is_directory(directory, ec))
@@ -154,6 +156,8 @@ PluginRecord PluginHost::load(const std::filesystem::path& file) {
   static const std::regex namePattern("[a-z][a-z0-9_-]{0,63}");
   if (!std::regex_match(record.name, namePattern))
     return refuse(record, "its name '" + record.name + "' must match [a-z][a-z0-9_-]{0,63}");
+  if (record.name == kKernelContributorName)
+    return refuse(record, "its name '" + record.name + "' is the kernel's own, for its built-in handlers");
   if (record.version.empty()) return refuse(record, "it declares no version");
   if (d.on_init == nullptr) return refuse(record, "its descriptor has no on_init");
   for (const auto& other : records_) {

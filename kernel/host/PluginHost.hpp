@@ -55,6 +55,12 @@ class PluginHost {
   PluginHost(const PluginHost&) = delete;
   PluginHost& operator=(const PluginHost&) = delete;
 
+  // Adds the kernel's own contributions (the account identity's queue handlers) to the
+  // registries. Call before loading plugins, so a plugin that claims one of their kinds is
+  // the one refused. Entries name plugin "kernel", a name no plugin may take. Throws
+  // Error(Conflict) like Registries::commit.
+  void registerBuiltIns(const Contributions& builtIns);
+
   // Loads every regular file named *.so in `directory`, in name order. Throws
   // Error(InvalidArgument) when the directory does not exist or cannot be read.
   std::vector<PluginRecord> loadDirectory(const std::filesystem::path& directory);

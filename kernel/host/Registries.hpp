@@ -19,6 +19,9 @@
 
 namespace shoal::host {
 
+// The `plugin` of the kernel's own entries (built-in queue handlers); no plugin may take it.
+inline constexpr const char* kKernelContributorName = "kernel";
+
 struct QueueHandlerEntry {
   std::string plugin;
   std::string kind;

@@ -136,6 +136,25 @@ std::vector<DeliveredChange> AccountService::resync(const std::optional<std::str
   return out;
 }
 
+std::vector<tls::RenewalTarget> AccountService::acmeTargets() {
+  std::vector<tls::RenewalTarget> out;
+  for (const auto& a : store_.accounts()) {
+    const auto names = certificateNames(a);
+    if (names.empty() || names.front().size() > 64) continue;
+    const bool current = a.certificate && a.certificate->issuer == "acme" && a.certificate->names == names;
+    out.push_back(tls::RenewalTarget{a.name, names, current ? a.certificate->notAfterMs : 0, !current});
+  }
+  return out;
+}
+
+bool AccountService::storeAcmeCertificate(const std::string& account, const Certificate& certificate) {
+  auto a = store_.account(account);
+  if (!a || certificateNames(*a) != certificate.names) return false;
+  if (a->certificate && a->certificate->fingerprint == certificate.fingerprint) return false;
+  setCertificate(account, certificate);
+  return true;
+}
+
 void AccountService::checkLimit(const std::string& account, const std::string& limitName, std::int64_t wouldHave) {
   for (const auto& d : dimensions()) {
     if (d.name != limitName) continue;
@@ -179,8 +198,17 @@ std::map<std::int64_t, std::vector<std::int64_t>> AccountService::deliverUpTo(st
       const auto identity = [&](const char* kind) {
         cluster::CommandRequest request{kind, identityPayload(row.payload), orderingKey(row.account),
                                         cluster::Target::all(), std::chrono::milliseconds(0)};
-        const auto ids = hooks_.enqueue(request, "hosting-outbox-" + std::to_string(row.id) + "-" + kind);
-        commands.insert(commands.end(), ids.begin(), ids.end());
+        try {
+          const auto ids = hooks_.enqueue(request, "hosting-outbox-" + std::to_string(row.id) + "-" + kind);
+          commands.insert(commands.end(), ids.begin(), ids.end());
+        } catch (const Error& e) {
+          // A refusal of the request itself would refuse it on every retry too, and hold up
+          // every later event behind it: it is logged and the event goes on without it.
+          if (e.code() != ErrorCode::InvalidArgument) throw;
+          Poco::Logger::get("shoald.hosting")
+              .error("account '" + row.account + "': " + kind + " was refused (" + e.what() +
+                     "); the nodes do not get this account's Unix user until it is sent again (account resync)");
+        }
       };
       const bool resync = row.event == "account.resync";
       if ((row.event == "account.created" || resync) && hooks_.enqueue) identity("account.identity.put");

@@ -24,6 +24,7 @@
 
 #include "cluster/CommandQueue.hpp"
 #include "hosting/AccountStore.hpp"
+#include "tls/AcmeClient.hpp"
 
 namespace shoal::hosting {
 
@@ -75,6 +76,14 @@ class AccountService {
   DeliveredChange setNginxExtra(const std::string& account, const std::string& domain, const std::string& extra);
   DeliveredChange removeDomain(const std::string& account, const std::string& domain);
   DeliveredChange setCertificate(const std::string& account, const Certificate& certificate);
+  // What the ACME renewer looks after: one target per account (id = its name) for its
+  // certificateNames, to be obtained anew when its certificate is not ACME's or covers other
+  // names, else renewed when due.
+  std::vector<tls::RenewalTarget> acmeTargets();
+  // Stores a certificate ACME issued for `account`, unless its names are no longer the
+  // account's (they changed meanwhile: the next pass obtains one for the new names); returns
+  // whether it was stored.
+  bool storeAcmeCertificate(const std::string& account, const Certificate& certificate);
   // AccountStore::resync, delivered.
   std::vector<DeliveredChange> resync(const std::optional<std::string>& account);
 

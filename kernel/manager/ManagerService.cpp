@@ -202,6 +202,22 @@ ManagerService::ManagerService(store::Store& store, const host::Registries* regi
   audit_ = std::make_unique<auth::AuditLog>(store_);
   pruneAudit();
   accounts_ = std::make_unique<hosting::AccountService>(store_, settings_.hosting, accountHooks());
+  if (settings_.acme) {
+    acmeClient_ = std::make_unique<tls::AcmeClient>(*settings_.acme);
+    acmeRenewer_ = std::make_unique<tls::AcmeRenewer>(
+        *acmeClient_, settings_.acmeRenewDays, settings_.acmeInterval, [this] { return accounts_->acmeTargets(); },
+        [this](const tls::RenewalTarget& target, const tls::SiteCertificate& certificate) {
+          if (accounts_->storeAcmeCertificate(target.id, certificate))
+            Poco::Logger::get("shoald.acme").information("account '" + target.id + "': certificate from " +
+                                                         settings_.acme->directoryUrl + " until " +
+                                                         std::to_string(certificate.notAfterMs / 1000) + " (Unix time)");
+        },
+        [](const tls::RenewalTarget& target, const std::string& error) {
+          Poco::Logger::get("shoald.acme")
+              .warning((target.id.empty() ? std::string() : "account '" + target.id + "': ") + error +
+                       "; the account keeps the certificate it has, and it is tried again");
+        });
+  }
 
   api::ApiServerSettings apiSettings;
   apiSettings.bindAddress = settings_.listenAddress;
@@ -292,6 +308,9 @@ hosting::AccountServiceHooks ManagerService::accountHooks() {
   hooks.removingAccount = [](store::Transaction& tx, const std::string& account) { auth::removeOwnersOf(tx, account); };
   hooks.issueClusterCertificate = [this](const std::vector<std::string>& names) { return siteCertificates_->issue(names); };
   hooks.dispatch = [this](const std::string& event, const std::string& payload) {
+    // New names want an ACME certificate now, not at the renewer's next hourly pass.
+    if (acmeRenewer_ && (event == "account.created" || event == "domain.added" || event == "domain.removed"))
+      acmeRenewer_->wake();
     return events_ ? events_->dispatch(event, payload) : std::vector<std::int64_t>{};
   };
   return hooks;
@@ -303,6 +322,7 @@ void ManagerService::start() {
   ensureFirstAdmin();  // after start: the message names the port the panel is on
   health_->start();
   rollouts_.start();
+  if (acmeRenewer_) acmeRenewer_->start();
   running_ = true;
   sweeper_ = std::thread([this] {
     auto& log = Poco::Logger::get("shoald.manager");
@@ -353,6 +373,7 @@ void ManagerService::stop() {
   if (metricsServer_) metricsServer_->stop();
   rollouts_.stop();
   health_->stop();
+  if (acmeRenewer_) acmeRenewer_->stop();
 }
 
 void ManagerService::publishNodeEvent(const cluster::NodeEvent& event) {

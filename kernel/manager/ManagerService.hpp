@@ -25,6 +25,7 @@
 #include "manager/HealthService.hpp"
 #include "manager/RolloutRunner.hpp"
 #include "manager/StatsService.hpp"
+#include "tls/AcmeClient.hpp"
 
 namespace shoal::store {
 class Store;
@@ -63,6 +64,12 @@ struct ManagerSettings {
   // Hosting accounts: the first uid ([shoald] account_uid_base) and the shared storage root
   // under which every account's home is ([shoald] storage_root).
   hosting::AccountStoreSettings hosting;
+  // Certificates from an ACME server for the accounts' domains, renewed acmeRenewDays before
+  // they expire and checked every acmeInterval (and at once when an account's names change).
+  // Without it the accounts keep the cluster CA's certificates.
+  std::optional<tls::AcmeSettings> acme;
+  int acmeRenewDays = 30;
+  std::chrono::seconds acmeInterval{3600};
 };
 
 class ManagerService {
@@ -171,6 +178,8 @@ class ManagerService {
   std::unique_ptr<auth::AuditLog> audit_;
   std::unique_ptr<tls::SiteCertificates> siteCertificates_;  // the sites' certificates from the cluster CA
   std::unique_ptr<hosting::AccountService> accounts_;
+  std::unique_ptr<tls::AcmeClient> acmeClient_;    // null without settings_.acme
+  std::unique_ptr<tls::AcmeRenewer> acmeRenewer_;
   // Set when a node enrols or its roles change: the sweeper then announces every account again
   // (AccountService::resync), so the node gets the identities and the sites it has none of.
   std::atomic<bool> accountsResyncWanted_{false};

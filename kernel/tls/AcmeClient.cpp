@@ -3,19 +3,10 @@
 #include "common/Error.hpp"
 #include "tls/AtomicFile.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <shoal/process.hpp>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <system_error>
-
-extern char** environ;
 
 namespace shoal::tls {
 
@@ -23,97 +14,8 @@ namespace {
 
 // Days lego is asked to look ahead for a forced renewal: longer than any CA issues for.
 constexpr int kForcedRenewalDays = 36500;
-constexpr std::size_t kKeptOutputBytes = 8192;
 constexpr std::size_t kReportedOutputLines = 12;
 constexpr std::int64_t kMillisecondsPerDay = 86'400'000;
-
-// The kernel has no program runner yet; this one keeps the shape of
-// plugins/common/RunProgram.hpp (runProgram(argv, limit) -> ProgramResult), plus the
-// environment lego needs, so it can give way to the shared one.
-struct ProgramResult {
-  int exitCode = -1;  // -1 when killed by a signal (see `signal`)
-  int signal = 0;
-  bool timedOut = false;
-  std::string output;  // the last 8 KiB of stdout+stderr
-  bool succeeded() const { return exitCode == 0 && !timedOut; }
-  std::string describe() const {
-    if (timedOut) return "timed out";
-    if (signal != 0) return "killed by signal " + std::to_string(signal);
-    return "exited with status " + std::to_string(exitCode);
-  }
-};
-
-// Runs `argv` (argv[0] looked up in PATH) with `environment` as its whole environment, stdin
-// /dev/null, stdout and stderr into one pipe; SIGKILL past `limit`.
-ProgramResult runProgram(const std::vector<std::string>& argv, const std::vector<std::string>& environment,
-                         std::chrono::milliseconds limit) {
-  int pipeFds[2];
-  if (::pipe2(pipeFds, O_CLOEXEC) != 0) {
-    throw Error(ErrorCode::Internal, std::string("pipe: ") + std::strerror(errno));
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, pipeFds[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, pipeFds[1], 2);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-  // No descriptor of shoald's (API sockets, the store) leaks into lego.
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-#endif
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<char*> env;
-  for (const auto& e : environment) env.push_back(const_cast<char*>(e.c_str()));
-  env.push_back(nullptr);
-  pid_t pid = 0;
-  const int spawned = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), env.data());
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(pipeFds[1]);
-  if (spawned != 0) {
-    ::close(pipeFds[0]);
-    throw Error(ErrorCode::Failed, "cannot run " + argv[0] + ": " + std::strerror(spawned));
-  }
-  ProgramResult result;
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  char buffer[4096];
-  auto keep = [&](ssize_t n) {
-    result.output.append(buffer, static_cast<std::size_t>(n));
-    if (result.output.size() > kKeptOutputBytes) result.output.erase(0, result.output.size() - kKeptOutputBytes);
-  };
-  ::fcntl(pipeFds[0], F_SETFL, O_NONBLOCK);
-  int status = 0;
-  bool exited = false;
-  bool pipeOpen = true;
-  while (!exited) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      result.timedOut = true;
-      ::kill(pid, SIGKILL);
-      break;
-    }
-    if (pipeOpen) {
-      pollfd p{pipeFds[0], POLLIN, 0};
-      ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 50)));
-      ssize_t n = 0;
-      while ((n = ::read(pipeFds[0], buffer, sizeof buffer)) > 0) keep(n);
-      if (n == 0) pipeOpen = false;
-    } else {
-      ::usleep(20000);
-    }
-    exited = ::waitpid(pid, &status, WNOHANG) == pid;
-  }
-  for (ssize_t n; (n = ::read(pipeFds[0], buffer, sizeof buffer)) > 0;) keep(n);
-  ::close(pipeFds[0]);
-  if (!exited) {
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-  }
-  if (WIFEXITED(status)) result.exitCode = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
-  return result;
-}
 
 // The last `count` non-empty lines of `output`, joined by newlines.
 std::string lastLines(const std::string& output, std::size_t count) {
@@ -245,7 +147,12 @@ SiteCertificate AcmeClient::runLego(const std::vector<std::string>& names,
     environment.push_back(variable);
   }
   if (!settings_.caFile.empty()) environment.push_back("LEGO_CA_CERTIFICATES=" + settings_.caFile.string());
-  const ProgramResult result = runProgram(argv, environment, settings_.timeout);
+  ProgramResult result;
+  try {
+    result = runProgram(argv, settings_.timeout, environment);
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::Failed, e.what());  // lego is not installed, or not executable
+  }
   if (!result.succeeded()) {
     std::string message = "lego " + command.front() + " for " + names.front() + " " + result.describe();
     if (result.timedOut) {
@@ -327,9 +234,10 @@ int AcmeRenewer::runOnce() {
     const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
-    if (!renewalDue(target.notAfterMs, now, renewDays_)) continue;
+    if (!target.obtainNew && !renewalDue(target.notAfterMs, now, renewDays_)) continue;
     try {
-      const SiteCertificate certificate = client_.renewNow(target.names);
+      const SiteCertificate certificate =
+          target.obtainNew ? client_.obtain(target.names) : client_.renewNow(target.names);
       ++renewed;
       onRenewed_(target, certificate);
     } catch (const std::exception& error) {
@@ -345,8 +253,17 @@ void AcmeRenewer::loop() {
     lock.unlock();
     runOnce();
     lock.lock();
-    wake_.wait_for(lock, interval_, [this] { return stopping_; });
+    wake_.wait_for(lock, interval_, [this] { return stopping_ || woken_; });
+    woken_ = false;
   }
+}
+
+void AcmeRenewer::wake() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    woken_ = true;
+  }
+  wake_.notify_all();
 }
 
 }  // namespace shoal::tls

@@ -82,12 +82,15 @@ struct RenewalTarget {
   std::string id;
   std::vector<std::string> names;
   std::int64_t notAfterMs = 0;
+  // A certificate for exactly `names` is wanted now (obtain): there is none from ACME yet, or
+  // the names changed. Otherwise the one lego holds is renewed when due.
+  bool obtainNew = false;
 };
 
 // Renews due ACME certificates in the background: every `interval` it asks `listTargets` for
 // the certificates to look after and renews (renewNow) each one renewalDue() says is due,
-// one after another, handing the new certificate to `onRenewed` or the error text to
-// `onFailed`. The callbacks run on the renewer's thread and must not call stop(). A target
+// one after another (obtain for a target with obtainNew), handing the new certificate to
+// `onRenewed` or the error text to `onFailed`. The callbacks run on the renewer's thread and must not call stop(). A target
 // that fails is retried on the next pass.
 class AcmeRenewer {
  public:
@@ -110,6 +113,8 @@ class AcmeRenewer {
   void stop();
   // One pass on the calling thread; returns how many certificates were renewed.
   int runOnce();
+  // Makes the thread's next pass start now (names changed), not at the end of the interval.
+  void wake();
 
  private:
   void loop();
@@ -123,6 +128,7 @@ class AcmeRenewer {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  bool woken_ = false;
   std::thread thread_;
 };
 

@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "ProbeConfig.hpp"
-#include "RunProgram.hpp"
+#include <shoal/process.hpp>
 
 namespace shoal::plugins {
 

@@ -20,7 +20,7 @@
 
 #include "SiteRender.hpp"
 #include "common/ProxyProtocolConfig.hpp"
-#include "common/RunProgram.hpp"
+#include <shoal/process.hpp>
 
 namespace shoal::http {
 namespace {
@@ -153,7 +153,7 @@ std::string digest(const std::vector<Planned>& files) {
 }
 
 std::string runChecked(const std::vector<std::string>& argv, const SiteSettings& s) {
-  const auto result = shoal::plugins::runProgram(argv, std::chrono::milliseconds(s.commandTimeoutMs));
+  const auto result = shoal::runProgram(argv, std::chrono::milliseconds(s.commandTimeoutMs));
   if (result.succeeded()) return "";
   std::string output = result.output;
   while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) output.pop_back();

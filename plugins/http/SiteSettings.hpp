@@ -1,6 +1,6 @@
 #pragma once
 // [plugin.http] settings of the websites (http.site.put / http.site.remove and their hooks),
-// read once at init. Paths are absolute; commands are argv lines (common/RunProgram.hpp).
+// read once at init. Paths are absolute; commands are argv lines (shoal/process.hpp).
 #include <cstdint>
 #include <string>
 #include <vector>

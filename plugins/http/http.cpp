@@ -36,7 +36,7 @@
 #include "common/ProbeConfig.hpp"
 #include "common/ProxyProtocolConfig.hpp"
 #include "common/ServicePanel.hpp"
-#include "common/RunProgram.hpp"
+#include <shoal/process.hpp>
 #include "Sites.hpp"
 
 class Http final : public shoal::Plugin {
@@ -63,7 +63,7 @@ class Http final : public shoal::Plugin {
 
     const std::string command = reg.host().config("restart_command", "systemctl restart nginx");
     try {
-      restartArgv_ = shoal::plugins::splitCommand(command);
+      restartArgv_ = shoal::splitCommand(command);
     } catch (const std::invalid_argument& e) {
       throw shoal::PluginError(std::string("[plugin.http] restart_command: ") + e.what(), SHOAL_ERR_INVALID_ARGUMENT);
     }
@@ -105,7 +105,7 @@ class Http final : public shoal::Plugin {
   }
 
   void restart(shoal::Reply& reply) {
-    const auto result = shoal::plugins::runProgram(restartArgv_, restartTimeout_);
+    const auto result = shoal::runProgram(restartArgv_, restartTimeout_);
     std::string line;
     for (const auto& word : restartArgv_) line += (line.empty() ? "" : " ") + word;
     if (!result.succeeded())

@@ -66,7 +66,7 @@ class Smtp final : public shoal::Plugin {
     try {
       shoal::plugins::runConfigTool("smtp", tool("postfix", {"check"}));
     } catch (const shoal::PluginError& e) {
-      shoal::plugins::runProgram(tool("postconf", {"-MX", service}), shoal::plugins::kCheckerTimeout);
+      shoal::runProgram(tool("postconf", {"-MX", service}), shoal::plugins::kCheckerTimeout);
       throw shoal::PluginError(std::string(e.what()) + " (the master.cf entry " + service + " was removed)",
                                SHOAL_ERR_INVALID_ARGUMENT);
     }

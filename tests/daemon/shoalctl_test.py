@@ -63,6 +63,17 @@ try:
     expect(ctl("--bogus", "cluster"), 2, "unknown option --bogus")
     expect(ctl("queue", "add", "nosuch.kind", "--payload", "{}"), 1, "no plugin handles command kind 'nosuch.kind'")
     expect(ctl("queue", "add", "hello.greet", "--payload", '{"name":"ada"}'), 1, "matches no node")
+    # The kernel's own kinds are there in every shoald, validated where they are enqueued.
+    expect(ctl("queue", "add", "account.identity.put", "--payload",
+               '{"name":"root","uid":20001,"gid":20001,"home":"/srv/shoal/root"}'), 1,
+           "account.identity.put: name: 'root' is reserved for the system")
+    expect(ctl("queue", "add", "account.identity.put", "--payload",
+               '{"name":"acme","uid":20001,"gid":20001,"home":"srv"}'), 1,
+           "account.identity.put: home: 'srv' is not an absolute path")
+    expect(ctl("queue", "add", "account.identity.put", "--payload",
+               '{"name":"acme","uid":20001,"gid":20001,"home":"/srv/shoal/acme"}'), 1, "matches no node")
+    expect(ctl("queue", "add", "account.identity.remove", "--payload", '{"name":"acme"}'), 1,
+           "account.identity.remove: uid: missing")
     expect(ctl("queue", "add", "hello.greet", "--target", "everyone"), 2, "must be all, node:ID or role:NAME")
     expect(ctl("queue", "add", "hello.greet", "--payload", "{not json"), 1, "payload: is a string but not")
     expect(ctl("--json", "queue", "list"), 0, '"commands":[]', where="stdout")

@@ -99,7 +99,9 @@ class Api:
 
 class Cluster:
     def __init__(self, shoald, shoalctl, plugin_dir, store, nodes=("n1", "n2", "n3"), prefix="shq",
-                 manager_extra="", node_plugin_extra=None, manager_plugin_extra=""):
+                 manager_extra="", node_plugin_extra=None, manager_plugin_extra="", subnet="10.77.0"):
+        # `subnet`: the first three octets of every host's address; the manager is .1, the
+        # nodes .11 on. A test on its own subnet can run beside the others (own RESOURCE_LOCK).
         self.shoald, self.shoalctl_path, self.plugin_dir, self.store = shoald, shoalctl, plugin_dir, store
         self.nodes = list(nodes)
         self.work = tempfile.mkdtemp(prefix="shoal-cluster-")
@@ -108,7 +110,8 @@ class Cluster:
         self.manager_extra = manager_extra
         self.manager_plugin_extra = manager_plugin_extra
         self.node_plugin_extra = node_plugin_extra or {}
-        self.net = Network(prefix)
+        self.subnet = subnet
+        self.net = Network(prefix, subnet)
         self.net.add_host("m", 1)
         for i, name in enumerate(self.nodes):
             self.net.add_host(name, 11 + i)
@@ -155,7 +158,7 @@ class Cluster:
 
     def start_manager(self):
         if self.manager_conf is None:
-            self.manager_conf = self.write_config("m", "manager", "10.77.0.1", self.manager_extra,
+            self.manager_conf = self.write_config("m", "manager", f"{self.subnet}.1", self.manager_extra,
                                                   self.manager_plugin_extra)
         mark = self.log_size("m") if os.path.exists(self.log_path("m")) else 0
         self.start("m", ["--config", self.manager_conf])

@@ -26,7 +26,7 @@
 #include <thread>
 #include <vector>
 
-#include "common/RunProgram.hpp"
+#include <shoal/process.hpp>
 #include "host/HostObjects.hpp"
 #include "host/PluginHost.hpp"
 #include "http/SiteHooks.hpp"
@@ -34,7 +34,7 @@
 namespace {
 
 namespace fs = std::filesystem;
-using shoal::plugins::runProgram;
+using shoal::runProgram;
 
 std::string run(const std::vector<std::string>& argv) {
   const auto r = runProgram(argv, std::chrono::seconds(30));

@@ -72,13 +72,26 @@ class Cluster:
                     f"[shoald]\nrole = manager\ndata_dir = {self.data}\n{common}"
                     f"api_listen = 127.0.0.1\napi_port = {self.api_port}\nadvertise_address = 127.0.0.1\n"
                     f"app_server = true\nweb_dir = {web_dir}\nmetrics_listen = 127.0.0.1:{self.metrics_port}\n"
-                    f"stats_step_seconds = 2\n{extra_manager_config}\n"
+                    f"stats_step_seconds = 2\nstorage_root = {self.work}/storage\n{extra_manager_config}\n"
                     f"[plugin.lvs]\ndataplane = userspace\nstats_interval_ms = 1000\nreconcile_interval_ms = 1000\n"
                     f"{http_plugin}[plugin.hello]\ngreeting = Hello\n")
         for i, address in enumerate(self.node_addresses):
+            # The panel's test is about the panel: the websites an account gets are rendered
+            # into the node's own directories and "checked" and "reloaded" by /bin/true, never
+            # by the machine's nginx (tests/e2e/hosting_e2e_test.py runs real ones).
+            sites = f"{self.work}/node{i + 1}/sites"
+            site_settings = "".join(f"{key} = {sites}/{key}\n" for key in
+                                    ("sites_dir", "pools_dir", "cert_dir", "log_dir", "php_run_dir",
+                                     "acme_challenge_root", "static_dir"))
+            for key in ("sites_dir", "pools_dir", "cert_dir", "log_dir", "php_run_dir", "acme_challenge_root",
+                        "static_dir"):
+                os.makedirs(f"{sites}/{key}", exist_ok=True)
+            site_settings += "".join(f"{key} = /bin/true\n" for key in
+                                     ("nginx_command", "nginx_reload_command", "php_fpm_command",
+                                      "php_fpm_reload_command"))
             self._write(f"node{i + 1}.conf",
                         f"[shoald]\nrole = node\ndata_dir = {self.work}/node{i + 1}\n{common}"
-                        f"advertise_address = {address}\n{http_plugin}[plugin.hello]\ngreeting = Hello\n")
+                        f"advertise_address = {address}\n{http_plugin}{site_settings}[plugin.hello]\ngreeting = Hello\n")
         self.env = dict(os.environ, SHOAL_MANAGER=f"127.0.0.1:{self.api_port}", SHOAL_CA=f"{self.data}/tls/ca.crt",
                         SHOAL_TOKEN_FILE=f"{self.data}/admin.token")
         self.env.pop("SHOAL_TOKEN", None)

@@ -5,6 +5,7 @@
 //   BROKEN_DUPLICATE_KIND  registers queue kind "hello.greet", which hello already has
 //   BROKEN_BAD_PANEL       registers a panel of type "html" (markup is never accepted)
 //   BROKEN_DUPLICATE_LIMIT declares the limit dimension "domains" twice (ABI 1.5)
+//   BROKEN_KERNEL_KIND     registers queue kind "account.identity.put", the kernel's own
 #include <shoal/sdk.hpp>
 
 #include <stdexcept>
@@ -24,6 +25,8 @@ class Broken final : public shoal::Plugin {
 #elif defined(BROKEN_DUPLICATE_KIND)
     reg.queueHandler("dupkind.own", "registered, then withdrawn", [](std::string_view, shoal::Reply&) {});
     reg.queueHandler("hello.greet", "clashes with hello", [](std::string_view, shoal::Reply&) {});
+#elif defined(BROKEN_KERNEL_KIND)
+    reg.queueHandler("account.identity.put", "clashes with the kernel", [](std::string_view, shoal::Reply&) {});
 #elif defined(BROKEN_BAD_PANEL)
     reg.panel("raw", R"({"title":"Raw","sections":[{"id":"x","type":"html","title":"X","body":"<script>alert(1)</script>"}]})");
 #elif defined(BROKEN_DUPLICATE_LIMIT)

@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "UserspaceDataplane.hpp"
-#include "common/RunProgram.hpp"
+#include <shoal/process.hpp>
 #include "host/HostObjects.hpp"
 #include "host/PluginHost.hpp"
 
@@ -75,7 +75,7 @@ class LoadedPlugin {
 };
 
 void run(const std::vector<std::string>& argv) {
-  const auto result = shoal::plugins::runProgram(argv, 30s);
+  const auto result = shoal::runProgram(argv, 30s);
   ASSERT_TRUE(result.succeeded()) << argv[0] << " " << result.describe() << ": " << result.output;
 }
 

@@ -163,7 +163,7 @@ export function bytes(n) {
 const KNOWN_STATES = new Set([
   'healthy', 'unhealthy', 'unknown', 'unchecked', 'online', 'offline', 'removed', 'draining', 'pending',
   'running', 'done', 'failed', 'skipped', 'recovering', 'restoring', 'ok', 'success', 'failure', 'denied', 'refused',
-  'active', 'disabled',
+  'active', 'disabled', 'suspended',
 ]);
 export function stateClass(state) {
   const s = String(state || '').toLowerCase();

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <sstream>
 
-#include "common/RunProgram.hpp"
+#include <shoal/process.hpp>
 
 namespace shoal::lvs {
 namespace {
@@ -86,11 +86,11 @@ void FirewallMarkedDataplane::applyMarks(const std::vector<VirtualService>& desi
   if (fd < 0) throw DataplaneError(std::string("cannot write the nft script: ") + std::strerror(errno));
   const bool written = ::write(fd, script.data(), script.size()) == static_cast<ssize_t>(script.size());
   ::close(fd);
-  plugins::ProgramResult result;
+  shoal::ProgramResult result;
   std::string cannotRun;
   if (written) {
     try {
-      result = plugins::runProgram({nft_, "-f", path}, std::chrono::seconds(30));
+      result = shoal::runProgram({nft_, "-f", path}, std::chrono::seconds(30));
     } catch (const std::runtime_error& e) {
       cannotRun = e.what();
     }

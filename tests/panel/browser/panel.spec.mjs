@@ -42,8 +42,10 @@ const refusedRequests = [];
 page.on('response', (r) => {
   if (r.status() >= 400) refusedRequests.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`);
 });
-// Deleting and some plugin actions ask first; the test says yes.
-page.on('dialog', (d) => d.accept());
+// Deleting and some plugin actions ask first; the test says yes (and answers a prompt with
+// promptAnswer).
+let promptAnswer = '';
+page.on('dialog', (d) => d.accept(d.type() === 'prompt' ? promptAnswer : undefined));
 
 async function ready(name, timeout = 20000) {
   await page.waitForSelector(`main#page[data-page="${name}"][data-ready="1"]`, {timeout});
@@ -334,6 +336,47 @@ try {
   await shot('12-enrol');
   await open('nav-users', 'users');
   await shot('14-users');
+
+  // ---- hosting: a plan, an account on it, a domain, suspension, deletion ----
+  await open('nav-accounts', 'accounts');
+  check(await page.locator('#new-plan-limits input[data-limit="http.domains"]').count() === 1,
+    'the plan form offers the limits the http plugin declares');
+  await page.fill('#new-plan-name', 'starter');
+  await page.fill('#new-plan-limits input[data-limit="http.domains"]', '2');
+  await page.click('#plan-submit');
+  await page.waitForSelector('table#plans tr[data-plan="starter"]', {timeout: 10000});
+  check((await page.textContent('table#plans tr[data-plan="starter"]')).includes('http.domains 2'), 'the plan shows its limit');
+  await page.fill('#new-account-name', 'panelshop');
+  await page.fill('#new-account-domain', 'bücher-panel.example');
+  await page.selectOption('#new-account-plan', 'starter');
+  await page.click('#account-submit');
+  const shopRow = 'table#accounts tr[data-account="panelshop"]';
+  await page.waitForSelector(shopRow, {timeout: 10000});
+  const shop = await page.textContent(shopRow);
+  check(shop.includes('bücher-panel.example') && shop.includes('cluster-ca'),
+    `the new account shows its IDN domain and its cluster-CA certificate: ${shop}`);
+  await page.selectOption('#domain-account', 'panelshop');
+  await page.selectOption('#new-domain-kind', 'alias');
+  await page.fill('#new-domain-name', 'www.bücher-panel.example');
+  await page.click('#domain-submit');
+  await page.waitForSelector(`${shopRow} li[data-domain="www.xn--bcher-panel-thb.example"]`, {timeout: 10000});
+  check(true, 'an alias is added under the primary domain');
+  await page.fill('#new-domain-name', 'third-panel.example');
+  await page.selectOption('#new-domain-kind', 'secondary');
+  await page.click('#domain-submit');
+  await page.waitForSelector('#domain-error:not([hidden])', {timeout: 10000});
+  check((await page.textContent('#domain-error')).includes("at its limit of 2 for http.domains"),
+    'a third domain is refused with the limit named');
+  promptAnswer = 'unpaid invoice';
+  await page.click(`${shopRow} button[data-action="suspend"]`);
+  await page.waitForSelector(`${shopRow} button[data-action="unsuspend"]`, {timeout: 10000});
+  check((await page.textContent(shopRow)).includes('unpaid invoice'), 'a suspended account shows its reason');
+  await shot('18-accounts');
+  await page.click(`${shopRow} button[data-action="unsuspend"]`);
+  await page.waitForSelector(`${shopRow} button[data-action="suspend"]`, {timeout: 10000});
+  await page.click(`${shopRow} button[data-action="delete-account"]`);
+  await page.waitForSelector(shopRow, {state: 'detached', timeout: 10000});
+  check(true, 'the account is deleted');
   await open('nav-audit', 'audit');
   const audit = await page.textContent('table#audit');
   check(audit.includes('user:admin') && audit.includes('/v1/panels/lvs/balancer/actions/add-service'),
@@ -347,7 +390,7 @@ try {
   await page.setViewportSize({width: 1024, height: 768});
   for (const [nav, name] of [['nav-dashboard', 'dashboard'], ['nav-graphs', 'graphs'],
     ['nav-enrol', 'enrol'], ['nav-queue', 'queue'], ['nav-restart', 'restart'], ['nav-audit', 'audit'],
-    ['nav-users', 'users'], ['nav-plugin-lvs-balancer', 'plugin']]) {
+    ['nav-users', 'users'], ['nav-accounts', 'accounts'], ['nav-plugin-lvs-balancer', 'plugin']]) {
     await open(nav, name);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     check(overflow <= 0, `${nav} fits 1024 px (${overflow} px too wide)`);
@@ -369,12 +412,13 @@ try {
   check(strangerGet.status() === 401, `a request with no session at all is refused: ${strangerGet.status()}`);
   await stranger.close();
 
-  // Chromium logs every refused request as a console error. The test makes exactly three on
-  // purpose (two wrong sign-ins, the policy with markup); nothing else may be refused or logged.
-  const deliberate = ['401 POST /v1/session', '401 POST /v1/session', '400 POST /v1/panels/lvs/balancer/actions/add-service'];
+  // Chromium logs every refused request as a console error. The test makes exactly four on
+  // purpose (two wrong sign-ins, the policy with markup, a domain over the limit); nothing else may be refused or logged.
+  const deliberate = ['401 POST /v1/session', '401 POST /v1/session', '400 POST /v1/panels/lvs/balancer/actions/add-service',
+    '409 POST /v1/accounts/panelshop/domains'];
   check(JSON.stringify(refusedRequests) === JSON.stringify(deliberate),
     `the only refused requests are the deliberate ones: ${JSON.stringify(refusedRequests)}`);
-  const unexpected = consoleErrors.filter((m) => !/^Failed to load resource: the server responded with a status of 40[01]/.test(m));
+  const unexpected = consoleErrors.filter((m) => !/^Failed to load resource: the server responded with a status of 40[019]/.test(m));
   check(unexpected.length === 0 && consoleErrors.length <= deliberate.length,
     `no other console errors: ${JSON.stringify(consoleErrors)}`);
 } catch (e) {
