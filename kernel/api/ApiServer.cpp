@@ -305,7 +305,9 @@ struct ApiServer::Impl {
     switch (access) {
       case Access::Node:
       case Access::Join: return *nodePool;
-      case Access::Admin: return *adminPool;
+      case Access::Admin:
+      case Access::Account:
+      case Access::SignedIn: return *adminPool;
       case Access::Public: return *publicPool;
     }
     return *publicPool;
@@ -644,15 +646,17 @@ void ApiServer::Impl::run(const std::shared_ptr<Exchange>& exchange, const Route
   // Authenticate before anything else about the request is looked at.
   std::optional<Principal> principal;
   if (route.access == Access::Public) {
-    principal = Principal{Access::Public, 0, {}, {}, {}};
+    principal = Principal{Access::Public, 0, {}, {}, {}, {}};
   } else {
+    // The parameters first: who may call an account's route depends on the account it names.
+    request.params = params;
     try {
       principal = authenticator(route.access, request);
     } catch (const Unauthenticated& e) {
       return exchange->send(errorResponse(401, "unauthenticated", e.what()));
-    } catch (const Forbidden& e) {
+    } catch (const Refused& e) {
       request.principal.actor = e.actor;
-      return exchange->send(errorResponse(403, e.code, e.what()));
+      return exchange->send(errorResponse(e.status, e.code, e.what()));
     } catch (const std::exception& e) {
       log.error("authenticating " + request.method + " " + request.path + ": " + e.what());
       return exchange->send(errorResponse(500, "internal", std::string("cannot check the credentials: ") + e.what()));

@@ -29,8 +29,20 @@
 
 namespace shoal::api {
 
+// Who may call a route. A panel user is an admin or an owner bound to one hosting account
+// (auth/UserStore.hpp); the admin API token counts as an admin. Every session change needs the
+// session's CSRF token, whoever the user is.
 enum class Access {
-  Admin,  // an admin API token, or a signed-in panel user's session (with its CSRF token on a change)
+  Admin,  // an admin API token, or a signed-in admin's session; an owner is refused 403
+  // An admin, or the owner of the account named by the route's {name} parameter: the
+  // authenticator checks it before the handler runs, so the handler may trust
+  // principal.account. An owner naming another account is answered 404 "no account '...'", as
+  // if it did not exist; an owner's change to a suspended account 409.
+  Account,
+  // An admin, or any signed-in owner: routes without an account in the path that an owner may
+  // use (signing out, the limit dimensions, the list of accounts). The handler shows an owner
+  // only what concerns principal.account.
+  SignedIn,
   Node,   // an enrolled node's credential
   Join,   // a join token's secret (enrolment only)
   Public  // anyone: signing in, the panel's static files. Such a handler checks what it needs itself.
@@ -43,6 +55,10 @@ struct Principal {
   // Who acts, for the audit log: "token:admin", "user:alice", "node:3"; empty for Public.
   std::string actor;
   std::string sessionToken;  // the session cookie's value when authenticated by a session
+  // The account an owner is bound to, as the store says; empty for an admin (and for nodes).
+  std::string account;
+
+  bool owner() const { return !account.empty(); }
 };
 
 struct ApiRequest {
@@ -119,17 +135,25 @@ struct Route {
 struct Unauthenticated : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
-// Thrown by an Authenticator for a caller who is known but may not do this (403): a session
-// change without its CSRF token. `code` goes into the error body ("csrf").
-struct Forbidden : std::runtime_error {
-  Forbidden(std::string code, const std::string& message, std::string actor = {})
-      : std::runtime_error(message), code(std::move(code)), actor(std::move(actor)) {}
+// Thrown by an Authenticator for a caller who is known but may not do this: answered `status`
+// with {"error": {"code", "message"}}, before any handler runs.
+struct Refused : std::runtime_error {
+  Refused(int status, std::string code, const std::string& message, std::string actor = {})
+      : std::runtime_error(message), status(status), code(std::move(code)), actor(std::move(actor)) {}
+  int status;
   std::string code;
   std::string actor;  // who was refused, for the audit log
 };
+// A refusal with 403: a session change without its CSRF token ("csrf"), an owner on an admin's
+// route ("owner").
+struct Forbidden : Refused {
+  Forbidden(std::string code, const std::string& message, std::string actor = {})
+      : Refused(403, std::move(code), message, std::move(actor)) {}
+};
 
 // Decides whether the request's credentials (Authorization: Bearer, the session cookie)
-// grant `required`; returns the principal or nullopt. Not called for Access::Public.
+// grant `required`; returns the principal or nullopt. Not called for Access::Public. The
+// request's `params` are filled in already (Access::Account reads {name}).
 using Authenticator = std::function<std::optional<Principal>(Access required, const ApiRequest& request)>;
 
 // Called after every request that reached a route, whatever its outcome (401s included),
@@ -149,7 +173,7 @@ struct ApiServerSettings {
   // long-poll or an idle keep-alive connection holds no thread of either.
   // Node traffic (Access::Node, Access::Join): 250 nodes poll, report results and stats; each
   //   handler is a short store transaction, so 8 keep up and leave the cores to the rest.
-  // The admin API (Access::Admin): operators and scripts; 8 so a slow list never blocks a
+  // The admin API (Access::Admin, and Account and SignedIn, which owners share): operators and scripts; 8 so a slow list never blocks a
   //   change, and node traffic or a sign-in flood cannot take them.
   // The panel and public routes (Access::Public: static files, signing in): 4. Sign-in's
   //   scrypt checks are bounded separately (fewer than these threads) and answer 503 when

@@ -79,13 +79,13 @@ std::optional<Session> SessionStore::resume(std::string_view token) {
       store_, "resuming a session", [&](Poco::Data::Session& s) -> std::optional<Session> {
         Poco::Int64 userId = 0, createdMs = 0, seenMs = 0;
         int disabled = 0;
-        std::string name, csrf;
+        std::string name, csrf, kind, account;
         Poco::Data::Statement select(s);
         select << "SELECT s.user_id, u.name, u.disabled, s.csrf_token, s.created_at_ms,"
-                  " s.last_seen_at_ms FROM panel_sessions s JOIN panel_users u ON u.id = s.user_id"
-                  " WHERE s.token_hash = ?",
+                  " s.last_seen_at_ms, u.kind, u.account FROM panel_sessions s"
+                  " JOIN panel_users u ON u.id = s.user_id WHERE s.token_hash = ?",
             use(tokenHash), into(userId), into(name), into(disabled), into(csrf), into(createdMs),
-            into(seenMs);
+            into(seenMs), into(kind), into(account);
         if (select.execute() == 0) return std::nullopt;
 
         const std::int64_t idleEnd = seenMs + millis(policy_.idleTimeout);
@@ -105,6 +105,8 @@ std::optional<Session> SessionStore::resume(std::string_view token) {
         Session session;
         session.userId = userId;
         session.userName = std::move(name);
+        session.userKind = userKindFromText(kind);
+        session.userAccount = std::move(account);
         session.csrfToken = std::move(csrf);
         session.createdAt = fromMillis(createdMs);
         session.lastSeenAt = fromMillis(seenMs);

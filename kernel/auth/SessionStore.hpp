@@ -10,7 +10,7 @@
 // once per 30 s (kTouchInterval) to spare the store, so the idle timeout may count from up to
 // 30 s before the last request.
 //
-// Every method is thread-safe (its own pooled session). Needs the store at schema version 5.
+// Every method is thread-safe (its own pooled session). Needs the store at schema version 9.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "auth/UserStore.hpp"
 #include "cluster/Clock.hpp"
 #include "store/Store.hpp"
 
@@ -40,6 +41,8 @@ struct NewSession {
 struct Session {
   std::int64_t userId = 0;
   std::string userName;
+  UserKind userKind = UserKind::Admin;  // an owner is bound to userAccount (auth/UserStore.hpp)
+  std::string userAccount;              // the owner's account; empty for an admin
   std::string csrfToken;
   TimePoint createdAt;
   TimePoint lastSeenAt;  // as stored (see kTouchInterval)

@@ -67,7 +67,26 @@ void deleteSessionsOf(Poco::Data::Session& s, std::int64_t userId) {
   s << "DELETE FROM panel_sessions WHERE user_id = ?", use(id), now;
 }
 
+UserKind kindOf(const std::string& stored) { return userKindFromText(stored); }
+
 }  // namespace
+
+UserKind userKindFromText(std::string_view stored) { return stored == "owner" ? UserKind::Owner : UserKind::Admin; }
+
+const char* toText(UserKind kind) { return kind == UserKind::Owner ? "owner" : "admin"; }
+
+std::size_t removeOwnersOf(store::Transaction& tx, const std::string& account) {
+  auto& s = tx.session();
+  std::string key = account;
+  std::vector<Poco::Int64> ids;
+  s << "SELECT id FROM panel_users WHERE kind = 'owner' AND account = ?" + forUpdate(tx.backend()), use(key),
+      into(ids), now;
+  for (auto id : ids) {
+    deleteSessionsOf(s, id);
+    s << "DELETE FROM panel_users WHERE id = ?", use(id), now;
+  }
+  return ids.size();
+}
 
 void checkUserName(std::string_view name) {
   if (!validName(name))
@@ -83,6 +102,15 @@ TimePoint UserStore::currentTime() const {
 }
 
 User UserStore::add(std::string_view name, std::string_view password) {
+  return insert(name, password, UserKind::Admin, "");
+}
+
+User UserStore::addOwner(std::string_view name, std::string_view password, const std::string& account) {
+  if (account.empty()) throw Error(ErrorCode::InvalidArgument, "account: an owner needs the account it owns");
+  return insert(name, password, UserKind::Owner, account);
+}
+
+User UserStore::insert(std::string_view name, std::string_view password, UserKind kind, const std::string& account) {
   checkUserName(name);
   checkPasswordStrength(password);
   std::string hash = hashPassword(password);
@@ -98,16 +126,26 @@ User UserStore::add(std::string_view name, std::string_view password) {
           into(existing);
       if (select.execute() != 0)
         throw Error(ErrorCode::Conflict, "user \"" + key + "\" already exists");
+      if (kind == UserKind::Owner) {
+        // Held until the owner is in: removing the account waits for this transaction and then
+        // removes the owner with it (removeOwnersOf).
+        std::string accountKey = account, found;
+        Poco::Data::Statement exists(s);
+        exists << "SELECT name FROM hosting_accounts WHERE name = ?" + forUpdate(tx.backend()), use(accountKey),
+            into(found);
+        if (exists.execute() == 0) throw Error(ErrorCode::NotFound, "no account '" + shown(account) + "'");
+      }
       Poco::Int64 created = atMs, updated = atMs;
-      s << "INSERT INTO panel_users (name, password_hash, created_at_ms, updated_at_ms, disabled)"
-           " VALUES (?, ?, ?, ?, 0)",
-          use(key), use(hash), use(created), use(updated), now;
-      return User{lastInsertId(s, tx.backend()), key, fromMillis(atMs), false};
+      std::string kindText = toText(kind), accountKey = account;
+      s << "INSERT INTO panel_users (name, password_hash, created_at_ms, updated_at_ms, disabled, kind, account)"
+           " VALUES (?, ?, ?, ?, 0, ?, ?)",
+          use(key), use(hash), use(created), use(updated), use(kindText), use(accountKey), now;
+      return User{lastInsertId(s, tx.backend()), key, fromMillis(atMs), false, kind, account};
     });
   } catch (const Error& e) {
     // Of two concurrent adds of one name, the second fails on the unique key (a failed insert,
     // or on MySQL possibly a lost lock): say so as the check above would have.
-    if (e.code() == ErrorCode::InvalidArgument) throw;
+    if (e.code() == ErrorCode::InvalidArgument || e.code() == ErrorCode::NotFound) throw;
     if (find(key)) throw Error(ErrorCode::Conflict, "user \"" + key + "\" already exists");
     throw;
   }
@@ -151,15 +189,17 @@ void UserStore::remove(std::string_view name) {
     // IMMEDIATE already serialises writers; on MySQL the locking read makes a concurrent
     // removal wait here and then count what this one left.
     std::vector<Poco::Int64> ids;
-    std::vector<std::string> names;
-    tx.session() << "SELECT id, name FROM panel_users ORDER BY id" + forUpdate(tx.backend()), into(ids),
-        into(names), now;
+    std::vector<std::string> names, kinds;
+    tx.session() << "SELECT id, name, kind FROM panel_users ORDER BY id" + forUpdate(tx.backend()), into(ids),
+        into(names), into(kinds), now;
     const auto found = std::find(names.begin(), names.end(), key);
     if (found == names.end()) throw Error(ErrorCode::NotFound, "user \"" + key + "\" does not exist");
-    if (ids.size() == 1)
+    const auto index = static_cast<std::size_t>(found - names.begin());
+    if (kindOf(kinds[index]) == UserKind::Admin &&
+        std::count_if(kinds.begin(), kinds.end(), [](const std::string& k) { return kindOf(k) == UserKind::Admin; }) == 1)
       throw Error(ErrorCode::Conflict,
-                  "user \"" + key + "\" is the last panel user and cannot be removed: add another user first");
-    Poco::Int64 id = ids[static_cast<std::size_t>(found - names.begin())];
+                  "user \"" + key + "\" is the last admin and cannot be removed: add another admin first");
+    Poco::Int64 id = ids[index];
     deleteSessionsOf(tx.session(), id);
     tx.session() << "DELETE FROM panel_users WHERE id = ?", use(id), now;
   });
@@ -168,14 +208,15 @@ void UserStore::remove(std::string_view name) {
 std::vector<User> UserStore::list() {
   return withSession(store_, "listing users", [&](Poco::Data::Session& s) {
     std::vector<Poco::Int64> ids, created;
-    std::vector<std::string> names;
+    std::vector<std::string> names, kinds, accounts;
     std::vector<int> disabled;
-    s << "SELECT id, name, created_at_ms, disabled FROM panel_users ORDER BY name", into(ids),
-        into(names), into(created), into(disabled), now;
+    s << "SELECT id, name, created_at_ms, disabled, kind, account FROM panel_users ORDER BY name", into(ids),
+        into(names), into(created), into(disabled), into(kinds), into(accounts), now;
     std::vector<User> out;
     out.reserve(ids.size());
     for (std::size_t i = 0; i < ids.size(); ++i)
-      out.push_back(User{ids[i], std::move(names[i]), fromMillis(created[i]), disabled[i] != 0});
+      out.push_back(User{ids[i], std::move(names[i]), fromMillis(created[i]), disabled[i] != 0, kindOf(kinds[i]),
+                         std::move(accounts[i])});
     return out;
   });
 }
@@ -187,11 +228,12 @@ std::optional<User> UserStore::find(std::string_view name) {
       store_, "reading user \"" + key + "\"", [&](Poco::Data::Session& s) -> std::optional<User> {
         Poco::Int64 id = 0, created = 0;
         int disabled = 0;
+        std::string kind, account;
         Poco::Data::Statement select(s);
-        select << "SELECT id, created_at_ms, disabled FROM panel_users WHERE name = ?", use(key),
-            into(id), into(created), into(disabled);
+        select << "SELECT id, created_at_ms, disabled, kind, account FROM panel_users WHERE name = ?", use(key),
+            into(id), into(created), into(disabled), into(kind), into(account);
         if (select.execute() == 0) return std::nullopt;
-        return User{id, key, fromMillis(created), disabled != 0};
+        return User{id, key, fromMillis(created), disabled != 0, kindOf(kind), account};
       });
 }
 
@@ -211,19 +253,19 @@ std::optional<User> UserStore::authenticate(std::string_view name, std::string_v
   struct Row {
     std::int64_t id = 0, createdMs = 0;
     bool disabled = false;
-    std::string hash;
+    std::string hash, kind, account;
   };
   auto row = withSession(
       store_, "reading user \"" + key + "\"", [&](Poco::Data::Session& s) -> std::optional<Row> {
         Poco::Int64 id = 0, created = 0;
         int disabled = 0;
-        std::string hash;
+        std::string hash, kind, account;
         Poco::Data::Statement select(s);
-        select
-            << "SELECT id, created_at_ms, disabled, password_hash FROM panel_users WHERE name = ?",
-            use(key), into(id), into(created), into(disabled), into(hash);
+        select << "SELECT id, created_at_ms, disabled, password_hash, kind, account FROM panel_users"
+                  " WHERE name = ?",
+            use(key), into(id), into(created), into(disabled), into(hash), into(kind), into(account);
         if (select.execute() == 0) return std::nullopt;
-        return Row{id, created, disabled != 0, std::move(hash)};
+        return Row{id, created, disabled != 0, std::move(hash), std::move(kind), std::move(account)};
       });
   if (!row) {
     verifyPassword(password, dummyHash());
@@ -243,7 +285,7 @@ std::optional<User> UserStore::authenticate(std::string_view name, std::string_v
                       use(fresh), use(updated), use(id), use(old), now;
                 });
   }
-  return User{row->id, key, fromMillis(row->createdMs), false};
+  return User{row->id, key, fromMillis(row->createdMs), false, kindOf(row->kind), row->account};
 }
 
 }  // namespace shoal::auth

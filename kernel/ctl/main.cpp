@@ -75,8 +75,9 @@ const char* kUsage = R"(usage: shoalctl [--json] [--manager HOST:PORT] [--token-
   health maintenance NODE_ID SERVICE on|off
                                        take a service on a node out of the balancer, or put it back
   user list                            the panel's users
-  user add NAME                        a panel user; the password is read from standard input
-                                       (asked twice, not echoed, on a terminal), never from argv
+  user add NAME [--owner ACCOUNT]      a panel user; the password is read from standard input
+                                       (asked twice, not echoed, on a terminal), never from argv;
+                                       --owner: an owner who reaches only that hosting account
   user passwd NAME                     a new password, read the same way; ends NAME's sessions
   user remove NAME
 
@@ -183,7 +184,7 @@ Options parse(int argc, char** argv) {
                                                "--batch", "--role", "--max-unavailable", "--service",
                                                "--listen", "--body", "--proxy-protocol", "--timeout",
                                                "--plan", "--limits", "--reason", "--kind", "--parent", "--nginx-extra",
-                                               "--description", "--revision"};
+                                               "--description", "--revision", "--owner"};
   static const std::vector<std::string> boolean{"--json", "--all", "--help", "-h", "--stats", "--rate", "--no-drain", "--wait",
                                                 "-g", "-m", "-i", "-n"};
   // ipvsadm's short options of `lb`.
@@ -895,6 +896,10 @@ int main(int argc, char** argv) {
       if (verb == "add") {
         method = "POST", path = "/v1/users";
         body->set("name", name);
+        if (o.flags.count("--owner")) {
+          body->set("kind", "owner");
+          body->set("account", o.flags["--owner"]);
+        }
       } else {
         method = "PUT", path = "/v1/users/" + percentEncoded(name) + "/password";
       }
@@ -1022,11 +1027,16 @@ int main(int argc, char** argv) {
       auto users = b->getArray("users");
       for (std::size_t i = 0; i < users->size(); ++i) {
         auto u = users->getObject(static_cast<unsigned>(i));
-        std::cout << std::left << std::setw(24) << text(u->get("name")) << "since " << when(u->get("created_at_ms"))
-                  << (u->getValue<bool>("disabled") ? "  (disabled)" : "") << "\n";
+        const bool owner = u->optValue<std::string>("kind", "admin") == "owner";
+        std::cout << std::left << std::setw(24) << text(u->get("name")) << std::setw(24)
+                  << (owner ? "owner of " + text(u->get("account")) : std::string("admin")) << "since "
+                  << when(u->get("created_at_ms")) << (u->getValue<bool>("disabled") ? "  (disabled)" : "") << "\n";
       }
     } else if (group == "user") {
-      if (verb == "add") std::cout << "added panel user " << text(b->get("name")) << "\n";
+      if (verb == "add")
+        std::cout << "added panel user " << text(b->get("name"))
+                  << (b->optValue<std::string>("kind", "admin") == "owner" ? ", owner of " + text(b->get("account")) : "")
+                  << "\n";
       if (verb == "passwd") std::cout << "changed the password of " << text(b->get("name")) << "; their sessions ended\n";
       if (verb == "remove") std::cout << "removed panel user " << text(b->get("deleted")) << "\n";
     } else if (group == "limits") {

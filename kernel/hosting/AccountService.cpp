@@ -110,7 +110,7 @@ DeliveredChange AccountService::suspend(const std::string& name, const std::stri
 DeliveredChange AccountService::unsuspend(const std::string& name) { return delivered(store_.unsuspend(name)); }
 
 DeliveredChange AccountService::removeAccount(const std::string& name) {
-  return delivered(store_.removeAccount(name));
+  return delivered(store_.removeAccount(name, hooks_.removingAccount));
 }
 
 DeliveredChange AccountService::addDomain(const std::string& account, const NewDomain& domain) {

@@ -40,6 +40,9 @@ struct AccountServiceHooks {
   std::function<Certificate(const std::vector<std::string>& names)> issueClusterCertificate;
   // Runs the plugins' hooks for the event; returns the ids of the commands they enqueued.
   std::function<std::vector<std::int64_t>(const std::string& event, const std::string& payloadJson)> dispatch;
+  // Runs inside the transaction that removes an account (AccountStore::removeAccount): the
+  // manager removes the account's owners and their sessions there, so none outlives it.
+  std::function<void(store::Transaction& tx, const std::string& account)> removingAccount;
 };
 
 // A change as the API reports it: the account, and the commands that carry it to the nodes.

@@ -453,13 +453,16 @@ AccountChange AccountStore::unsuspend(const std::string& name) {
   });
 }
 
-AccountChange AccountStore::removeAccount(const std::string& name) {
+AccountChange AccountStore::removeAccount(
+    const std::string& name,
+    const std::function<void(store::Transaction&, const std::string& account)>& inSameTransaction) {
   return inTransaction(store_, "removing account " + name, [&](store::Transaction& tx) {
     auto& s = tx.session();
     auto a = requireAccount(tx, name);
     s << "DELETE FROM hosting_certificates WHERE account = ?", use(a.name), now;
     s << "DELETE FROM hosting_domains WHERE account = ?", use(a.name), now;
     s << "DELETE FROM hosting_accounts WHERE name = ?", use(a.name), now;
+    if (inSameTransaction) inSameTransaction(tx, a.name);
     auto event = recordEvent(tx, "account.removed", a, "", nowMs());
     return AccountChange{std::move(a), std::move(event)};
   });

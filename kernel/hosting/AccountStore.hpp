@@ -105,7 +105,12 @@ class AccountStore {
   // account with the same reason, or unsuspending an active one, changes nothing.
   AccountChange suspend(const std::string& name, const std::string& reason);
   AccountChange unsuspend(const std::string& name);
-  AccountChange removeAccount(const std::string& name);
+  // `inSameTransaction` (when set) runs inside the removal's transaction, after the account's
+  // rows are gone: what else must vanish with the account (its owners, auth/UserStore.hpp).
+  // Whatever it throws undoes the removal.
+  AccountChange removeAccount(const std::string& name,
+                              const std::function<void(store::Transaction&, const std::string& account)>&
+                                  inSameTransaction = {});
   std::optional<Account> account(const std::string& name);
   std::vector<Account> accounts();
   // The account holding the domain (ASCII form), if any.

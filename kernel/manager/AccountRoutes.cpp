@@ -2,6 +2,12 @@
 // (docs/api.md, "Hosting"). Members of ManagerService; the work is AccountService's.
 // A change answers {"account": ..., "commands": [ids]} with the commands that carry it to the
 // nodes, so a client can follow them (GET /v1/commands/{id}) to "applied everywhere".
+//
+// Who may call what is each route's Access, checked by ManagerService::authorizeOwner before
+// the handler runs: an owner reaches the routes marked Access::Account for its own account and
+// those marked Access::SignedIn; every other route is an admin's. Owners may read their account
+// and add and remove its domains (within its limits); plans, limits, suspension, removal,
+// resync and extra nginx directives stay with the admins.
 #include <Poco/JSON/Array.h>
 
 #include <set>
@@ -82,8 +88,12 @@ void ManagerService::addAccountRoutes(std::vector<api::Route>& routes) {
   auto add = [&](std::string method, std::string pattern, api::Handler handler) {
     routes.push_back(api::Route{std::move(method), std::move(pattern), Access::Admin, std::move(handler)});
   };
+  // Routes an account's owner may call too (see the top of this file).
+  auto addForOwners = [&](std::string method, std::string pattern, Access access, api::Handler handler) {
+    routes.push_back(api::Route{std::move(method), std::move(pattern), access, std::move(handler)});
+  };
 
-  add("GET", "/v1/limits", [this](const ApiRequest&) {
+  addForOwners("GET", "/v1/limits", Access::SignedIn, [this](const ApiRequest&) {
     Array::Ptr list = new Array;
     for (const auto& d : accounts_->dimensions()) {
       auto o = api::object();
@@ -140,9 +150,13 @@ void ManagerService::addAccountRoutes(std::vector<api::Route>& routes) {
   });
 
   // ---- accounts ----
-  add("GET", "/v1/accounts", [this](const ApiRequest&) {
+  addForOwners("GET", "/v1/accounts", Access::SignedIn, [this](const ApiRequest& r) {
     Array::Ptr list = new Array;
-    for (const auto& a : accounts_->store().accounts()) list->add(hosting::toJson(a, false));
+    if (r.principal.owner()) {
+      if (auto own = accounts_->store().account(r.principal.account)) list->add(hosting::toJson(*own, false));
+    } else {
+      for (const auto& a : accounts_->store().accounts()) list->add(hosting::toJson(a, false));
+    }
     auto o = api::object();
     o->set("accounts", list);
     return ok(o);
@@ -158,7 +172,7 @@ void ManagerService::addAccountRoutes(std::vector<api::Route>& routes) {
     if (body->has("limits")) request.limits = hosting::parseLimits(body->get("limits"), "limits");
     return ok(changeJson(accounts_->createAccount(request)), 201);
   });
-  add("GET", "/v1/accounts/{name}", [this](const ApiRequest& r) {
+  addForOwners("GET", "/v1/accounts/{name}", Access::Account, [this](const ApiRequest& r) {
     const auto name = accountParam(r);
     auto account = accounts_->store().account(name);
     if (!account) throw Error(ErrorCode::NotFound, "no account '" + name + "'");
@@ -199,7 +213,7 @@ void ManagerService::addAccountRoutes(std::vector<api::Route>& routes) {
   });
 
   // ---- domains ----
-  add("GET", "/v1/accounts/{name}/domains", [this](const ApiRequest& r) {
+  addForOwners("GET", "/v1/accounts/{name}/domains", Access::Account, [this](const ApiRequest& r) {
     const auto name = accountParam(r);
     auto account = accounts_->store().account(name);
     if (!account) throw Error(ErrorCode::NotFound, "no account '" + name + "'");
@@ -207,9 +221,12 @@ void ManagerService::addAccountRoutes(std::vector<api::Route>& routes) {
     o->set("domains", hosting::toJson(*account, false)->getArray("domains"));
     return ok(o);
   });
-  add("POST", "/v1/accounts/{name}/domains", [this](const ApiRequest& r) {
+  addForOwners("POST", "/v1/accounts/{name}/domains", Access::Account, [this](const ApiRequest& r) {
     auto body = r.json();
     onlyFields(body, {"name", "kind", "parent", "nginx_extra"});
+    // Extra directives reach every node's nginx as written: an admin's tool, not an owner's.
+    if (r.principal.owner() && body->has("nginx_extra"))
+      return api::errorResponse(403, "owner", "nginx_extra: only an admin may set extra nginx directives");
     hosting::NewDomain domain;
     domain.name = hosting::normalizeDomain(requiredText(body, "name"), "name");
     domain.kind = optionalText(body, "kind").value_or("secondary");
@@ -223,7 +240,7 @@ void ManagerService::addAccountRoutes(std::vector<api::Route>& routes) {
     onlyFields(body, {"nginx_extra"});
     return ok(changeJson(accounts_->setNginxExtra(accountParam(r), domainParam(r), requiredText(body, "nginx_extra"))));
   });
-  add("DELETE", "/v1/accounts/{name}/domains/{domain}", [this](const ApiRequest& r) {
+  addForOwners("DELETE", "/v1/accounts/{name}/domains/{domain}", Access::Account, [this](const ApiRequest& r) {
     return ok(changeJson(accounts_->removeDomain(accountParam(r), domainParam(r))));
   });
 }

@@ -303,6 +303,9 @@ hosting::AccountServiceHooks ManagerService::accountHooks() {
     for (const auto& command : enqueueCommands({request}, false, idempotencyKey).commands) ids.push_back(command.id);
     return ids;
   };
+  // Owners are removed with their account, not disabled: a later account of the same name is
+  // someone else's, and must not inherit a sign-in.
+  hooks.removingAccount = [](store::Transaction& tx, const std::string& account) { auth::removeOwnersOf(tx, account); };
   hooks.issueClusterCertificate = [this](const std::vector<std::string>& names) { return siteCertificates_->issue(names); };
   hooks.dispatch = [this](const std::string& event, const std::string& payload) {
     // New names want an ACME certificate now, not at the renewer's next hourly pass.
@@ -398,17 +401,29 @@ std::optional<api::Principal> ManagerService::authenticate(api::Access required,
   const std::string authorization = request.header("authorization");
   const std::string prefix = "Bearer ";
   const std::string bearer = authorization.rfind(prefix, 0) == 0 ? authorization.substr(prefix.size()) : "";
-  if (bearer.empty() && required != api::Access::Admin) return std::nullopt;
+  const bool userRoute =
+      required == api::Access::Admin || required == api::Access::Account || required == api::Access::SignedIn;
+  if (bearer.empty() && !userRoute) return std::nullopt;
   switch (required) {
     case api::Access::Admin:
-      if (bearer.empty()) return authenticateSession(request);
-      if (cluster::constantTimeEquals(cluster::hashSecret(bearer), adminTokenHash_))
-        return api::Principal{api::Access::Admin, 0, {}, "token:admin", {}};
-      return std::nullopt;
+    case api::Access::Account:
+    case api::Access::SignedIn: {
+      if (!bearer.empty()) {
+        if (cluster::constantTimeEquals(cluster::hashSecret(bearer), adminTokenHash_))
+          return api::Principal{required, 0, {}, "token:admin", {}, {}};
+        return std::nullopt;
+      }
+      auto principal = authenticateSession(request);
+      if (principal) {
+        principal->access = required;
+        if (principal->owner()) authorizeOwner(required, request, *principal);
+      }
+      return principal;
+    }
     case api::Access::Node:
       if (auto node = nodes_.authenticate(bearer)) {
         noteContact(node->id);
-        return api::Principal{api::Access::Node, node->id, {}, "node:" + std::to_string(node->id), {}};
+        return api::Principal{api::Access::Node, node->id, {}, "node:" + std::to_string(node->id), {}, {}};
       }
       return std::nullopt;
     case api::Access::Join:
@@ -420,11 +435,35 @@ std::optional<api::Principal> ManagerService::authenticate(api::Access required,
         if (e.code() == ErrorCode::Internal) throw;
         throw api::Unauthenticated(e.what());
       }
-      return api::Principal{api::Access::Join, 0, bearer, "join-token", {}};
+      return api::Principal{api::Access::Join, 0, bearer, "join-token", {}, {}};
     case api::Access::Public:
-      return api::Principal{api::Access::Public, 0, {}, {}, {}};
+      return api::Principal{api::Access::Public, 0, {}, {}, {}, {}};
   }
   return std::nullopt;
+}
+
+void ManagerService::authorizeOwner(api::Access required, const api::ApiRequest& request,
+                                    const api::Principal& owner) {
+  switch (required) {
+    case api::Access::SignedIn: return;
+    case api::Access::Account: break;
+    default:
+      throw api::Forbidden("owner", "owners may only reach their own account", owner.actor);
+  }
+  const auto named = request.params.find("name");
+  if (named == request.params.end())  // a route marked Account without {name}: a fault of ours
+    throw api::Forbidden("owner", "owners may only reach their own account", owner.actor);
+  // Another account, whether or not it exists, looks to an owner as one that does not: its
+  // name is not the owner's to learn.
+  if (named->second != owner.account)
+    throw api::Refused(404, "not_found", "no account '" + shownValue(named->second) + "'", owner.actor);
+  if (request.method == "GET" || request.method == "HEAD") return;
+  // An owner of a suspended account may still sign in and look, but changes nothing until an
+  // admin lifts the suspension.
+  const auto account = accounts_->store().account(owner.account);
+  if (account && account->suspended())
+    throw api::Refused(409, "conflict",
+                       "account '" + account->name + "' is suspended (" + account->suspendReason + ")", owner.actor);
 }
 
 void ManagerService::noteContact(std::int64_t nodeId) {

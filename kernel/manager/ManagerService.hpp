@@ -136,6 +136,9 @@ class ManagerService {
   std::optional<api::Principal> authenticate(api::Access required, const api::ApiRequest& request);
   // A panel user's session cookie; on a change also its CSRF token (api::Forbidden without).
   std::optional<api::Principal> authenticateSession(const api::ApiRequest& request);
+  // The one check of what an owner may reach (docs/adr/0013-hosting-accounts.md): throws
+  // api::Refused unless `owner` may call a route of `required` access with this request.
+  void authorizeOwner(api::Access required, const api::ApiRequest& request, const api::Principal& owner);
   // The routes of PanelRoutes.cpp: session, users, audit, panels, statistics, pages.
   void addPanelRoutes(std::vector<api::Route>& routes);
   // The routes of AccountRoutes.cpp: limits, plans, accounts, domains.

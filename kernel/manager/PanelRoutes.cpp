@@ -17,6 +17,7 @@
 #include "host/HostApi.hpp"
 #include "host/HostObjects.hpp"
 #include "host/Registries.hpp"
+#include "hosting/AccountNames.hpp"
 #include "manager/ManagerService.hpp"
 #include "manager/Metrics.hpp"
 #include "shoal/BuildInfo.hpp"
@@ -150,12 +151,15 @@ std::optional<api::Principal> ManagerService::authenticateSession(const api::Api
       !auth::SessionStore::csrfMatches(*session, request.header("x-csrf-token")))
     throw api::Forbidden("csrf", "this change needs the session's X-CSRF-Token header; reload the page and try again",
                          "user:" + session->userName);
-  return api::Principal{api::Access::Admin, 0, {}, "user:" + session->userName, cookie->second};
+  return api::Principal{api::Access::Admin, 0, {}, "user:" + session->userName, cookie->second,
+                        session->userKind == auth::UserKind::Owner ? session->userAccount : std::string()};
 }
 
 void ManagerService::audit(const api::Route& route, const api::ApiRequest& request, const api::ApiResponse& response) {
   // Every change and who made it; reads and the nodes' own traffic are not changes an admin made.
-  if (route.access != api::Access::Admin || request.method == "GET" || request.method == "HEAD") return;
+  const bool userRoute = route.access == api::Access::Admin || route.access == api::Access::Account ||
+                         route.access == api::Access::SignedIn;
+  if (!userRoute || request.method == "GET" || request.method == "HEAD") return;
   auth::AuditEntry entry;
   entry.actor = request.principal.actor.empty() ? "anonymous" : request.principal.actor;
   entry.action = request.method + " " + route.pattern;
@@ -228,6 +232,8 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
     auto o = api::object();
     auto u = api::object();
     u->set("name", user->name);
+    u->set("kind", auth::toText(user->kind));
+    u->set("account", user->account);
     o->set("user", u);
     o->set("csrf_token", created.csrfToken);
     o->set("idle_timeout_seconds", static_cast<std::int64_t>(sessions_->policy().idleTimeout.count()));
@@ -247,13 +253,16 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
     }
     auto u = api::object();
     u->set("name", session->userName);
+    // So the panel shows an owner only the account's pages (the API refuses the rest anyway).
+    u->set("kind", auth::toText(session->userKind));
+    u->set("account", session->userAccount);
     o->set("user", u);
     o->set("csrf_token", session->csrfToken);
     o->set("idle_timeout_seconds", static_cast<std::int64_t>(sessions_->policy().idleTimeout.count()));
     o->set("expires_at_ms", millis(session->expiresAt));
     return ok(o);
   });
-  add("DELETE", "/v1/session", Access::Admin, [this](const ApiRequest& r) {
+  add("DELETE", "/v1/session", Access::SignedIn, [this](const ApiRequest& r) {
     if (!r.principal.sessionToken.empty()) sessions_->destroy(r.principal.sessionToken);
     auto o = api::object();
     o->set("signed_out", true);
@@ -269,6 +278,8 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
     o->set("name", u.name);
     o->set("created_at_ms", millis(u.createdAt));
     o->set("disabled", u.disabled);
+    o->set("kind", auth::toText(u.kind));
+    o->set("account", u.account);
     return o;
   };
   add("GET", "/v1/users", Access::Admin, [this, userJson](const ApiRequest&) {
@@ -280,7 +291,25 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
   });
   add("POST", "/v1/users", Access::Admin, [this, userJson](const ApiRequest& r) {
     auto body = r.json();
-    return ok(userJson(users_->add(textField(body, "name"), textField(body, "password"))), 201);
+    for (const auto& [field, value] : *body)
+      if (field != "name" && field != "password" && field != "kind" && field != "account")
+        throw Error(ErrorCode::InvalidArgument, "field '" + field + "' is not a field here (name, password, kind, account)");
+    std::string kind = "admin";
+    if (body->has("kind")) {
+      kind = textField(body, "kind");
+      if (kind != "admin" && kind != "owner")
+        throw Error(ErrorCode::InvalidArgument, "field 'kind' must be \"admin\" or \"owner\"");
+    }
+    if (kind == "admin") {
+      if (body->has("account"))
+        throw Error(ErrorCode::InvalidArgument, "field 'account' is only for an owner (kind \"owner\")");
+      return ok(userJson(users_->add(textField(body, "name"), textField(body, "password"))), 201);
+    }
+    if (!body->has("account"))
+      throw Error(ErrorCode::InvalidArgument, "field 'account' is required for an owner: the account it owns");
+    const auto account = textField(body, "account");
+    hosting::validateAccountName(account, "account");
+    return ok(userJson(users_->addOwner(textField(body, "name"), textField(body, "password"), account)), 201);
   });
   add("PUT", "/v1/users/{name}/password", Access::Admin, [this](const ApiRequest& r) {
     auto body = r.json();
@@ -292,7 +321,7 @@ void ManagerService::addPanelRoutes(std::vector<api::Route>& routes) {
   });
   add("DELETE", "/v1/users/{name}", Access::Admin, [this](const ApiRequest& r) {
     const auto& name = r.params.at("name");
-    users_->remove(name);  // Conflict (409) for the last user
+    users_->remove(name);  // Conflict (409) for the last admin
     auto o = api::object();
     o->set("deleted", name);
     return ok(o);

@@ -414,6 +414,19 @@ const std::vector<Migration>& migrations() {
         " created_at_ms BIGINT NOT NULL"
         ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
         "INSERT IGNORE INTO hosting_counters (counter_name, next_value) VALUES ('uid', 0)"}},
+      // Owners (docs/adr/0013-hosting-accounts.md, "Tenancy in one place"): a panel user is an
+      // 'admin' (every user before this migration) or an 'owner' bound to one hosting account,
+      // named in `account` ('' for admins). panel_users_account finds an account's owners when
+      // the account is removed.
+      {9,
+       "panel_owners",
+       {"ALTER TABLE panel_users ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT 'admin'",
+        "ALTER TABLE panel_users ADD COLUMN account VARCHAR(32) NOT NULL DEFAULT ''",
+        "CREATE INDEX IF NOT EXISTS panel_users_account ON panel_users (account)"},
+       {"ALTER TABLE panel_users ADD COLUMN IF NOT EXISTS kind VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin"
+        " NOT NULL DEFAULT 'admin'",
+        "ALTER TABLE panel_users ADD COLUMN IF NOT EXISTS account VARBINARY(32) NOT NULL DEFAULT ''",
+        "CREATE INDEX IF NOT EXISTS panel_users_account ON panel_users (account)"}},
   };
   return list;
 }

@@ -14,10 +14,12 @@ void AuthTest::SetUp() {
   BackendTest::SetUp();
   if (HasFatalFailure()) return;
   if (GetParam() == store::Backend::MySql) {
-    // BackendTest empties the store's own tables; these are the panel's (children first).
+    // BackendTest empties the store's own tables; these are the panel's and the hosting
+    // accounts owners are bound to (children first).
     auto raw = openStore();
     auto session = raw->session();
-    for (const char* table : {"panel_sessions", "panel_users", "audit_log"})
+    for (const char* table : {"panel_sessions", "panel_users", "audit_log", "hosting_certificates", "hosting_domains",
+                              "hosting_accounts", "hosting_plans", "hosting_counters", "hosting_outbox"})
       session << std::string("DROP TABLE IF EXISTS ") + table, Poco::Data::Keywords::now;
   }
   store_ = openMigratedStore();

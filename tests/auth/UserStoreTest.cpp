@@ -11,6 +11,7 @@
 #include "auth/PasswordHash.hpp"
 #include "auth/SessionStore.hpp"
 #include "auth/UserStore.hpp"
+#include "store/Transaction.hpp"
 
 using namespace Poco::Data::Keywords;
 
@@ -214,7 +215,7 @@ TEST_P(Users, TheLastUserCannotBeRemoved) {
   users().add("bob", kBobPassword);
   users().remove("alice");
   const std::string message = errorMessageOf(ErrorCode::Conflict, [&] { users().remove("bob"); });
-  EXPECT_NE(message.find("\"bob\" is the last panel user"), std::string::npos) << message;
+  EXPECT_NE(message.find("\"bob\" is the last admin"), std::string::npos) << message;
   EXPECT_TRUE(users().find("bob").has_value());
   errorMessageOf(ErrorCode::NotFound, [&] { users().remove("alice"); });
 }
@@ -254,7 +255,7 @@ TEST_P(Users, ConcurrentRemovalsOfEveryUserAlwaysLeaveOne) {
           removers[i]->remove(names[i % names.size()]);
           ++removed;
         } catch (const Error& e) {
-          if (e.code() == ErrorCode::Conflict && std::string(e.what()).find("last panel user") != std::string::npos)
+          if (e.code() == ErrorCode::Conflict && std::string(e.what()).find("last admin") != std::string::npos)
             ++refusedAsLast;
           else if (e.code() == ErrorCode::NotFound)
             ++alreadyGone;
@@ -288,6 +289,94 @@ TEST_P(Users, AWeakHashIsReplacedAtTheNextLogin) {
   const std::string upgraded = storedHash("alice");
   EXPECT_EQ(upgraded.rfind("scrypt$N=32768,r=8,p=1$", 0), 0u) << upgraded;
   EXPECT_TRUE(users().authenticate("alice", kAlicePassword).has_value());
+}
+
+// A hosting account's row as kernel/hosting/AccountStore writes it; the auth layer only reads its
+// name, so the other columns are whatever the schema needs.
+void addAccountRow(store::Store& store, const std::string& name, std::int64_t uid) {
+  auto s = store.session();
+  std::string key = name, home = "/srv/shoal/" + name;
+  Poco::Int64 id = uid;
+  s << "INSERT INTO hosting_accounts (name, uid, gid, home, state, suspend_reason, plan, limits_json, revision,"
+       " created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, 'active', '', '', '{}', 1, 0, 0)",
+      use(key), use(id), use(id), use(home), Poco::Data::Keywords::now;
+}
+
+TEST_P(Users, AnOwnerIsBoundToAnAccountThatExists) {
+  const std::string message =
+      errorMessageOf(ErrorCode::NotFound, [&] { users().addOwner("olivia", kAlicePassword, "acme"); });
+  EXPECT_EQ(message, "no account 'acme'");
+  EXPECT_FALSE(users().find("olivia").has_value()) << "nothing of the refused owner is written";
+  errorMessageOf(ErrorCode::InvalidArgument, [&] { users().addOwner("olivia", kAlicePassword, ""); });
+
+  addAccountRow(store(), "acme", 20001);
+  users().add("alice", kAlicePassword);
+  const User olivia = users().addOwner("olivia", kBobPassword, "acme");
+  EXPECT_EQ(olivia.kind, UserKind::Owner);
+  EXPECT_EQ(olivia.account, "acme");
+  errorMessageOf(ErrorCode::Conflict, [&] { users().addOwner("alice", kBobPassword, "acme"); });
+
+  const auto list = users().list();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].name, "alice");
+  EXPECT_EQ(list[0].kind, UserKind::Admin);
+  EXPECT_EQ(list[0].account, "");
+  EXPECT_EQ(list[1].name, "olivia");
+  EXPECT_EQ(list[1].kind, UserKind::Owner);
+  EXPECT_EQ(list[1].account, "acme");
+  EXPECT_EQ(users().find("olivia")->account, "acme");
+
+  const auto signedIn = users().authenticate("olivia", kBobPassword);
+  ASSERT_TRUE(signedIn.has_value());
+  EXPECT_EQ(signedIn->kind, UserKind::Owner);
+  EXPECT_EQ(signedIn->account, "acme");
+  const auto session = sessions().resume(sessions().create(signedIn->id, "192.0.2.1").token);
+  ASSERT_TRUE(session.has_value());
+  EXPECT_EQ(session->userKind, UserKind::Owner);
+  EXPECT_EQ(session->userAccount, "acme");
+  const auto admin = sessions().resume(sessions().create(users().find("alice")->id, "192.0.2.1").token);
+  ASSERT_TRUE(admin.has_value());
+  EXPECT_EQ(admin->userKind, UserKind::Admin);
+  EXPECT_EQ(admin->userAccount, "");
+}
+
+TEST_P(Users, RemovingAnAccountsOwnersEndsTheirSessionsAndNoOneElses) {
+  addAccountRow(store(), "acme", 20001);
+  addAccountRow(store(), "beta", 20002);
+  const User alice = users().add("alice", kAlicePassword);
+  const User olivia = users().addOwner("olivia", kBobPassword, "acme");
+  const User oscar = users().addOwner("oscar", kBobPassword, "acme");
+  const User bella = users().addOwner("bella", kBobPassword, "beta");
+  std::vector<std::string> tokens;
+  for (const auto& u : {alice, olivia, oscar, bella}) tokens.push_back(sessions().create(u.id, "192.0.2.1").token);
+
+  {
+    store::Transaction tx(store().session(), store().backend());
+    EXPECT_EQ(removeOwnersOf(tx, "acme"), 2u);
+    tx.commit();
+  }
+  EXPECT_TRUE(sessions().resume(tokens[0]).has_value());
+  EXPECT_FALSE(sessions().resume(tokens[1]).has_value());
+  EXPECT_FALSE(sessions().resume(tokens[2]).has_value());
+  EXPECT_TRUE(sessions().resume(tokens[3]).has_value());
+  EXPECT_FALSE(users().find("olivia").has_value());
+  EXPECT_FALSE(users().authenticate("oscar", kBobPassword).has_value());
+  EXPECT_TRUE(users().find("bella").has_value());
+  {
+    store::Transaction tx(store().session(), store().backend());
+    EXPECT_EQ(removeOwnersOf(tx, "acme"), 0u);
+    tx.rollback();
+  }
+}
+
+TEST_P(Users, OwnersDoNotCountAsAdminsForTheLastAdmin) {
+  addAccountRow(store(), "acme", 20001);
+  users().add("alice", kAlicePassword);
+  users().addOwner("olivia", kBobPassword, "acme");
+  const std::string message = errorMessageOf(ErrorCode::Conflict, [&] { users().remove("alice"); });
+  EXPECT_NE(message.find("\"alice\" is the last admin"), std::string::npos) << message;
+  users().remove("olivia");
+  EXPECT_EQ(users().count(), 1);
 }
 
 SHOAL_INSTANTIATE_FOR_BOTH_BACKENDS(Users);

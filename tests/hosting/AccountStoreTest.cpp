@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "ClusterTest.hpp"
+#include "auth/SessionStore.hpp"
+#include "auth/UserStore.hpp"
 #include "hosting/AccountService.hpp"
 
 namespace shoal::hosting {
@@ -33,8 +35,8 @@ class AccountStoreTest : public ClusterTest {
     if (GetParam() == store::Backend::MySql) {
       // The tables outlive a test on MariaDB (IF NOT EXISTS): empty them, children first.
       auto session = store().session();
-      for (const char* table : {"hosting_outbox", "hosting_certificates", "hosting_domains", "hosting_accounts",
-                                "hosting_plans"})
+      for (const char* table : {"panel_sessions", "panel_users", "hosting_outbox", "hosting_certificates",
+                                "hosting_domains", "hosting_accounts", "hosting_plans"})
         session << std::string("DELETE FROM ") + table, Poco::Data::Keywords::now;
       session << "UPDATE hosting_counters SET next_value = 0", Poco::Data::Keywords::now;
     }
@@ -246,6 +248,81 @@ TEST_P(AccountStoreTest, TheCertificateIsStoredWithTheAccountAndItsKeyOnlyInTheF
   EXPECT_FALSE(contains(toJsonText(a, false), "key_pem"));
   accounts().removeAccount("acme");
   EXPECT_EQ(countRows("hosting_certificates"), 0);
+}
+
+// ---- owners (auth/UserStore.hpp) go with their account ----
+
+TEST_P(AccountStoreTest, RemovingAnAccountRemovesItsOwnersInTheSameTransaction) {
+  create("acme", "acme.test");
+  create("beta", "beta.test");
+  auth::UserStore users(store(), clock());
+  auth::SessionStore sessions(store(), {}, clock());
+  users.add("alice", "alice's long password");
+  const auto olivia = users.addOwner("olivia", "olivia's long password", "acme");
+  const auto bruno = users.addOwner("bruno", "bruno's long password", "beta");
+  const auto oliviaSession = sessions.create(olivia.id, "192.0.2.1").token;
+  const auto brunoSession = sessions.create(bruno.id, "192.0.2.1").token;
+  const auto removeOwners = [](store::Transaction& tx, const std::string& account) {
+    auth::removeOwnersOf(tx, account);
+  };
+
+  // A failure after the owners went undoes the removal, owners included.
+  errorMessageOf(ErrorCode::Failed, [&] {
+    accounts().removeAccount("acme", [&](store::Transaction& tx, const std::string& account) {
+      removeOwners(tx, account);
+      throw Error(ErrorCode::Failed, "refused by the test");
+    });
+  });
+  EXPECT_TRUE(accounts().account("acme"));
+  EXPECT_TRUE(users.find("olivia"));
+  EXPECT_TRUE(sessions.resume(oliviaSession));
+
+  accounts().removeAccount("acme", removeOwners);
+  EXPECT_FALSE(accounts().account("acme"));
+  EXPECT_FALSE(users.find("olivia"));
+  EXPECT_FALSE(sessions.resume(oliviaSession));
+  EXPECT_TRUE(users.find("bruno"));
+  EXPECT_TRUE(sessions.resume(brunoSession));
+  EXPECT_TRUE(users.find("alice"));
+}
+
+TEST_P(AccountStoreTest, AnOwnerAddedWhileItsAccountIsRemovedNeverOutlivesIt) {
+  // Each side has a store of its own, as two requests on the manager do.
+  auto ownerStore = openMigratedStore();
+  auth::UserStore users(*ownerStore, clock());
+  users.add("alice", "alice's long password");
+  constexpr int kTrials = 6;
+  int addedFirst = 0, removedFirst = 0;
+  for (int trial = 0; trial < kTrials; ++trial) {
+    create("acme", "acme.test");
+    std::atomic<int> ready{0};
+    std::string addError;
+    std::thread adder([&] {
+      ++ready;
+      while (ready.load() < 2) std::this_thread::yield();
+      try {
+        users.addOwner("olivia", "olivia's long password", "acme");
+      } catch (const Error& e) {
+        addError = e.what();
+      }
+    });
+    ++ready;
+    while (ready.load() < 2) std::this_thread::yield();
+    // The password hash takes the adder ~0.1 s before its transaction; vary who comes first.
+    std::this_thread::sleep_for(std::chrono::milliseconds(trial * 30));
+    accounts().removeAccount("acme", [](store::Transaction& tx, const std::string& account) {
+      auth::removeOwnersOf(tx, account);
+    });
+    adder.join();
+    EXPECT_FALSE(users.find("olivia")) << "trial " << trial << ": an owner of a removed account";
+    if (addError.empty())
+      ++addedFirst;
+    else {
+      EXPECT_EQ(addError, "no account 'acme'") << "trial " << trial;
+      ++removedFirst;
+    }
+  }
+  EXPECT_EQ(addedFirst + removedFirst, kTrials);
 }
 
 // ---- delivery ----

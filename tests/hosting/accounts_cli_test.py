@@ -51,6 +51,10 @@ def ctl(*args):
     return subprocess.run([shoalctl, *args], capture_output=True, text=True, timeout=30, env=env)
 
 
+def ctl_input(text, *args):
+    return subprocess.run([shoalctl, *args], capture_output=True, text=True, timeout=30, env=env, input=text)
+
+
 def expect(result, code, text=None, where="stderr"):
     out = getattr(result, where)
     if result.returncode != code or (text and text not in out):
@@ -140,7 +144,16 @@ try:
     if after.get("state") != "suspended" or len(after.get("domains", [])) != 3:
         failures.append(f"after a restart: {after}")
     expect(ctl("account", "unsuspend", "acme"), 0)
+
+    # Owners: bound to an account that exists, removed with it.
+    expect(ctl_input("olivia's long password\n", "user", "add", "olivia", "--owner", "acme"), 0,
+           "added panel user olivia, owner of acme", where="stdout")
+    expect(ctl_input("otto's long password\n", "user", "add", "otto", "--owner", "ghost"), 4, "no account 'ghost'")
+    expect(ctl("user", "list"), 0, "owner of acme", where="stdout")
     expect(ctl("account", "remove", "acme"), 0)
+    listed = expect(ctl("user", "list"), 0)
+    if "olivia" in listed.stdout:
+        failures.append(f"the owner outlived the account: {listed.stdout!r}")
     expect(ctl("account", "show", "acme"), 4)
     recreated = expect(ctl("--json", "account", "add", "acme", "bücher.example"), 0)
     if recreated.returncode == 0 and json.loads(recreated.stdout)["account"]["uid"] != 30001:

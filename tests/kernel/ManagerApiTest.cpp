@@ -76,8 +76,9 @@ TEST_F(ManagerApiTest, EveryRouteRefusesUnauthenticatedCalls) {
     const std::string path = concrete(route.pattern);
     std::vector<std::string> refused{"", "shoal-admin-not-the-token", "x"};
     if (route.access != shoal::api::Access::Node) refused.push_back(nodeCredential);
-    if (route.access != shoal::api::Access::Admin && route.access != shoal::api::Access::Join)
-      refused.push_back(adminToken_);
+    const bool userRoute = route.access == shoal::api::Access::Admin || route.access == shoal::api::Access::Account ||
+                           route.access == shoal::api::Access::SignedIn;
+    if (!userRoute && route.access != shoal::api::Access::Join) refused.push_back(adminToken_);
     for (const auto& bearer : refused) {
       auto c = client(bearer);
       auto reply = c.call(route.method, path, new Object);
@@ -137,7 +138,7 @@ TEST_F(ManagerApiTest, EveryRouteRefusesForgedSessionsAndChangesWithoutTheCsrfTo
       EXPECT_EQ(browserCall(endpoint, manager_->caFile(), route.method, path, forged, csrf).status, 401)
           << where << " with cookie " << forged;
     // A session never opens the nodes' and enrolment routes.
-    if (route.access != shoal::api::Access::Admin) {
+    if (route.access == shoal::api::Access::Node || route.access == shoal::api::Access::Join) {
       EXPECT_EQ(browserCall(endpoint, manager_->caFile(), route.method, path, cookie, csrf).status, 401) << where;
       continue;
     }
@@ -383,7 +384,7 @@ TEST_F(ManagerApiTest, ConcurrentDeletesOfEveryPanelUserLeaveOneAndTheLastIsRefu
       EXPECT_TRUE(statuses[i] == 200 || statuses[i] == 404 || statuses[i] == 409) << statuses[i] << " " << messages[i];
       if (statuses[i] == 409) {
         ++refused;
-        EXPECT_NE(messages[i].find("is the last panel user"), std::string::npos) << messages[i];
+        EXPECT_NE(messages[i].find("is the last admin"), std::string::npos) << messages[i];
       }
     }
     EXPECT_GE(refused, 1) << "trial " << trial;
@@ -392,7 +393,7 @@ TEST_F(ManagerApiTest, ConcurrentDeletesOfEveryPanelUserLeaveOneAndTheLastIsRefu
   ASSERT_EQ(last.size(), 1u);
   auto reply = admin.call("DELETE", "/v1/users/" + last.front());
   EXPECT_EQ(reply.status, 409);
-  EXPECT_NE(reply.errorMessage().find("\"" + last.front() + "\" is the last panel user and cannot be removed"),
+  EXPECT_NE(reply.errorMessage().find("\"" + last.front() + "\" is the last admin and cannot be removed"),
             std::string::npos)
       << reply.errorMessage();
 }
