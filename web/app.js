@@ -34,6 +34,12 @@ const NAV = [
   ['Administration', [['users', 'nav-users', 'Users'], ['audit', 'nav-audit', 'Audit log']]],
 ];
 
+// An owner (a panel user bound to one hosting account) sees the hosting pages only; the API
+// refuses them everything else anyway.
+function isOwner() {
+  return Boolean(state.session && state.session.user && state.session.user.kind === 'owner');
+}
+
 const SESSION_ENDED = 'Your session ended; sign in again.';
 const root = document.getElementById('app');
 
@@ -83,7 +89,7 @@ function leavePage() {
 function route(focus) {
   if (!state.session) return;
   if (!location.hash || location.hash === '#' || location.hash === '#/') {
-    history.replaceState(null, '', '#/dashboard');
+    history.replaceState(null, '', isOwner() ? '#/accounts' : '#/dashboard');
   }
   leavePage();
   const {key, page, params} = parseHash();
@@ -179,7 +185,7 @@ function renderShell() {
   const skip = h('button', {type: 'button', class: 'skip-link'}, 'Skip to the page');
   skip.addEventListener('click', () => document.getElementById('page').focus());
   const nav = h('nav', {id: 'nav', 'aria-label': 'Main'},
-    NAV.map(([group, links]) => h('div', {class: 'nav-group'},
+    (isOwner() ? NAV.filter(([group]) => group === 'Hosting') : NAV).map(([group, links]) => h('div', {class: 'nav-group'},
       h('h2', null, group),
       h('ul', null, links.map(([r, test, label]) => navLink(r, test, label))))),
     h('div', {class: 'nav-group', hidden: true},

@@ -374,6 +374,29 @@ try {
   await shot('18-accounts');
   await page.click(`${shopRow} button[data-action="unsuspend"]`);
   await page.waitForSelector(`${shopRow} button[data-action="suspend"]`, {timeout: 10000});
+
+  // The account's owner signs in and sees that account only, without the admins' pages.
+  const adminToken = readFileSync(cluster.token_file, 'utf8').trim();
+  const madeOwner = await context.request.post(`${cluster.url}/v1/users`, {
+    headers: {Authorization: `Bearer ${adminToken}`},
+    data: {name: 'shopowner', password: 'owner password 1', kind: 'owner', account: 'panelshop'}});
+  check(madeOwner.status() === 201, `an owner of panelshop is made: ${madeOwner.status()}`);
+  const ownerContext = await browser.newContext({ignoreHTTPSErrors: true, viewport: {width: 1280, height: 900}});
+  const ownerPage = await ownerContext.newPage();
+  await ownerPage.goto(`${cluster.url}/panel/`);
+  await ownerPage.waitForSelector('form#login');
+  await ownerPage.fill('#login-user', 'shopowner');
+  await ownerPage.fill('#login-password', 'owner password 1');
+  await ownerPage.click('#login-submit');
+  await ownerPage.waitForSelector('main#page[data-page="accounts"][data-ready="1"]', {timeout: 20000});
+  const ownerNav = await ownerPage.$$eval('#nav a[data-test]', (links) => links.map((a) => a.dataset.test));
+  check(JSON.stringify(ownerNav) === JSON.stringify(['nav-accounts']), `an owner's menu has the account page only: ${ownerNav}`);
+  check(await ownerPage.locator('table#accounts tr[data-account]').count() === 1 &&
+    await ownerPage.locator('table#accounts tr[data-account="panelshop"]').count() === 1, 'an owner sees only their account');
+  check(await ownerPage.locator('#account-form, table#plans, button[data-action="delete-account"]').count() === 0,
+    'and neither the account form, the plans nor the delete button');
+  await ownerPage.screenshot({path: join(artifacts, '19-owner.png'), fullPage: true});
+  await ownerContext.close();
   await page.click(`${shopRow} button[data-action="delete-account"]`);
   await page.waitForSelector(shopRow, {state: 'detached', timeout: 10000});
   check(true, 'the account is deleted');

@@ -35,6 +35,9 @@ export default {
   id: 'accounts',
   title: 'Accounts',
   mount(page, ctx) {
+    // An owner sees their own account and its domains; creating, suspending and deleting
+    // accounts and the plans are the admins'.
+    const owner = Boolean(ctx.session && ctx.session.user && ctx.session.user.kind === 'owner');
     const pageError = alertBox({id: 'accounts-error'});
     const pageStatus = statusBox({id: 'accounts-status'});
     const body = h('tbody');
@@ -89,11 +92,13 @@ export default {
       h('p', {class: 'hint'}, 'Leave a limit empty for unlimited.'), limitFields,
       h('div', {class: 'actions'}, planSubmit));
 
-    const content = h('div', null,
-      section('Accounts', pageStatus, tableBox(table)),
-      h('div', {class: 'two-forms'}, addForm, domainForm),
-      section('Plans', tableBox(planTable)), planForm);
-    replace(page, h('h1', null, 'Accounts'), pageError, content);
+    const content = owner
+      ? h('div', null, section('Your account', pageStatus, tableBox(table)), domainForm)
+      : h('div', null,
+        section('Accounts', pageStatus, tableBox(table)),
+        h('div', {class: 'two-forms'}, addForm, domainForm),
+        section('Plans', tableBox(planTable)), planForm);
+    replace(page, h('h1', null, owner ? 'Your account' : 'Accounts'), pageError, content);
 
     let accounts = [];
     let dimensions = [];
@@ -243,7 +248,7 @@ export default {
         h('td', null, a.plan ? text(a.plan) : '—', h('div', {class: 'muted'}, limitsSummary(a.limits))),
         h('td', {title: certificate ? dateTime(certificate.not_after_ms) : ''},
           certificate ? `${text(certificate.issuer)}, ends ${relative(certificate.not_after_ms)}` : 'none'),
-        h('td', null, toggle, ' ', del));
+        h('td', null, owner ? null : [toggle, ' ', del]));
     }
 
     function planRow(p) {
@@ -274,7 +279,8 @@ export default {
     async function load() {
       let answers;
       try {
-        answers = await Promise.all([ctx.api.get('/v1/accounts'), ctx.api.get('/v1/plans'), ctx.api.get('/v1/limits')]);
+        answers = await Promise.all([ctx.api.get('/v1/accounts'), owner ? {plans: []} : ctx.api.get('/v1/plans'),
+          ctx.api.get('/v1/limits')]);
       } catch (e) {
         if (!ctx.alive() || isAbort(e) || (e instanceof ApiError && e.status === 401)) return;
         if (e instanceof ApiError && e.missing) {
