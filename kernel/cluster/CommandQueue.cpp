@@ -216,9 +216,7 @@ std::string lockShared(store::Backend backend) {
   return backend == store::Backend::MySql ? " LOCK IN SHARE MODE" : "";
 }
 
-std::string forUpdate(store::Backend backend) {
-  return backend == store::Backend::MySql ? " FOR UPDATE" : "";
-}
+using detail::forUpdate;
 
 // Poco 1.11 cannot fetch MEDIUMTEXT/LONGTEXT on MySQL directly (it sizes its buffer from the
 // declared column length): the payload is fetched as a byte substring as long as the limit.

@@ -45,6 +45,12 @@ std::string idList(const Range& ids) {
 
 void requirePositiveId(std::int64_t id, const char* field);
 
+// What a SELECT appends to lock the rows it reads for the transaction: MySQL's FOR UPDATE.
+// SQLite needs none (BEGIN IMMEDIATE holds the one write lock already).
+inline std::string forUpdate(store::Backend backend) {
+  return backend == store::Backend::MySql ? " FOR UPDATE" : "";
+}
+
 // Turns a driver exception into the store's error: lock contention is Conflict, everything else
 // Internal, both prefixed by what was being done.
 [[noreturn]] void rethrowDatabaseError(const std::string& action, const Poco::Exception& e);

@@ -160,9 +160,7 @@ NodeState parseState(const std::string& text) {
   throw Error(ErrorCode::Internal, "the store holds an unknown node state \"" + shown(text) + "\"");
 }
 
-std::string forUpdate(store::Backend backend) {
-  return backend == store::Backend::MySql ? " FOR UPDATE" : "";
-}
+using detail::forUpdate;
 
 std::int64_t lastInsertId(Poco::Data::Session& s, store::Backend backend) {
   Poco::Int64 id = 0;

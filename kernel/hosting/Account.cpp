@@ -36,13 +36,13 @@ bool isLimitName(const std::string& name) {
   return true;
 }
 
-std::string condensed(const Poco::Dynamic::Var& v) {
+}  // namespace
+
+std::string jsonText(const Poco::Dynamic::Var& value) {
   std::ostringstream out;
-  Poco::JSON::Stringifier::condense(v, out);
+  Poco::JSON::Stringifier::condense(value, out);
   return out.str();
 }
-
-}  // namespace
 
 const Domain* Account::domain(const std::string& asciiName) const {
   for (const auto& d : domains)
@@ -61,7 +61,7 @@ Poco::JSON::Object::Ptr limitsToJson(const Limits& limits) {
   return o;
 }
 
-std::string limitsToText(const Limits& limits) { return condensed(limitsToJson(limits)); }
+std::string limitsToText(const Limits& limits) { return jsonText(limitsToJson(limits)); }
 
 Poco::JSON::Object::Ptr toJson(const Account& a, bool withPrivateKey) {
   Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
@@ -106,7 +106,7 @@ Poco::JSON::Object::Ptr toJson(const Account& a, bool withPrivateKey) {
 }
 
 std::string toJsonText(const Account& account, bool withPrivateKey) {
-  return condensed(toJson(account, withPrivateKey));
+  return jsonText(toJson(account, withPrivateKey));
 }
 
 Poco::JSON::Object::Ptr toJson(const Plan& p) {

@@ -75,6 +75,9 @@ Limits parseLimits(const Poco::Dynamic::Var& value, const std::string& field);
 Limits parseLimitsText(const std::string& json, const std::string& field);
 std::string limitsToText(const Limits& limits);
 
+// A JSON value as one line of text: how the hosting layer stores and sends its JSON.
+std::string jsonText(const Poco::Dynamic::Var& value);
+
 // Throws Error(InvalidArgument) naming `field` unless `name` is [a-z0-9][a-z0-9_-]{0,63}.
 void validatePlanName(const std::string& name, const std::string& field = "name");
 

@@ -2,11 +2,9 @@
 
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
-#include <Poco/JSON/Stringifier.h>
 #include <Poco/Logger.h>
 
 #include <algorithm>
-#include <sstream>
 
 #include "common/Error.hpp"
 
@@ -20,9 +18,7 @@ std::string identityPayload(const std::string& outboxPayload) {
   auto account = parser.parse(outboxPayload).extract<Poco::JSON::Object::Ptr>()->getObject("account");
   Poco::JSON::Object::Ptr o = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
   for (const char* field : {"name", "uid", "gid", "home"}) o->set(field, account->get(field));
-  std::ostringstream out;
-  Poco::JSON::Stringifier::condense(o, out);
-  return out.str();
+  return jsonText(o);
 }
 
 }  // namespace

@@ -3,10 +3,8 @@
 #include <Poco/Data/Statement.h>
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Parser.h>
-#include <Poco/JSON/Stringifier.h>
 
 #include <algorithm>
-#include <sstream>
 
 #include "cluster/Database.hpp"
 #include "common/Error.hpp"
@@ -33,7 +31,7 @@ using Session = Poco::Data::Session;
   throw Error(ErrorCode::NotFound, "no account '" + name + "'");
 }
 
-std::string forUpdate(store::Backend backend) { return backend == store::Backend::MySql ? " FOR UPDATE" : ""; }
+using cluster::detail::forUpdate;
 
 // Poco 1.11 cannot fetch MEDIUMTEXT/LONGTEXT on MySQL directly (it sizes its buffer from the
 // declared column length): such columns are fetched as byte substrings of a bounded length.
@@ -42,12 +40,6 @@ std::string longText(store::Backend backend, const std::string& column) {
   return backend == store::Backend::MySql
              ? "SUBSTRING(CAST(" + column + " AS BINARY), 1, " + std::to_string(kMaxLongText) + ")"
              : column;
-}
-
-std::string condensed(const Poco::Dynamic::Var& v) {
-  std::ostringstream out;
-  Poco::JSON::Stringifier::condense(v, out);
-  return out.str();
 }
 
 // Printable text without control characters (it reaches logs and pages), 1..max bytes.
@@ -147,7 +139,7 @@ OutboxEvent recordEvent(store::Transaction& tx, const std::string& event, const 
   Object::Ptr payload = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
   payload->set("account", toJson(account, true));
   if (!domain.empty()) payload->set("domain", domain);
-  OutboxEvent e{0, event, account.name, condensed(payload)};
+  OutboxEvent e{0, event, account.name, jsonText(payload)};
   Poco::Int64 at = nowMs;
   auto& s = tx.session();
   s << "INSERT INTO hosting_outbox (event, account, payload, created_at_ms) VALUES (?, ?, ?, ?)", use(e.event),
@@ -227,7 +219,7 @@ std::uint32_t allocateUid(store::Transaction& tx, std::uint32_t base) {
 void writeCertificate(Session& s, const std::string& account, const Certificate& c) {
   Array::Ptr names = new Array;
   for (const auto& n : c.names) names->add(n);
-  std::string namesText = condensed(names);
+  std::string namesText = jsonText(names);
   Poco::Int64 notAfter = c.notAfterMs;
   s << "DELETE FROM hosting_certificates WHERE account = ?", use(const_cast<std::string&>(account)), now;
   s << "INSERT INTO hosting_certificates (account, issuer, names_json, certificate_pem, key_pem, not_after_ms,"

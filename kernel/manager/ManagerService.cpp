@@ -15,6 +15,7 @@
 
 #include "api/JoinToken.hpp"
 #include "api/NodeQueueMessages.hpp"
+#include "cluster/Database.hpp"
 #include "cluster/Secrets.hpp"
 #include "common/Error.hpp"
 #include "common/Files.hpp"
@@ -210,7 +211,7 @@ ManagerService::ManagerService(store::Store& store, const host::Registries* regi
           if (accounts_->storeAcmeCertificate(target.id, certificate))
             Poco::Logger::get("shoald.acme").information("account '" + target.id + "': certificate from " +
                                                          settings_.acme->directoryUrl + " until " +
-                                                         std::to_string(certificate.notAfterMs / 1000) + " (Unix time)");
+                                                         cluster::detail::isoUtc(cluster::detail::fromMillis(certificate.notAfterMs)));
         },
         [](const tls::RenewalTarget& target, const std::string& error) {
           Poco::Logger::get("shoald.acme")

@@ -44,6 +44,8 @@ namespace fs = std::filesystem;
 using Poco::JSON::Object;
 using shoal::agent::ApiReply;
 using shoal::agent::ManagerClient;
+using shoal::testing::browserCall;
+using shoal::testing::RawReply;
 
 namespace {
 
@@ -86,38 +88,6 @@ TEST_F(ManagerApiTest, EveryRouteRefusesUnauthenticatedCalls) {
     }
   }
 }
-
-namespace {
-
-// One request as a browser sends it: a cookie and maybe a CSRF header, no bearer token.
-struct RawReply {
-  int status = 0;
-  std::string body;
-  std::string setCookie;
-};
-RawReply browserCall(const std::string& endpoint, const fs::path& caFile, const std::string& method,
-                     const std::string& path, const std::string& cookie, const std::string& csrf,
-                     const std::string& body = "{}") {
-  const auto colon = endpoint.rfind(':');
-  Poco::Net::HTTPSClientSession session(endpoint.substr(0, colon),
-                                        static_cast<Poco::UInt16>(std::stoi(endpoint.substr(colon + 1))),
-                                        shoal::tls::makeClientContext(caFile));
-  Poco::Net::HTTPRequest request(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
-  request.setContentType("application/json");
-  if (!cookie.empty()) request.set("Cookie", cookie);
-  if (!csrf.empty()) request.set("X-CSRF-Token", csrf);
-  request.setContentLength(static_cast<std::streamsize>(body.size()));
-  session.sendRequest(request) << body;
-  Poco::Net::HTTPResponse response;
-  auto& in = session.receiveResponse(response);
-  RawReply reply;
-  reply.status = response.getStatus();
-  reply.setCookie = response.get("Set-Cookie", "");
-  reply.body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  return reply;
-}
-
-}  // namespace
 
 TEST_F(ManagerApiTest, EveryRouteRefusesForgedSessionsAndChangesWithoutTheCsrfToken) {
   manager_->users().add("alice", "alice's long password");

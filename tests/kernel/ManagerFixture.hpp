@@ -4,11 +4,15 @@
 // node uses: an admin client, a join token, a node's platform report, an enrolment.
 // Each test gets its own folder, named for the process and the test, removed afterwards.
 #include <Poco/JSON/Object.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/HTTPSClientSession.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 
@@ -98,5 +102,33 @@ class ManagerFixture : public ::testing::Test {
  private:
   std::string prefix_;
 };
+
+// One request as a browser sends it: a cookie and maybe a CSRF header, no bearer token.
+struct RawReply {
+  int status = 0;
+  std::string body;
+  std::string setCookie;
+};
+inline RawReply browserCall(const std::string& endpoint, const std::filesystem::path& caFile, const std::string& method,
+                     const std::string& path, const std::string& cookie, const std::string& csrf,
+                     const std::string& body = "{}") {
+  const auto colon = endpoint.rfind(':');
+  Poco::Net::HTTPSClientSession session(endpoint.substr(0, colon),
+                                        static_cast<Poco::UInt16>(std::stoi(endpoint.substr(colon + 1))),
+                                        shoal::tls::makeClientContext(caFile));
+  Poco::Net::HTTPRequest request(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
+  request.setContentType("application/json");
+  if (!cookie.empty()) request.set("Cookie", cookie);
+  if (!csrf.empty()) request.set("X-CSRF-Token", csrf);
+  request.setContentLength(static_cast<std::streamsize>(body.size()));
+  session.sendRequest(request) << body;
+  Poco::Net::HTTPResponse response;
+  auto& in = session.receiveResponse(response);
+  RawReply reply;
+  reply.status = response.getStatus();
+  reply.setCookie = response.get("Set-Cookie", "");
+  reply.body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return reply;
+}
 
 }  // namespace shoal::testing

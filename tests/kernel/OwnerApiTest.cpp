@@ -3,9 +3,6 @@
 // walked as the owner of acme against beta's objects and against the admin's routes.
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Parser.h>
-#include <Poco/Net/HTTPRequest.h>
-#include <Poco/Net/HTTPResponse.h>
-#include <Poco/Net/HTTPSClientSession.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -79,23 +76,8 @@ class Browser {
 
   Reply raw(const std::string& method, const std::string& path, const std::string& body, const std::string& cookie,
             const std::string& csrf) {
-    const auto colon = endpoint_.rfind(':');
-    Poco::Net::HTTPSClientSession session(endpoint_.substr(0, colon),
-                                          static_cast<Poco::UInt16>(std::stoi(endpoint_.substr(colon + 1))),
-                                          shoal::tls::makeClientContext(caFile_));
-    Poco::Net::HTTPRequest request(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
-    request.setContentType("application/json");
-    if (!cookie.empty()) request.set("Cookie", cookie);
-    if (!csrf.empty()) request.set("X-CSRF-Token", csrf);
-    request.setContentLength(static_cast<std::streamsize>(body.size()));
-    session.sendRequest(request) << body;
-    Poco::Net::HTTPResponse response;
-    auto& in = session.receiveResponse(response);
-    Reply reply;
-    reply.status = response.getStatus();
-    reply.setCookie = response.get("Set-Cookie", "");
-    reply.body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    return reply;
+    const auto answer = shoal::testing::browserCall(endpoint_, caFile_, method, path, cookie, csrf, body);
+    return Reply{answer.status, answer.body, answer.setCookie};
   }
 
   std::string endpoint_;
