@@ -43,7 +43,7 @@ extern "C" {
 #endif
 
 #define SHOAL_ABI_VERSION_MAJOR 1
-#define SHOAL_ABI_VERSION_MINOR 5
+#define SHOAL_ABI_VERSION_MINOR 6
 
 /* The one symbol a plugin exports. */
 #define SHOAL_PLUGIN_ENTRY_SYMBOL "shoal_plugin_entry"
@@ -312,6 +312,80 @@ typedef struct shoal_limit_desc {
   shoal_str counts;
 } shoal_limit_desc;
 
+/* Added in ABI 1.6. What a plugin's account-bound endpoint and panels are told about the
+ * request. The kernel has authenticated the caller and checked its right to the account
+ * before the plugin sees anything: an admin may act on every account, an owner only on the
+ * account it is bound to (any other account answers 404, and the plugin is not called). The
+ * plugin never takes the account from the path, the query or the body; it takes it from
+ * `context_json`:
+ *   {"account": <the account's desired state, the object account.* events carry>,
+ *    "caller": {"user": "bob", "kind": "admin" | "owner"}}
+ * The desired state carries the certificate's private key, because a plugin needs the whole
+ * state to enqueue its commands; a reply that reaches an owner must not echo it. "kind"
+ * lets a plugin keep an admin-only field (as the kernel keeps nginx_extra) to admins; the
+ * right to the account itself is never the plugin's to check. */
+
+/* Added in ABI 1.6. An HTTP endpoint bound to an account: every request to
+ * /v1/accounts/<account>/plugins/<plugin name>/<path> (any method) reaches `on_request`
+ * once the kernel has checked the caller's right to <account>, for admins and owners alike.
+ * `path`, `query`, `body` and the reply are as for shoal_api_desc (the same status mapping,
+ * callback_reply_set_http_status included). One per plugin; manager only. */
+typedef struct shoal_account_api_desc {
+  uint32_t struct_size;
+  void* user;
+  shoal_status (*on_request)(void* user, shoal_str context_json, shoal_str method, shoal_str path,
+                             shoal_str query, shoal_str body, shoal_reply* reply);
+} shoal_account_api_desc;
+
+/* Added in ABI 1.6. A panel page shown with an account, to its admins and to its owners
+ * (shoal_panel_desc's admin pages are never shown to owners). `definition_json` follows
+ * <shoal/panel.h> exactly as for shoal_panel_desc; `on_data` and `on_action` are as there,
+ * with the request's `context_json` (above) first: the account whose page is shown, checked
+ * by the kernel. */
+typedef struct shoal_account_panel_desc {
+  uint32_t struct_size;
+  shoal_str id;              /* unique within the plugin among its account panels: [a-z0-9_-]+ */
+  shoal_str definition_json;
+  void* user;
+  shoal_status (*on_data)(void* user, shoal_str context_json, shoal_str section_id,
+                          shoal_str query_json, shoal_reply* reply);
+  shoal_status (*on_action)(void* user, shoal_str context_json, shoal_str action_id,
+                            shoal_str input_json, shoal_reply* reply);
+} shoal_account_panel_desc;
+
+/* Added in ABI 1.6. Drift: whether what a node has rendered for an account is what the
+ * manager wants there. The plugin defines its digests (any text up to 128 bytes, typically
+ * "sha256:<hex>"); the host only compares them for equality. A node reports what its files
+ * are now, not what it last meant to write, so a vhost edited or deleted by hand shows. The
+ * host's node agent asks every plugin that registered one, periodically and after it applies
+ * commands, and reports to its manager; the manager lists the (node, account, plugin)
+ * triples whose reported digest differs from the desired one, and a resync of a node asks
+ * the plugin to bring back only those: by diff, never by removing everything and adding it
+ * again. At most one per plugin. */
+typedef struct shoal_drift_desc {
+  uint32_t struct_size;
+  void* user;
+  /* Node side. Append a JSON object {"<account name>": "<digest>", ...}: a digest of what
+   * the plugin has rendered for each account on this node, read from disk now. An account
+   * of which the plugin has nothing on this node is absent. */
+  shoal_status (*on_rendered)(void* user, shoal_reply* reply);
+  /* Manager side. `account_json` is the account's desired state, `node_json`
+   * {"id": 3, "address": "10.0.0.11", "hostname": "web1", "roles": ["http", ...]}. Append
+   * the JSON string the node should report for the account, or null when the node should
+   * have nothing of it from this plugin (say, it lacks the plugin's role). Called often:
+   * compute, never enqueue or write. */
+  shoal_status (*on_desired)(void* user, shoal_str account_json, shoal_str node_json,
+                             shoal_reply* reply);
+  /* Manager side. Bring that one node back to the account's desired state: enqueue the
+   * plugin's usual whole-state command for the account, targeted at {"node": id} alone
+   * (ordering key "account:<name>"), which rewrites only what differs and removes only what
+   * should not be there. Append the enqueue's answer ({"id": 17, "deliveries": 1}). With an
+   * account_json of null the account no longer exists: remove what the plugin has of it on
+   * that node (the account's name is in `node_json` as "account"). */
+  shoal_status (*on_resync)(void* user, shoal_str account_json, shoal_str node_json,
+                            shoal_reply* reply);
+} shoal_drift_desc;
+
 /* ---- what the host offers ------------------------------------------------------------ */
 
 /* Functions that can fail take `shoal_buffer* out_error` (may be NULL). On failure the host
@@ -522,6 +596,23 @@ typedef struct shoal_host_api {
    * that holds no accounts. */
   shoal_status (*callback_limit_check)(shoal_plugin_ctx* ctx, shoal_str account, shoal_str dimension,
                                        int64_t would_have, shoal_buffer* out_error);
+  /* ---- added in ABI 1.6 (check struct_size before calling) ---- */
+
+  /* Register the plugin's account-bound endpoint (see shoal_account_api_desc). Only during
+   * on_init; at most one per plugin (a second is SHOAL_ERR_CONFLICT). */
+  shoal_status (*callback_register_account_api)(shoal_plugin_ctx* ctx,
+                                                const shoal_account_api_desc* desc,
+                                                shoal_buffer* out_error);
+  /* Register an account panel (see shoal_account_panel_desc). Only during on_init; the
+   * definition is validated as for callback_register_panel. */
+  shoal_status (*callback_register_account_panel)(shoal_plugin_ctx* ctx,
+                                                  const shoal_account_panel_desc* desc,
+                                                  shoal_buffer* out_error);
+  /* Register the plugin's drift reporter (see shoal_drift_desc). Only during on_init; at
+   * most one per plugin. Registered on every process the plugin loads in: the node side
+   * answers on_rendered, the manager side on_desired and on_resync. */
+  shoal_status (*callback_register_drift)(shoal_plugin_ctx* ctx, const shoal_drift_desc* desc,
+                                          shoal_buffer* out_error);
 } shoal_host_api;
 
 /* ---- what the plugin provides -------------------------------------------------------- */
