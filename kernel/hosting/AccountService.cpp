@@ -11,6 +11,10 @@
 namespace shoal::hosting {
 namespace {
 
+// Far more rows than requests can be waiting on at once: a request's row is found here unless
+// a thousand later changes were delivered between its commit and its own delivery attempt.
+constexpr std::size_t kRecentDeliveries = 1024;
+
 std::string identityPayload(const std::string& outboxPayload) {
   // The identity command carries the identity only: name, uid, gid and home of the account in
   // the event (never its certificate), as the kernel's handler reads them.
@@ -182,14 +186,23 @@ DeliveredChange AccountService::delivered(AccountChange change) {
 std::map<std::int64_t, std::vector<std::int64_t>> AccountService::deliverUpTo(std::int64_t upTo) {
   std::lock_guard lock(deliveryMutex_);
   std::map<std::int64_t, std::vector<std::int64_t>> produced;
+  // What this call delivered, and the asked-for row when an earlier call (the sweeper's, or
+  // another request's) delivered it.
+  const auto answer = [&] {
+    if (upTo > 0 && !produced.count(upTo)) {
+      const auto earlier = recentlyDelivered_.find(upTo);
+      if (earlier != recentlyDelivered_.end()) produced[upTo] = earlier->second;
+    }
+    return produced;
+  };
   for (;;) {
     const auto rows = store_.outbox(100);
     if (rows.empty()) {
       deliveryPending_ = false;
-      return produced;
+      return answer();
     }
     for (const auto& row : rows) {
-      if (upTo > 0 && row.id > upTo) return produced;
+      if (upTo > 0 && row.id > upTo) return answer();
       std::vector<std::int64_t> commands;
       const auto identity = [&](const char* kind) {
         cluster::CommandRequest request{kind, identityPayload(row.payload), orderingKey(row.account),
@@ -214,6 +227,8 @@ std::map<std::int64_t, std::vector<std::int64_t>> AccountService::deliverUpTo(st
       }
       if (row.event == "account.removed" && hooks_.enqueue) identity("account.identity.remove");
       store_.outboxDone(row.id);
+      recentlyDelivered_[row.id] = commands;
+      if (recentlyDelivered_.size() > kRecentDeliveries) recentlyDelivered_.erase(recentlyDelivered_.begin());
       produced[row.id] = std::move(commands);
     }
   }

@@ -115,6 +115,9 @@ class AccountService {
   AccountStore store_;
   AccountServiceHooks hooks_;
   std::mutex deliveryMutex_;  // one delivery at a time, so events reach hooks in commit order
+  // The commands the latest outbox rows produced (the newest kRecentDeliveries, under
+  // deliveryMutex_), so a request whose row another thread delivered first still answers them.
+  std::map<std::int64_t, std::vector<std::int64_t>> recentlyDelivered_;
   std::atomic<bool> deliveryPending_{true};  // the outbox may hold rows (always at start)
 };
 

@@ -6,8 +6,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <future>
+#include <optional>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include <unistd.h>
 
@@ -395,6 +398,50 @@ TEST_P(AccountDeliveryTest, AnUndeliveredEventWaitsInTheOutboxAndItsIdentityIsEn
   EXPECT_EQ(std::count(log_.begin(), log_.end(), "dispatch account.created"), 1);
   EXPECT_EQ(std::count(log_.begin(), log_.end(), "enqueue account.identity.put key=account:acme"), 3);
   EXPECT_EQ(queue_->list(100).size(), 1u);  // three tries, one command
+}
+
+TEST_P(AccountDeliveryTest, ARequestWhoseChangeAnotherThreadDeliveredStillAnswersItsCommands) {
+  // acme's event waits in the outbox; the sweeper's delivery of it is held inside the hook.
+  failDispatch_ = true;
+  service_->createAccount(NewAccount{"acme", normalizeDomain("acme.test"), "", std::nullopt});
+  failDispatch_ = false;
+  std::promise<void> entered, release;
+  auto releaseFuture = release.get_future().share();
+  bool first = true;
+  AccountServiceHooks hooks;
+  hooks.enqueue = [this](const cluster::CommandRequest& request, const std::string& key) {
+    std::vector<std::int64_t> ids;
+    for (const auto& c : queue_->enqueueOnce(key, {request}, false).commands) ids.push_back(c.id);
+    return ids;
+  };
+  hooks.dispatch = [&](const std::string&, const std::string&) {
+    if (std::exchange(first, false)) {
+      entered.set_value();
+      releaseFuture.wait();
+    }
+    return std::vector<std::int64_t>{};
+  };
+  service_ = std::make_unique<AccountService>(store(), AccountStoreSettings{20000, "/srv/shoal"}, hooks, clock());
+  std::thread sweeper([&] { service_->deliverPending(); });
+  entered.get_future().wait();
+
+  // beta's request commits while the sweeper holds the delivery, which then delivers beta too.
+  std::optional<DeliveredChange> beta;
+  std::thread request([&] {
+    beta = service_->createAccount(NewAccount{"beta", normalizeDomain("beta.test"), "", std::nullopt});
+  });
+  while (service_->store().outbox().size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  release.set_value();
+  sweeper.join();
+  request.join();
+
+  ASSERT_TRUE(beta);
+  EXPECT_EQ(beta->deliveryError, "");
+  ASSERT_EQ(beta->commands.size(), 1u) << "the request answered none of the commands its change produced";
+  const auto command = queue_->find(beta->commands[0]);
+  ASSERT_TRUE(command);
+  EXPECT_EQ(command->kind, "account.identity.put");
+  EXPECT_EQ(command->orderingKey, "account:beta");
 }
 
 TEST_P(AccountDeliveryTest, LimitsMustBeDeclaredAndPluginCountedOnesAreCheckedOnRequest) {
