@@ -5,6 +5,7 @@
 #include <Poco/JSON/Parser.h>
 
 #include <algorithm>
+#include <map>
 
 #include "cluster/Database.hpp"
 #include "common/Error.hpp"
@@ -60,42 +61,85 @@ void validateNginxExtra(const std::string& extra, const std::string& field) {
 const std::string kAccountColumns =
     "name, uid, gid, home, state, suspend_reason, plan, limits_json, revision, created_at_ms, updated_at_ms";
 
-std::optional<Account> loadAccount(Session& s, store::Backend backend, const std::string& name, bool lock) {
-  Account a;
-  Poco::Int64 uid = 0, gid = 0, revision = 0, created = 0, updated = 0;
-  std::string limitsJson;
-  Poco::Data::Statement select(s);
-  select << "SELECT " + kAccountColumns + " FROM hosting_accounts WHERE name = ?" + (lock ? forUpdate(backend) : ""),
-      use(const_cast<std::string&>(name)), into(a.name), into(uid), into(gid), into(a.home), into(a.state),
-      into(a.suspendReason), into(a.plan), into(limitsJson), into(revision), into(created), into(updated);
-  if (select.execute() == 0) return std::nullopt;
-  a.uid = static_cast<std::uint32_t>(uid);
-  a.gid = static_cast<std::uint32_t>(gid);
-  a.revision = revision;
-  a.createdAtMs = created;
-  a.updatedAtMs = updated;
-  a.limits = parseLimitsText(limitsJson, "account '" + name + "' limits");
+// One account (`name`), or every account by name: three queries whatever their number (the
+// accounts, then their domains, then their certificates). `lock` locks the one account's row.
+std::vector<Account> loadAccounts(Session& s, store::Backend backend, const std::optional<std::string>& name,
+                                  bool lock) {
+  std::string only = name.value_or("");
+  const auto run = [&](Poco::Data::Statement& statement, const std::string& sql, const char* column) {
+    statement << sql + (name ? std::string(" WHERE ") + column + " = ?" : std::string());
+    if (name) statement, use(only);
+  };
 
-  std::vector<std::string> names, unicodes, kinds, parents, extras;
-  s << "SELECT name, unicode, kind, parent, nginx_extra FROM hosting_domains WHERE account = ? ORDER BY added_seq",
-      use(const_cast<std::string&>(name)), into(names), into(unicodes), into(kinds), into(parents), into(extras), now;
-  for (std::size_t i = 0; i < names.size(); ++i)
-    a.domains.push_back(Domain{names[i], unicodes[i], kinds[i], parents[i], extras[i]});
-
-  std::vector<std::string> issuers, namesJson, certs, keys, fingerprints;
-  std::vector<Poco::Int64> notAfter;
-  s << "SELECT issuer, names_json, " + longText(backend, "certificate_pem") +
-           ", key_pem, not_after_ms, fingerprint FROM hosting_certificates WHERE account = ?",
-      use(const_cast<std::string&>(name)), into(issuers), into(namesJson), into(certs), into(keys), into(notAfter),
-      into(fingerprints), now;
-  if (!issuers.empty()) {
-    Certificate c{issuers[0], {}, certs[0], keys[0], notAfter[0], fingerprints[0]};
-    Poco::JSON::Parser parser;
-    auto list = parser.parse(namesJson[0]).extract<Array::Ptr>();
-    for (std::size_t i = 0; i < list->size(); ++i) c.names.push_back(list->getElement<std::string>(static_cast<unsigned>(i)));
-    a.certificate = std::move(c);
+  std::vector<std::string> names, homes, states, reasons, plans, limitsJson;
+  std::vector<Poco::Int64> uids, gids, revisions, created, updated;
+  {
+    Poco::Data::Statement select(s);
+    run(select, "SELECT " + kAccountColumns + " FROM hosting_accounts", "name");
+    select << std::string(" ORDER BY name") + (lock ? forUpdate(backend) : ""), into(names), into(uids), into(gids),
+        into(homes), into(states), into(reasons), into(plans), into(limitsJson), into(revisions), into(created),
+        into(updated);
+    select.execute();
   }
-  return a;
+  std::vector<Account> out(names.size());
+  std::map<std::string, Account*> byName;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    Account& a = out[i];
+    a.name = names[i];
+    a.uid = static_cast<std::uint32_t>(uids[i]);
+    a.gid = static_cast<std::uint32_t>(gids[i]);
+    a.home = homes[i];
+    a.state = states[i];
+    a.suspendReason = reasons[i];
+    a.plan = plans[i];
+    a.revision = revisions[i];
+    a.createdAtMs = created[i];
+    a.updatedAtMs = updated[i];
+    a.limits = parseLimitsText(limitsJson[i], "account '" + a.name + "' limits");
+    byName[a.name] = &a;
+  }
+  if (out.empty()) return out;
+
+  {
+    std::vector<std::string> accounts, domains, unicodes, kinds, parents, extras;
+    Poco::Data::Statement select(s);
+    run(select, "SELECT account, name, unicode, kind, parent, nginx_extra FROM hosting_domains", "account");
+    select << " ORDER BY account, added_seq", into(accounts), into(domains), into(unicodes), into(kinds),
+        into(parents), into(extras);
+    select.execute();
+    for (std::size_t i = 0; i < accounts.size(); ++i)
+      if (auto it = byName.find(accounts[i]); it != byName.end())
+        it->second->domains.push_back(Domain{domains[i], unicodes[i], kinds[i], parents[i], extras[i]});
+  }
+  {
+    std::vector<std::string> accounts, issuers, namesJson, certs, keys, fingerprints;
+    std::vector<Poco::Int64> notAfter;
+    Poco::Data::Statement select(s);
+    run(select,
+        "SELECT account, issuer, names_json, " + longText(backend, "certificate_pem") +
+            ", key_pem, not_after_ms, fingerprint FROM hosting_certificates",
+        "account");
+    select, into(accounts), into(issuers), into(namesJson), into(certs), into(keys), into(notAfter),
+        into(fingerprints);
+    select.execute();
+    for (std::size_t i = 0; i < accounts.size(); ++i) {
+      auto it = byName.find(accounts[i]);
+      if (it == byName.end()) continue;
+      Certificate c{issuers[i], {}, certs[i], keys[i], notAfter[i], fingerprints[i]};
+      Poco::JSON::Parser parser;
+      auto list = parser.parse(namesJson[i]).extract<Array::Ptr>();
+      for (std::size_t k = 0; k < list->size(); ++k)
+        c.names.push_back(list->getElement<std::string>(static_cast<unsigned>(k)));
+      it->second->certificate = std::move(c);
+    }
+  }
+  return out;
+}
+
+std::optional<Account> loadAccount(Session& s, store::Backend backend, const std::string& name, bool lock) {
+  auto found = loadAccounts(s, backend, name, lock);
+  if (found.empty()) return std::nullopt;
+  return std::move(found.front());
 }
 
 Account requireAccount(store::Transaction& tx, const std::string& name) {
@@ -468,12 +512,7 @@ std::optional<Account> AccountStore::account(const std::string& name) {
 
 std::vector<Account> AccountStore::accounts() {
   return withSession(store_, "listing accounts", [&](Session& s) {
-    std::vector<std::string> names;
-    s << "SELECT name FROM hosting_accounts ORDER BY name", into(names), now;
-    std::vector<Account> out;
-    for (const auto& n : names)
-      if (auto a = loadAccount(s, store_.backend(), n, false)) out.push_back(std::move(*a));
-    return out;
+    return loadAccounts(s, store_.backend(), std::nullopt, false);
   });
 }
 
